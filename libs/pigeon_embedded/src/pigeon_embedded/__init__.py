@@ -1,0 +1,1 @@
+"""pigeon_embedded."""

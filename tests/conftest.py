@@ -1,0 +1,7 @@
+"""Shared fixtures: real servers started once per test session (see libs/pigeon_testing)."""
+
+pytest_plugins = [
+    "pigeon_testing.servers",
+    "pigeon_testing.dovecot",
+    "pigeon_testing.smtp",
+]
