@@ -1,0 +1,3 @@
+from pigeon_cli.main import app
+
+app(prog_name="pigeon")

@@ -1,0 +1,56 @@
+"""Administrative actions shared by `pigeon up` and the CLI's user and token commands."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+
+import asyncpg
+from pigeon_common.auth import TokenSigner, hash_password
+
+INSERT_USER = (
+    "INSERT INTO users (id, email, password_hash, is_admin) VALUES ($1, $2, $3, $4)"
+    " ON CONFLICT (email) DO NOTHING RETURNING id, token_epoch, password_hash"
+)
+
+
+@dataclass(frozen=True)
+class NewUser:
+    id: uuid.UUID
+    email: str
+    password: str
+    token: str
+
+
+class UserExistsError(Exception):
+    """Raised when a user with that email already exists."""
+
+
+async def create_user(
+    conn: asyncpg.Connection,
+    signer: TokenSigner,
+    email: str,
+    password: str | None = None,
+    *,
+    is_admin: bool = False,
+) -> NewUser:
+    password = password or secrets.token_urlsafe(18)
+    row = await conn.fetchrow(INSERT_USER, uuid.uuid4(), email, hash_password(password), is_admin)
+    if row is None:
+        raise UserExistsError(email)
+    token = signer.token_for(row["id"], row["token_epoch"], row["password_hash"])
+    return NewUser(id=row["id"], email=email, password=password, token=token)
+
+
+async def user_count(conn: asyncpg.Connection) -> int:
+    return int(await conn.fetchval("SELECT count(*) FROM users"))
+
+
+async def token_of(conn: asyncpg.Connection, signer: TokenSigner, email: str) -> str | None:
+    row = await conn.fetchrow(
+        "SELECT id, token_epoch, password_hash FROM users WHERE lower(email) = lower($1)", email
+    )
+    if row is None:
+        return None
+    return signer.token_for(row["id"], row["token_epoch"], row["password_hash"])

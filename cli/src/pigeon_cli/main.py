@@ -1,0 +1,147 @@
+"""The `pigeon` command line."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+from pigeon_common import db
+from pigeon_common.auth import MIN_PASSWORD_LENGTH, TokenSigner
+from pigeon_common.jetstream import connect_nats, provision
+from pigeon_common.logs import configure_logging
+from pigeon_common.projector import rebuild
+from pigeon_common.serving import run_service
+from pigeon_common.validation import InvalidAddressError, normalize_address
+
+from pigeon_cli import admin, config
+from pigeon_cli.services import SERVICES
+
+app = typer.Typer(help="MC Pigeon: IMAP-first email campaigns.", no_args_is_help=True)
+projector_app = typer.Typer(help="The read-model projector.", no_args_is_help=True)
+user_app = typer.Typer(help="Users of the admin, API and CLI.", no_args_is_help=True)
+token_app = typer.Typer(help="Personal access tokens.", no_args_is_help=True)
+app.add_typer(projector_app, name="projector")
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
+
+
+@app.command()
+def up() -> None:
+    """Start the whole system: embedded NATS and PostgreSQL (unless their URLs are set),
+    migrations, the first admin user, and every service. Ctrl-C stops it all."""
+    from pigeon_cli.up import run_up
+
+    settings = config.settings()
+    configure_logging(settings.log_level)
+    run_up(settings)
+
+
+@app.command()
+def serve(
+    service: Annotated[str, typer.Argument(help=f"one of: {', '.join(SERVICES)}")],
+) -> None:
+    """Run one service as production runs it (needs PIGEON_DATABASE_URL and PIGEON_NATS_URL)."""
+    if service not in SERVICES:
+        raise config.fail(f"unknown service {service!r}; choose one of {', '.join(SERVICES)}")
+    settings = config.connected_settings()
+    configure_logging(settings.log_level)
+    main = SERVICES[service]
+    run_service(lambda stop: main(settings, stop))
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the database migrations that are not applied yet."""
+    settings = config.connected_settings()
+    assert settings.database_url is not None
+
+    async def go() -> list[str]:
+        conn = await db.connect(settings.database_url or "")
+        try:
+            return await db.migrate(conn)
+        finally:
+            await conn.close()
+
+    applied = asyncio.run(go())
+    typer.echo(f"applied: {', '.join(applied)}" if applied else "database is up to date")
+
+
+@projector_app.command("rebuild")
+def projector_rebuild() -> None:
+    """Empty the read models and replay every event from sequence 1."""
+    settings = config.connected_settings()
+    database_url, nats_url = settings.require_servers()
+
+    async def go() -> int:
+        nc = await connect_nats(nats_url, name="pigeon-cli", attempts=3)
+        conn = await db.connect(database_url)
+        try:
+            await provision(nc.jetstream())
+            return await rebuild(conn, nc.jetstream(), settings.projector_batch_size)
+        finally:
+            await conn.close()
+            await nc.close()
+
+    seq = asyncio.run(go())
+    typer.echo(f"read models rebuilt up to event {seq}")
+
+
+@user_app.command("create")
+def user_create(
+    email: Annotated[str, typer.Option(help="login email")],
+    admin_role: Annotated[bool, typer.Option("--admin", help="make an administrator")] = False,
+    password: Annotated[
+        str | None,
+        typer.Option(help="password (asked for when omitted; blank generates one)"),
+    ] = None,
+) -> None:
+    """Create a user and print their personal access token."""
+    settings = config.connected_settings()
+    try:
+        email = normalize_address(email)
+    except InvalidAddressError as exc:
+        raise config.fail(f"--email: {exc}") from None
+    if password is None:
+        password = typer.prompt(
+            "Password (blank: generate)", default="", hide_input=True, show_default=False
+        )
+    if password and len(password) < MIN_PASSWORD_LENGTH:
+        raise config.fail(f"--password: at least {MIN_PASSWORD_LENGTH} characters")
+
+    async def go() -> admin.NewUser:
+        conn = await db.connect(settings.database_url or "")
+        try:
+            signer = TokenSigner(settings.secret())
+            return await admin.create_user(
+                conn, signer, email, password or None, is_admin=admin_role
+            )
+        finally:
+            await conn.close()
+
+    try:
+        user = asyncio.run(go())
+    except admin.UserExistsError:
+        raise config.fail(f"a user with email {email} exists") from None
+    typer.echo(f"user:     {user.email} ({user.id})")
+    if not password:
+        typer.echo(f"password: {user.password}")
+    typer.echo(f"token:    {user.token}")
+
+
+@token_app.command("show")
+def token_show(email: Annotated[str, typer.Option(help="the user's email")]) -> None:
+    """Print a user's current personal access token."""
+    settings = config.connected_settings()
+
+    async def go() -> str | None:
+        conn = await db.connect(settings.database_url or "")
+        try:
+            return await admin.token_of(conn, TokenSigner(settings.secret()), email)
+        finally:
+            await conn.close()
+
+    token = asyncio.run(go())
+    if token is None:
+        raise config.fail(f"no user with email {email}")
+    typer.echo(token)

@@ -1,0 +1,37 @@
+"""The services `pigeon serve NAME` runs, and the order `pigeon up` starts them in."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from pigeon_common.serving import serve_asgi
+from pigeon_common.settings import PigeonSettings
+
+ServiceMain = Callable[[PigeonSettings, asyncio.Event], Awaitable[None]]
+
+
+async def run_api(settings: PigeonSettings, stop: asyncio.Event) -> None:
+    from pigeon_api.app import create_app
+
+    await serve_asgi(create_app(settings), settings.api_host, settings.api_port, stop)
+
+
+async def run_projector(settings: PigeonSettings, stop: asyncio.Event) -> None:
+    from pigeon_projector.service import serve
+
+    await serve(settings, stop)
+
+
+SERVICES: dict[str, ServiceMain] = {
+    "projector": run_projector,
+    "api": run_api,
+}
+
+
+def health_urls(settings: PigeonSettings) -> dict[str, str]:
+    """Where each service answers /healthz and /readyz."""
+    return {
+        "api": f"http://{settings.api_host}:{settings.api_port}",
+        "projector": f"http://{settings.projector_host}:{settings.projector_port}",
+    }

@@ -1,0 +1,73 @@
+"""Users' credentials: argon2 password hashes and personal access tokens.
+
+A token is `pgn_<user id>_<mac>` where mac = HMAC-SHA256(key, user id, token epoch,
+password hash). It is never stored: it is recomputed to check it, so changing the
+password (a new hash) or bumping the epoch (revoke) invalidates every earlier token.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import uuid
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from pigeon_common.secrets_box import derive_key
+
+TOKEN_PREFIX = "pgn"  # noqa: S105 - a prefix, not a secret
+MIN_PASSWORD_LENGTH = 10
+
+_hasher = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+@dataclass(frozen=True)
+class TokenClaim:
+    """What a token says about itself before it is checked against the user's row."""
+
+    user_id: uuid.UUID
+    mac: str
+
+
+class TokenSigner:
+    """Derives and checks personal access tokens with the server secret."""
+
+    def __init__(self, server_secret: bytes) -> None:
+        self._key = derive_key(server_secret, "pigeon personal access tokens v1")
+
+    def _mac(self, user_id: uuid.UUID, epoch: int, password_hash: str) -> str:
+        message = f"{user_id}:{epoch}:{password_hash}".encode()
+        digest = hmac.new(self._key, message, hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+    def token_for(self, user_id: uuid.UUID, epoch: int, password_hash: str) -> str:
+        return f"{TOKEN_PREFIX}_{user_id.hex}_{self._mac(user_id, epoch, password_hash)}"
+
+    def verify(self, claim: TokenClaim, epoch: int, password_hash: str) -> bool:
+        expected = self._mac(claim.user_id, epoch, password_hash)
+        return hmac.compare_digest(expected.encode(), claim.mac.encode())
+
+
+def parse_token(token: str) -> TokenClaim | None:
+    """Split a token into its claim, or None when it is not shaped like one of ours."""
+    parts = token.split("_")
+    if len(parts) != 3 or parts[0] != TOKEN_PREFIX or len(parts[2]) != 43:
+        return None
+    try:
+        return TokenClaim(user_id=uuid.UUID(hex=parts[1]), mac=parts[2])
+    except ValueError:
+        return None

@@ -1,0 +1,226 @@
+"""The event catalog: every fact MC Pigeon stores in the JetStream EVENTS stream.
+
+An event is a frozen pydantic model whose class docstring is its catalog entry (see
+docs/events.md). It travels inside an `Envelope` on the subject
+`pigeon.events.<aggregate>.<verb>`, where `<aggregate>.<verb>` is the event's `type`.
+Events never carry secrets: mailbox passwords live encrypted in the API's own table.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+EVENT_SUBJECT_PREFIX = "pigeon.events"
+
+
+class Event(BaseModel):
+    """Base of every event payload."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: ClassVar[str]
+    schema_version: ClassVar[int] = 1
+
+
+class Envelope(BaseModel):
+    """What is stored in JetStream: the payload plus who, what and when."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: uuid.UUID
+    type: str
+    schema_version: int
+    occurred_at: datetime
+    aggregate_id: str
+    causation_id: str | None = None
+    actor: str | None = None
+    data: dict[str, Any]
+
+
+# --- mailboxes --------------------------------------------------------------------------
+
+Security = Literal["plain", "starttls", "tls"]
+
+
+class ServerEndpoint(BaseModel):
+    """Where and how to reach one SMTP or IMAP server (the password is not here)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str
+    port: int
+    security: Security
+    username: str
+
+
+class MailboxConfig(BaseModel):
+    """A mailbox's whole configuration, as every mailbox event carries it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    from_name: str
+    from_address: str
+    smtp: ServerEndpoint
+    imap: ServerEndpoint
+    sent_folder: str = ""
+    bounce_folder: str = ""
+    rate_per_second: int | None = None
+    rate_per_hour: int | None = None
+    rate_per_day: int | None = None
+
+
+class MailboxCreated(Event):
+    """A mailbox was connected: its servers, folders, sender identity and send-rate limits.
+    The SMTP and IMAP passwords are stored encrypted by the API, never in the event."""
+
+    type: ClassVar[str] = "mailbox.created"
+    mailbox_id: uuid.UUID
+    config: MailboxConfig
+
+
+class MailboxUpdated(Event):
+    """A mailbox's configuration changed; `config` is the whole new configuration and
+    `passwords_changed` says whether a password was replaced (without the password)."""
+
+    type: ClassVar[str] = "mailbox.updated"
+    mailbox_id: uuid.UUID
+    config: MailboxConfig
+    passwords_changed: bool = False
+
+
+class MailboxDeleted(Event):
+    """A mailbox was removed; campaigns that used it keep their history."""
+
+    type: ClassVar[str] = "mailbox.deleted"
+    mailbox_id: uuid.UUID
+
+
+# --- campaigns --------------------------------------------------------------------------
+
+
+class CampaignCreated(Event):
+    """A campaign was drafted: its name, subject, Markdown template and mailbox."""
+
+    type: ClassVar[str] = "campaign.created"
+    campaign_id: uuid.UUID
+    name: str
+    subject: str
+    template_markdown: str
+    mailbox_id: uuid.UUID | None
+
+
+class CampaignUpdated(Event):
+    """A draft campaign was edited; it carries the whole editable state after the edit
+    and `changed`, the names of the fields that changed."""
+
+    type: ClassVar[str] = "campaign.updated"
+    campaign_id: uuid.UUID
+    name: str
+    subject: str
+    template_markdown: str
+    mailbox_id: uuid.UUID | None
+    changed: list[str]
+
+
+class CampaignDeleted(Event):
+    """A campaign that never started sending was deleted, with its recipients."""
+
+    type: ClassVar[str] = "campaign.deleted"
+    campaign_id: uuid.UUID
+
+
+# --- recipients -------------------------------------------------------------------------
+
+
+class RecipientData(BaseModel):
+    """One recipient as added: `recipient_id` is derived from the campaign and the
+    case-folded address, so adding the same address twice names the same recipient."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    recipient_id: uuid.UUID
+    email: str
+    name: str = ""
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class RecipientsAdded(Event):
+    """Recipients were added to a campaign (one, a list, or a CSV import; many per event).
+    An address already in the campaign is merged: a non-empty name replaces the old one
+    and attributes are merged key by key, the newer value winning."""
+
+    type: ClassVar[str] = "recipients.added"
+    campaign_id: uuid.UUID
+    recipients: list[RecipientData]
+    source: Literal["api", "bulk", "csv"] = "api"
+
+
+class RecipientDeleted(Event):
+    """A recipient was removed from a campaign that has not started sending."""
+
+    type: ClassVar[str] = "recipient.deleted"
+    campaign_id: uuid.UUID
+    recipient_id: uuid.UUID
+
+
+CATALOG: dict[str, type[Event]] = {
+    cls.type: cls
+    for cls in (
+        MailboxCreated,
+        MailboxUpdated,
+        MailboxDeleted,
+        CampaignCreated,
+        CampaignUpdated,
+        CampaignDeleted,
+        RecipientsAdded,
+        RecipientDeleted,
+    )
+}
+
+
+def envelope_for(
+    event: Event,
+    aggregate_id: str,
+    *,
+    event_id: uuid.UUID | None = None,
+    causation_id: str | None = None,
+    actor: str | None = None,
+    occurred_at: datetime | None = None,
+) -> Envelope:
+    """Wrap a payload for storage; pass `event_id` to make a retried publish deduplicate."""
+    return Envelope(
+        event_id=event_id or uuid.uuid4(),
+        type=event.type,
+        schema_version=event.schema_version,
+        occurred_at=occurred_at or datetime.now(UTC),
+        aggregate_id=aggregate_id,
+        causation_id=causation_id,
+        actor=actor,
+        data=event.model_dump(mode="json"),
+    )
+
+
+class UnknownEventError(Exception):
+    """Raised when a stored envelope names a type (or a version) the catalog does not know."""
+
+    def __init__(self, event_type: str, schema_version: int) -> None:
+        super().__init__(f"unknown event {event_type} v{schema_version}")
+        self.event_type = event_type
+        self.schema_version = schema_version
+
+
+def decode_envelope(raw: bytes) -> Envelope:
+    return Envelope.model_validate_json(raw)
+
+
+def payload_of(envelope: Envelope) -> Event:
+    """The typed payload of an envelope (older schema versions would be upcast here)."""
+    cls = CATALOG.get(envelope.type)
+    if cls is None or envelope.schema_version != cls.schema_version:
+        raise UnknownEventError(envelope.type, envelope.schema_version)
+    return cls.model_validate(envelope.data)

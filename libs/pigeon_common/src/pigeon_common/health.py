@@ -1,0 +1,50 @@
+"""/healthz and /readyz for the services that have no HTTP API of their own."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pigeon_common.runtime import Readiness
+
+ReadyCheck = Callable[[], Awaitable[Readiness]]
+
+
+def health_app(check: ReadyCheck) -> Callable[..., Awaitable[None]]:
+    """A minimal ASGI app: GET /healthz (alive), GET /readyz (ready or 503 with the reason)."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        path = scope["path"]
+        body: dict[str, Any]
+        if path == "/healthz":
+            status, body = 200, {"status": "ok"}
+        elif path == "/readyz":
+            readiness = await check()
+            if readiness.ready:
+                status, body = 200, {"status": "ready"}
+            else:
+                status, body = 503, {"status": "not ready", "reason": readiness.reason}
+        else:
+            status, body = 404, {"error": {"code": "not_found", "message": "not found"}}
+        payload = json.dumps(body).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+
+    return app

@@ -1,0 +1,54 @@
+-- Writes the projector makes; each one is idempotent per event.
+
+-- name: upsert-mailbox
+-- Create or replace a mailbox row from its whole configuration.
+INSERT INTO mailboxes (id, name, from_name, from_address,
+    smtp_host, smtp_port, smtp_security, smtp_username,
+    imap_host, imap_port, imap_security, imap_username,
+    sent_folder, bounce_folder, rate_per_second, rate_per_hour, rate_per_day,
+    created_at, updated_at, last_seq)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18, $19)
+ON CONFLICT (id) DO UPDATE SET
+    name = excluded.name, from_name = excluded.from_name, from_address = excluded.from_address,
+    smtp_host = excluded.smtp_host, smtp_port = excluded.smtp_port,
+    smtp_security = excluded.smtp_security, smtp_username = excluded.smtp_username,
+    imap_host = excluded.imap_host, imap_port = excluded.imap_port,
+    imap_security = excluded.imap_security, imap_username = excluded.imap_username,
+    sent_folder = excluded.sent_folder, bounce_folder = excluded.bounce_folder,
+    rate_per_second = excluded.rate_per_second, rate_per_hour = excluded.rate_per_hour,
+    rate_per_day = excluded.rate_per_day, updated_at = excluded.updated_at,
+    last_seq = excluded.last_seq;
+
+-- name: delete-mailbox
+DELETE FROM mailboxes WHERE id = $1;
+
+-- name: insert-campaign
+INSERT INTO campaigns (id, name, subject, template_markdown, mailbox_id, status,
+    created_at, updated_at, last_seq)
+VALUES ($1, $2, $3, $4, $5, 'draft', $6, $6, $7)
+ON CONFLICT (id) DO NOTHING;
+
+-- name: update-campaign
+UPDATE campaigns
+SET name = $2, subject = $3, template_markdown = $4, mailbox_id = $5,
+    updated_at = $6, last_seq = $7
+WHERE id = $1;
+
+-- name: delete-campaign-recipients
+DELETE FROM recipients WHERE campaign_id = $1;
+
+-- name: delete-campaign
+DELETE FROM campaigns WHERE id = $1;
+
+-- name: upsert-recipient
+-- Merge: a non-empty name replaces the old one, attributes merge key by key.
+INSERT INTO recipients (campaign_id, id, email, name, attributes, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $6)
+ON CONFLICT (campaign_id, id) DO UPDATE SET
+    email = excluded.email,
+    name = CASE WHEN excluded.name <> '' THEN excluded.name ELSE recipients.name END,
+    attributes = recipients.attributes || excluded.attributes,
+    updated_at = excluded.updated_at;
+
+-- name: delete-recipient
+DELETE FROM recipients WHERE campaign_id = $1 AND id = $2;

@@ -1,0 +1,218 @@
+"""The projector: applies the EVENTS stream to the read models, exactly once.
+
+Each batch runs in one transaction that (1) takes the projector lock, (2) reads the
+checkpoint, (3) applies only events past it, (4) stores the new checkpoint and
+(5) notifies `pigeon_projected`. The consumer is acknowledged after the commit; if the
+process dies between commit and ack, the redelivered events are at or below the
+checkpoint and are skipped. The checkpoint, not the consumer, is the position: a
+restart starts a new consumer right after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import asyncpg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import FetchTimeoutError
+from pydantic import ValidationError
+
+from pigeon_common.events import EVENT_SUBJECT_PREFIX, Envelope, UnknownEventError, decode_envelope
+from pigeon_common.jetstream import EVENTS_STREAM
+from pigeon_common.projection import READ_MODEL_TABLES, Write, group_writes, writes_for
+
+log = logging.getLogger(__name__)
+
+PROJECTION = "read_models"
+PROJECTED_CHANNEL = "pigeon_projected"
+PROJECTOR_LOCK_KEY = 7_246_371_002
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event as read back from the stream, with its stream sequence."""
+
+    seq: int
+    raw: bytes
+
+
+async def read_checkpoint(conn: asyncpg.Connection, projection: str = PROJECTION) -> int:
+    value = await conn.fetchval(
+        "SELECT last_seq FROM projection_checkpoints WHERE projection = $1", projection
+    )
+    return int(value or 0)
+
+
+def _decode(event: StoredEvent) -> tuple[list[Write], tuple[int, str, str] | None]:
+    """Writes for one stored event, or a skip record when it cannot be applied."""
+    envelope: Envelope | None = None
+    try:
+        envelope = decode_envelope(event.raw)
+        return writes_for(event.seq, envelope), None
+    except (UnknownEventError, ValidationError, ValueError) as exc:
+        event_type = envelope.type if envelope is not None else "<undecodable>"
+        log.error("skipping event seq=%d type=%s: %s", event.seq, event_type, exc)
+        return [], (event.seq, event_type, str(exc)[:2000])
+
+
+async def apply_batch(
+    conn: asyncpg.Connection, batch: Sequence[StoredEvent], projection: str = PROJECTION
+) -> int:
+    """Apply a batch in one transaction; events at or below the checkpoint are skipped.
+
+    Returns the checkpoint after the batch.
+    """
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", PROJECTOR_LOCK_KEY)
+        last = await conn.fetchval(
+            "SELECT last_seq FROM projection_checkpoints WHERE projection = $1 FOR UPDATE",
+            projection,
+        )
+        if last is None:
+            last = 0
+            await conn.execute(
+                "INSERT INTO projection_checkpoints (projection, last_seq) VALUES ($1, 0)",
+                projection,
+            )
+        fresh = [event for event in batch if event.seq > last]
+        if not fresh:
+            return int(last)
+        writes: list[Write] = []
+        skipped: list[tuple[int, str, str]] = []
+        for event in fresh:
+            event_writes, skip = _decode(event)
+            writes.extend(event_writes)
+            if skip is not None:
+                skipped.append(skip)
+        for sql, args in group_writes(writes):
+            if len(args) == 1:
+                await conn.execute(sql, *args[0])
+            else:
+                await conn.executemany(sql, args)
+        if skipped:
+            await conn.executemany(
+                "INSERT INTO projection_skipped (seq, event_type, error) VALUES ($1, $2, $3)"
+                " ON CONFLICT (seq) DO NOTHING",
+                skipped,
+            )
+        new_last = max(event.seq for event in fresh)
+        await conn.execute(
+            "UPDATE projection_checkpoints SET last_seq = $2 WHERE projection = $1",
+            projection,
+            new_last,
+        )
+        await conn.execute("SELECT pg_notify($1, $2)", PROJECTED_CHANNEL, str(new_last))
+        return new_last
+
+
+AfterCommit = Callable[[int], Awaitable[None]]
+
+
+class Projector:
+    """Pulls events after the checkpoint and applies them batch by batch."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        js: JetStreamContext,
+        *,
+        batch_size: int = 1000,
+        after_commit: AfterCommit | None = None,
+    ) -> None:
+        self._pool = pool
+        self._js = js
+        self._batch_size = batch_size
+        self._after_commit = after_commit
+        self.checkpoint = 0
+        self.running = False
+
+    async def _subscribe(self, start_seq: int) -> JetStreamContext.PullSubscription:
+        config = ConsumerConfig(
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=max(start_seq, 1),
+            ack_policy=AckPolicy.ALL,
+            max_ack_pending=self._batch_size * 4,
+            inactive_threshold=60.0,
+            ack_wait=60.0,
+        )
+        return await self._js.pull_subscribe(
+            f"{EVENT_SUBJECT_PREFIX}.>", stream=EVENTS_STREAM, config=config
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Project until `stop` is set."""
+        async with self._pool.acquire() as conn:
+            self.checkpoint = await read_checkpoint(conn)
+            sub = await self._subscribe(self.checkpoint + 1)
+            self.running = True
+            try:
+                while not stop.is_set():
+                    try:
+                        msgs = await sub.fetch(self._batch_size, timeout=1.0)
+                    except (TimeoutError, FetchTimeoutError):
+                        continue
+                    batch = [StoredEvent(m.metadata.sequence.stream, m.data) for m in msgs]
+                    self.checkpoint = await apply_batch(conn, batch)
+                    if self._after_commit is not None:
+                        await self._after_commit(self.checkpoint)
+                    await msgs[-1].ack()
+            finally:
+                self.running = False
+                try:
+                    await sub.unsubscribe()
+                except Exception as exc:
+                    log.debug("unsubscribe failed: %s", exc)
+
+
+async def stream_last_seq(js: JetStreamContext) -> int:
+    info = await js.stream_info(EVENTS_STREAM)
+    return int(info.state.last_seq)
+
+
+async def rebuild(conn: asyncpg.Connection, js: JetStreamContext, batch_size: int = 1000) -> int:
+    """Empty the read models and replay the stream from sequence 1, in one transaction.
+
+    Readers keep seeing the old tables until the commit (they wait on the TRUNCATE lock);
+    a running projector waits on the projector lock and then skips what was replayed.
+    Returns the sequence the read models now stand at.
+    """
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", PROJECTOR_LOCK_KEY)
+        await conn.execute(f"TRUNCATE {', '.join(READ_MODEL_TABLES)}")
+        await conn.execute(
+            "INSERT INTO projection_checkpoints (projection, last_seq) VALUES ($1, 0)"
+            " ON CONFLICT (projection) DO UPDATE SET last_seq = 0",
+            PROJECTION,
+        )
+        target = await stream_last_seq(js)
+        if target == 0:
+            return 0
+        config = ConsumerConfig(
+            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.NONE,
+            inactive_threshold=60.0,
+        )
+        sub = await js.pull_subscribe(
+            f"{EVENT_SUBJECT_PREFIX}.>", stream=EVENTS_STREAM, config=config
+        )
+        reached = 0
+        try:
+            while reached < target:
+                msgs = await sub.fetch(batch_size, timeout=5.0)
+                batch = [
+                    StoredEvent(m.metadata.sequence.stream, m.data)
+                    for m in msgs
+                    if m.metadata.sequence.stream <= target
+                ]
+                if batch:
+                    # apply_batch opens a savepoint inside this transaction.
+                    reached = await apply_batch(conn, batch)
+                if msgs and msgs[-1].metadata.sequence.stream >= target:
+                    break
+        finally:
+            await sub.unsubscribe()
+        return reached

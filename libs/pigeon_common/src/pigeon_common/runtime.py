@@ -1,0 +1,105 @@
+"""What every service does at start: open NATS and PostgreSQL (retrying with backoff),
+provision the streams, and say whether it is ready and, if not, why."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import asyncpg
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+
+from pigeon_common import db, jetstream
+from pigeon_common.backoff import Backoff
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass
+class Readiness:
+    """A service's answer to /readyz: ready, or the reason it is not."""
+
+    reason: str | None = "starting"
+    checks: dict[str, bool] = field(default_factory=dict)
+
+    @property
+    def ready(self) -> bool:
+        return self.reason is None
+
+
+@dataclass
+class Connections:
+    """The shared clients a service is handed; it closes them with `close()`."""
+
+    pool: asyncpg.Pool
+    nc: NatsClient
+    js: JetStreamContext
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.nc.drain()
+        with contextlib.suppress(Exception):
+            await self.pool.close()
+
+
+async def open_connections(
+    database_url: str,
+    nats_url: str,
+    *,
+    name: str,
+    readiness: Readiness,
+    pool_size: int = 10,
+) -> Connections:
+    """Connect to both servers and provision the streams; retries until it succeeds."""
+    readiness.reason = "waiting for NATS"
+    nc = await jetstream.connect_nats(nats_url, name=name)
+    js = nc.jetstream()
+    backoff = Backoff()
+    while True:
+        try:
+            changed = await jetstream.provision(js)
+            for line in changed:
+                log.info("%s", line)
+            break
+        except Exception as exc:
+            readiness.reason = f"JetStream not available: {exc}"
+            delay = backoff.next_delay()
+            log.warning("JetStream not available (%s); retrying in %.1fs", exc, delay)
+            await asyncio.sleep(delay)
+    readiness.reason = "waiting for PostgreSQL"
+    pool = await db.open_pool(database_url, max_size=pool_size)
+    return Connections(pool=pool, nc=nc, js=js)
+
+
+async def until_stopped(awaitable: Coroutine[Any, Any, T], stop: asyncio.Event) -> T | None:
+    """The awaitable's result, or None if `stop` is set first (the awaitable is cancelled)."""
+    task = asyncio.ensure_future(awaitable)
+    stopper = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return None
+
+
+async def check_live(conns: Connections, readiness: Readiness) -> None:
+    """Refresh readiness from the clients' state (NATS reconnecting, PostgreSQL down)."""
+    if not conns.nc.is_connected:
+        readiness.reason = "NATS connection lost; reconnecting"
+        return
+    try:
+        async with conns.pool.acquire(timeout=2) as conn:
+            await conn.fetchval("SELECT 1")
+    except Exception as exc:
+        readiness.reason = f"PostgreSQL not reachable: {exc}"
+        return
+    readiness.reason = None

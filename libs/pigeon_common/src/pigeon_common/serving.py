@@ -1,0 +1,54 @@
+"""Running a service process: an ASGI server that stops with the service, and a main
+loop that turns SIGINT/SIGTERM into a clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, Literal
+
+import uvicorn
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the service decides when to stop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve_asgi(
+    app: Any,
+    host: str,
+    port: int,
+    stop: asyncio.Event,
+    *,
+    lifespan: Literal["auto", "on", "off"] = "auto",
+) -> None:
+    """Serve `app` until `stop` is set (or the server fails to start)."""
+    config = uvicorn.Config(
+        app, host=host, port=port, lifespan=lifespan, log_level="warning", access_log=False
+    )
+    server = _EmbeddedServer(config)
+    task = asyncio.create_task(server.serve())
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    server.should_exit = True
+    stopper.cancel()
+    await task
+
+
+def run_service(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    """Run `main(stop)` in a fresh event loop; SIGINT and SIGTERM set `stop`."""
+
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await main(stop)
+
+    asyncio.run(runner())

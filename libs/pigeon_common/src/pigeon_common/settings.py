@@ -1,0 +1,154 @@
+"""Settings shared by every service, read from `PIGEON_*` environment variables.
+
+Each field's description is its entry in the configuration reference (README); a test
+fails when one is missing. `load_settings()` turns a validation error into one line that
+names the variable, so a typo never ends in a traceback.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "PIGEON_"
+SECRET_FILE_NAME = "secret_key"  # noqa: S105 - a file name
+MIN_SECRET_LENGTH = 32
+
+
+class SettingsError(Exception):
+    """Raised when a `PIGEON_*` variable is missing or invalid; `variable` names it."""
+
+    def __init__(self, variable: str, message: str) -> None:
+        super().__init__(f"{variable}: {message}")
+        self.variable = variable
+        self.message = message
+
+
+class PigeonSettings(BaseSettings):
+    """Configuration common to all services."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    data_dir: Path = Field(
+        default=Path(".pigeon"),
+        description="Folder for the embedded servers' data and the generated secret key.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL (postgresql://user:pass@host:port/db). Unset: `pigeon up` "
+        "starts an embedded PostgreSQL under the data folder.",
+    )
+    nats_url: str | None = Field(
+        default=None,
+        description="NATS server URL(s), comma-separated (nats://host:4222). Unset: `pigeon up` "
+        "starts an embedded nats-server with JetStream under the data folder.",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Server secret (at least 32 characters) for signing tokens and encrypting "
+        "mailbox passwords. Unset: generated once and kept in <data_dir>/secret_key.",
+    )
+    public_base_url: AnyHttpUrl | None = Field(
+        default=None,
+        description="Public URL of the tracker (open pixel, click and unsubscribe links), "
+        "the seed's CAMPAIGNS_PUBLIC_BASE_URL.",
+    )
+    batch_size: Annotated[int, Field(ge=1, le=10_000)] = Field(
+        default=100, description="Recipients per send-chunk job."
+    )
+    sleep_between_batches_sec: Annotated[float, Field(ge=0, le=3600)] = Field(
+        default=0.0, description="Pause between two chunks of one campaign, in seconds."
+    )
+    api_host: str = Field(default="127.0.0.1", description="Address the REST API binds to.")
+    api_port: Annotated[int, Field(ge=0, le=65535)] = Field(
+        default=8025, description="Port of the REST API."
+    )
+    projector_host: str = Field(
+        default="127.0.0.1", description="Address of the projector's health endpoints."
+    )
+    projector_port: Annotated[int, Field(ge=0, le=65535)] = Field(
+        default=8026, description="Port of the projector's /healthz and /readyz."
+    )
+    read_your_writes_timeout_sec: Annotated[float, Field(gt=0, le=120)] = Field(
+        default=10.0,
+        description="How long a write request waits for the projector to reach its event "
+        "before answering 202 instead of the stored resource.",
+    )
+    max_upload_bytes: Annotated[int, Field(ge=1024)] = Field(
+        default=64 * 1024 * 1024, description="Largest CSV upload accepted, in bytes."
+    )
+    max_json_bytes: Annotated[int, Field(ge=1024)] = Field(
+        default=8 * 1024 * 1024, description="Largest JSON request body accepted, in bytes."
+    )
+    admin_email: str = Field(
+        default="admin@example.com",
+        description="Login of the first administrator that `pigeon up` creates on an empty "
+        "database.",
+    )
+    log_level: str = Field(default="INFO", description="Python log level of every service.")
+    projector_batch_size: Annotated[int, Field(ge=1, le=10_000)] = Field(
+        default=1000, description="Events the projector applies in one transaction at most."
+    )
+
+    @property
+    def embedded(self) -> bool:
+        """True when neither server URL is set: `pigeon up` provides both."""
+        return self.database_url is None and self.nats_url is None
+
+    def secret(self) -> bytes:
+        """The server secret; generated and stored under the data folder when unset."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value().encode()
+        return _stored_secret(self.data_dir).encode()
+
+    def require_servers(self) -> tuple[str, str]:
+        """The (database_url, nats_url) a service connects to, or a SettingsError."""
+        if self.database_url is None:
+            raise SettingsError(f"{ENV_PREFIX}DATABASE_URL", "is not set")
+        if self.nats_url is None:
+            raise SettingsError(f"{ENV_PREFIX}NATS_URL", "is not set")
+        return self.database_url, self.nats_url
+
+
+def _stored_secret(data_dir: Path) -> str:
+    path = data_dir / SECRET_FILE_NAME
+    if path.exists():
+        value = path.read_text().strip()
+        if len(value) < MIN_SECRET_LENGTH:
+            raise SettingsError(f"{ENV_PREFIX}SECRET_KEY", f"{path} holds a too-short secret")
+        return value
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    path.touch(mode=0o600)
+    path.write_text(value + "\n")
+    return value
+
+
+def load_settings() -> PigeonSettings:
+    """Read the settings from the environment, or raise one SettingsError naming the variable."""
+    try:
+        settings = PigeonSettings()
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0]) if error["loc"] else "settings"
+        value = error.get("input")
+        shown = ""
+        if isinstance(value, str | int | float) and "secret" not in field:
+            shown = f" (got {value!r})"
+        raise SettingsError(f"{ENV_PREFIX}{field.upper()}", f"{error['msg']}{shown}") from None
+    if settings.secret_key is not None:
+        if len(settings.secret_key.get_secret_value()) < MIN_SECRET_LENGTH:
+            raise SettingsError(
+                f"{ENV_PREFIX}SECRET_KEY", f"must be at least {MIN_SECRET_LENGTH} characters"
+            )
+    elif not settings.embedded:
+        raise SettingsError(
+            f"{ENV_PREFIX}SECRET_KEY",
+            "must be set when PIGEON_DATABASE_URL or PIGEON_NATS_URL point at shared servers "
+            "(every service needs the same key)",
+        )
+    return settings

@@ -1,0 +1,68 @@
+"""Input rules shared by every entry point: addresses and header-safe text.
+
+Addresses are checked by email-validator; the plain ASCII shape that nearly every real
+list consists of is first matched by a stricter regular expression, which accepts only
+what email-validator accepts too (a unit test holds the two together), so a 100,000-row
+import does not pay 50 µs per address.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from email_validator import EmailNotValidError, validate_email
+
+MAX_ADDRESS_LENGTH = 254
+# Control characters: CR and LF would split a header; the rest have no place in one.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_FAST_ADDRESS = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+    r"[A-Za-z]{2,24}"
+)
+# email-validator refuses these top-level names (RFC 6761 special-use and similar).
+_SPECIAL_TLDS = frozenset({"arpa", "invalid", "local", "localhost", "onion", "test", "example"})
+RECIPIENT_NAMESPACE = uuid.UUID("6f2c1d4e-2b7a-4c55-9f0e-8d3b2a1c7e90")
+
+
+class InvalidAddressError(ValueError):
+    """Raised for an address that cannot be sent to; the message says why."""
+
+
+def normalize_address(raw: str) -> str:
+    """A validated address with its domain lower-cased, or InvalidAddressError."""
+    candidate = raw.strip()
+    if not candidate:
+        raise InvalidAddressError("the address is empty")
+    if len(candidate) > MAX_ADDRESS_LENGTH:
+        raise InvalidAddressError(f"the address is longer than {MAX_ADDRESS_LENGTH} characters")
+    if _FAST_ADDRESS.fullmatch(candidate):
+        local, _, domain = candidate.rpartition("@")
+        tld = domain.rsplit(".", 1)[-1].lower()
+        if len(local) <= 64 and tld not in _SPECIAL_TLDS:
+            return f"{local}@{domain.lower()}"
+    try:
+        result = validate_email(candidate, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise InvalidAddressError(str(exc)) from None
+    return str(result.normalized)
+
+
+def address_key(address: str) -> str:
+    """The form two addresses are compared in to merge duplicates (case-folded)."""
+    return address.casefold()
+
+
+def recipient_id(campaign_id: uuid.UUID, address: str) -> uuid.UUID:
+    """Stable id of an address within a campaign: the same address, the same recipient."""
+    return uuid.uuid5(RECIPIENT_NAMESPACE, f"{campaign_id}:{address_key(address)}")
+
+
+def header_safe(value: str, field: str, max_length: int) -> str:
+    """The value if it can go into a mail header; ValueError naming the field otherwise."""
+    if _CONTROL.search(value):
+        raise ValueError(f"{field} must not contain line breaks or control characters")
+    if len(value) > max_length:
+        raise ValueError(f"{field} must be at most {max_length} characters")
+    return value

@@ -1,0 +1,58 @@
+"""The REST API application, built by a factory (never at import time)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from pigeon_common.settings import PigeonSettings
+
+from pigeon_api.body_limit import BodyLimitMiddleware
+from pigeon_api.context import ApiContext
+from pigeon_api.errors import ErrorResponse, install_error_handlers
+from pigeon_api.routes import campaigns, health, mailboxes, recipients, users
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: PigeonSettings) -> FastAPI:
+    context = ApiContext.from_settings(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await context.start()
+        try:
+            yield
+        finally:
+            await context.stop()
+
+    app = FastAPI(
+        title="MC Pigeon API",
+        version="1",
+        description="IMAP-first email campaign engine. Every endpoint under /api/v1 except "
+        "POST /auth/token needs `Authorization: Bearer <personal access token>`.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+        responses={
+            401: {"model": ErrorResponse},
+            422: {"model": ErrorResponse},
+        },
+    )
+    app.state.context = context
+    install_error_handlers(app)
+
+    def limit_for(path: str) -> int:
+        if path.endswith("/recipients/import"):
+            return settings.max_upload_bytes
+        return settings.max_json_bytes
+
+    app.add_middleware(BodyLimitMiddleware, limit_for=limit_for)
+    v1 = APIRouter(prefix=API_PREFIX)
+    for module in (users, mailboxes, campaigns, recipients):
+        v1.include_router(module.router)
+    app.include_router(v1)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,104 @@
+"""The API's long-lived parts: settings, signers and, once connected, the servers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+from pigeon_common.auth import TokenSigner
+from pigeon_common.events import Envelope
+from pigeon_common.jetstream import publish_event, publish_events
+from pigeon_common.queries import Queries
+from pigeon_common.runtime import Connections, Readiness, check_live, open_connections
+from pigeon_common.secrets_box import SecretBox
+from pigeon_common.settings import PigeonSettings
+from pigeon_common.watermark import ProjectionWatermark
+
+from pigeon_api.errors import ApiError
+
+log = logging.getLogger(__name__)
+SQL = Queries.from_package("pigeon_api", "queries.sql")
+
+
+@dataclass
+class ApiContext:
+    """Everything a request handler needs; built once per app by `create_app`."""
+
+    settings: PigeonSettings
+    signer: TokenSigner
+    box: SecretBox
+    readiness: Readiness = field(default_factory=Readiness)
+    conns: Connections | None = None
+    watermark: ProjectionWatermark | None = None
+    _task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: PigeonSettings) -> ApiContext:
+        secret = settings.secret()
+        return cls(settings=settings, signer=TokenSigner(secret), box=SecretBox(secret))
+
+    async def start(self) -> None:
+        """Connect in the background; /readyz says why until it is done."""
+        self._task = asyncio.create_task(self._connect())
+
+    async def _connect(self) -> None:
+        database_url, nats_url = self.settings.require_servers()
+        conns = await open_connections(
+            database_url, nats_url, name="pigeon-api", readiness=self.readiness
+        )
+        while True:
+            try:
+                async with conns.pool.acquire() as conn:
+                    await SQL.prepare_all(conn)
+                break
+            except Exception as exc:
+                self.readiness.reason = f"database not ready (run `pigeon migrate`?): {exc}"
+                log.warning("%s", self.readiness.reason)
+                await asyncio.sleep(2)
+        watermark = ProjectionWatermark(database_url, conns.pool)
+        await watermark.start()
+        self.conns, self.watermark = conns, watermark
+        self.readiness.reason = None
+        log.info("api ready")
+
+    async def stop(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        if self.watermark is not None:
+            await self.watermark.close()
+        if self.conns is not None:
+            await self.conns.close()
+
+    async def check_ready(self) -> Readiness:
+        if self.conns is not None:
+            await check_live(self.conns, self.readiness)
+        return self.readiness
+
+    def require(self) -> Connections:
+        """The connections, or a 503 saying what the service is waiting for."""
+        if self.conns is None:
+            raise ApiError(503, "not_ready", f"service not ready: {self.readiness.reason}")
+        return self.conns
+
+    async def commit(self, envelope: Envelope) -> bool:
+        """Store one event, then wait for the read models; False if they lag behind."""
+        return await self.commit_many([envelope])
+
+    async def commit_many(self, envelopes: list[Envelope]) -> bool:
+        conns = self.require()
+        try:
+            if len(envelopes) == 1:
+                seq = await publish_event(conns.js, envelopes[0])
+            else:
+                seq = max(await publish_events(conns.js, envelopes))
+        except Exception as exc:
+            log.warning("event store unavailable: %s", exc)
+            raise ApiError(
+                503, "event_store_unavailable", "the change could not be stored; try again"
+            ) from None
+        assert self.watermark is not None
+        return await self.watermark.wait_for(seq, self.settings.read_your_writes_timeout_sec)

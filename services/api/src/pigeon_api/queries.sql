@@ -1,0 +1,81 @@
+-- Reads and API-owned writes of the REST API.
+
+-- name: user-by-id
+SELECT id, email, password_hash, token_epoch, is_admin, created_at FROM users WHERE id = $1;
+
+-- name: user-by-email
+SELECT id, email, password_hash, token_epoch, is_admin, created_at FROM users WHERE lower(email) = lower($1);
+
+-- name: insert-user
+INSERT INTO users (id, email, password_hash, is_admin) VALUES ($1, $2, $3, $4)
+ON CONFLICT (email) DO NOTHING
+RETURNING id, email, password_hash, token_epoch, is_admin, created_at;
+
+-- name: list-users
+SELECT id, email, password_hash, token_epoch, is_admin, created_at FROM users ORDER BY created_at, email;
+
+-- name: set-password
+UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1
+RETURNING id, email, password_hash, token_epoch, is_admin, created_at;
+
+-- name: bump-token-epoch
+UPDATE users SET token_epoch = token_epoch + 1, updated_at = now() WHERE id = $1
+RETURNING id, email, password_hash, token_epoch, is_admin, created_at;
+
+-- name: upsert-mailbox-secrets
+INSERT INTO mailbox_secrets (mailbox_id, smtp_password, imap_password) VALUES ($1, $2, $3)
+ON CONFLICT (mailbox_id) DO UPDATE SET smtp_password = excluded.smtp_password,
+    imap_password = excluded.imap_password, updated_at = now();
+
+-- name: delete-mailbox-secrets
+DELETE FROM mailbox_secrets WHERE mailbox_id = $1;
+
+-- name: mailbox-by-id
+SELECT * FROM mailboxes WHERE id = $1;
+
+-- name: list-mailboxes
+SELECT * FROM mailboxes ORDER BY created_at, id LIMIT $1 OFFSET $2;
+
+-- name: count-mailboxes
+SELECT count(*) FROM mailboxes;
+
+-- name: campaigns-using-mailbox
+SELECT count(*) FROM campaigns WHERE mailbox_id = $1;
+
+-- name: campaign-by-id
+SELECT c.*, (SELECT count(*) FROM recipients r WHERE r.campaign_id = c.id) AS recipient_count
+FROM campaigns c WHERE c.id = $1;
+
+-- name: list-campaigns
+-- Newest first; $3 filters by status when not null.
+SELECT c.*, (SELECT count(*) FROM recipients r WHERE r.campaign_id = c.id) AS recipient_count
+FROM campaigns c WHERE ($3::text IS NULL OR c.status = $3)
+ORDER BY c.created_at DESC, c.id LIMIT $1 OFFSET $2;
+
+-- name: count-campaigns
+SELECT count(*) FROM campaigns WHERE ($1::text IS NULL OR status = $1);
+
+-- name: recipient-by-id
+SELECT * FROM recipients WHERE campaign_id = $1 AND id = $2;
+
+-- name: list-recipients
+-- $2: substring of email or name; $3: exact email; $4: attributes the row must contain.
+SELECT * FROM recipients
+WHERE campaign_id = $1
+  AND ($2::text IS NULL OR email ILIKE '%' || $2 || '%' OR name ILIKE '%' || $2 || '%')
+  AND ($3::text IS NULL OR lower(email) = lower($3))
+  AND ($4::jsonb IS NULL OR attributes @> $4)
+ORDER BY lower(email), id LIMIT $5 OFFSET $6;
+
+-- name: count-recipients
+SELECT count(*) FROM recipients
+WHERE campaign_id = $1
+  AND ($2::text IS NULL OR email ILIKE '%' || $2 || '%' OR name ILIKE '%' || $2 || '%')
+  AND ($3::text IS NULL OR lower(email) = lower($3))
+  AND ($4::jsonb IS NULL OR attributes @> $4);
+
+-- name: recipient-attribute-keys
+SELECT DISTINCT jsonb_object_keys(attributes) AS key FROM recipients WHERE campaign_id = $1 ORDER BY 1;
+
+-- name: export-recipients
+SELECT email, name, attributes FROM recipients WHERE campaign_id = $1 ORDER BY lower(email), id;

@@ -1,0 +1,209 @@
+"""Recipients from a CSV file or a JSON list, validated and merged by address.
+
+Pure: bytes or models in, recipients and per-line errors out. Used by the import and
+bulk routes; no database, no HTTP.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pigeon_common.events import RecipientData
+from pigeon_common.validation import (
+    InvalidAddressError,
+    address_key,
+    header_safe,
+    normalize_address,
+    recipient_id,
+)
+
+from pigeon_api.schemas.recipients import (
+    MAX_ATTRIBUTE_VALUE_CHARS,
+    MAX_ATTRIBUTES,
+    RowError,
+    attribute_key_problem,
+)
+
+MAX_ERRORS_SHOWN = 100
+MAX_NAME_CHARS = 200
+UTF8_BOM = "\ufeff"
+
+
+class CsvFormatError(ValueError):
+    """The file as a whole cannot be read as a recipients CSV (encoding, header, quoting)."""
+
+    def __init__(self, line: int | None, message: str) -> None:
+        super().__init__(f"line {line}: {message}" if line else message)
+        self.line = line
+
+
+@dataclass
+class MergedRecipients:
+    """Recipients keyed by case-folded address, in first-seen order."""
+
+    by_key: dict[str, RecipientData] = field(default_factory=dict)
+    rows: int = 0
+    merged: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    error_count: int = 0
+
+    def add(
+        self, campaign_id: uuid.UUID, email: str, name: str, attributes: dict[str, Any]
+    ) -> None:
+        self.rows += 1
+        key = address_key(email)
+        previous = self.by_key.get(key)
+        if previous is None:
+            self.by_key[key] = RecipientData(
+                recipient_id=recipient_id(campaign_id, email),
+                email=email,
+                name=name,
+                attributes=attributes,
+            )
+            return
+        self.merged += 1
+        self.by_key[key] = previous.model_copy(
+            update={
+                "name": name or previous.name,
+                "attributes": {**previous.attributes, **attributes},
+            }
+        )
+
+    def reject(self, line: int, reason: str) -> None:
+        self.error_count += 1
+        if len(self.errors) < MAX_ERRORS_SHOWN:
+            self.errors.append(RowError(line=line, reason=reason))
+
+    @property
+    def recipients(self) -> list[RecipientData]:
+        return list(self.by_key.values())
+
+
+def _decode(data: bytes) -> str:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise CsvFormatError(line, "the file is not UTF-8 text") from None
+    return text.removeprefix(UTF8_BOM)
+
+
+def _header(row: list[str]) -> tuple[int, int | None, list[tuple[int, str]]]:
+    """Positions of email, name and the attribute columns in a header row."""
+    names = [cell.strip() for cell in row]
+    lowered = [n.lower() for n in names]
+    if "email" not in lowered:
+        raise CsvFormatError(1, "the header row has no `email` column")
+    seen: set[str] = set()
+    for name in lowered:
+        if name in seen:
+            raise CsvFormatError(1, f"the header row names column {name!r} twice")
+        seen.add(name)
+    email_at = lowered.index("email")
+    name_at = lowered.index("name") if "name" in lowered else None
+    attributes: list[tuple[int, str]] = []
+    for position, column in enumerate(names):
+        if position in (email_at, name_at):
+            continue
+        problem = attribute_key_problem(column)
+        if problem:
+            raise CsvFormatError(1, f"column {column!r}: {problem}")
+        attributes.append((position, column))
+    if len(attributes) > MAX_ATTRIBUTES:
+        raise CsvFormatError(1, f"at most {MAX_ATTRIBUTES} attribute columns")
+    return email_at, name_at, attributes
+
+
+def parse_csv(data: bytes, campaign_id: uuid.UUID) -> MergedRecipients:
+    """Parse a recipients CSV (header row; `email`, optional `name`, other columns become
+    attributes). Bad rows are collected with their line; the file's own faults raise."""
+    reader = csv.reader(io.StringIO(_decode(data), newline=""), strict=True)
+    result = MergedRecipients()
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise CsvFormatError(None, "the file is empty: a header row with `email` is required")
+        email_at, name_at, attributes = _header(header)
+        width = len(header)
+        line = reader.line_num + 1
+        for row in reader:
+            start, line = line, reader.line_num + 1
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            if len(row) != width:
+                result.reject(start, f"expected {width} fields, found {len(row)}")
+                continue
+            _add_row(result, campaign_id, start, row, email_at, name_at, attributes)
+    except csv.Error as exc:
+        raise CsvFormatError(reader.line_num or None, f"malformed CSV: {exc}") from None
+    return result
+
+
+def _add_row(
+    result: MergedRecipients,
+    campaign_id: uuid.UUID,
+    line: int,
+    row: list[str],
+    email_at: int,
+    name_at: int | None,
+    attributes: list[tuple[int, str]],
+) -> None:
+    try:
+        email = normalize_address(row[email_at])
+    except InvalidAddressError as exc:
+        result.reject(line, f"email {row[email_at]!r}: {exc}")
+        return
+    name = row[name_at].strip() if name_at is not None else ""
+    try:
+        header_safe(name, "name", MAX_NAME_CHARS)
+    except ValueError as exc:
+        result.reject(line, str(exc))
+        return
+    values: dict[str, Any] = {}
+    for position, key in attributes:
+        value = row[position]
+        if len(value) > MAX_ATTRIBUTE_VALUE_CHARS:
+            result.reject(line, f"{key}: longer than {MAX_ATTRIBUTE_VALUE_CHARS} characters")
+            return
+        if value != "":
+            values[key] = value
+    result.add(campaign_id, email, name, values)
+
+
+def merge_list(
+    campaign_id: uuid.UUID, items: Iterable[tuple[str, str, dict[str, Any]]]
+) -> MergedRecipients:
+    """Merge already-validated (email, name, attributes) items by address."""
+    result = MergedRecipients()
+    for email, name, attributes in items:
+        result.add(campaign_id, email, name, attributes)
+    return result
+
+
+def chunk(
+    recipients: list[RecipientData], max_count: int = 1000, max_bytes: int = 400_000
+) -> list[list[RecipientData]]:
+    """Split recipients into event-sized groups (NATS messages stay well under 1 MB)."""
+    chunks: list[list[RecipientData]] = []
+    current: list[RecipientData] = []
+    size = 0
+    for recipient in recipients:
+        estimate = (
+            120
+            + len(recipient.email)
+            + len(recipient.name) * 2
+            + sum(len(k) + len(str(v)) * 2 + 8 for k, v in recipient.attributes.items())
+        )
+        if current and (len(current) >= max_count or size + estimate > max_bytes):
+            chunks.append(current)
+            current, size = [], 0
+        current.append(recipient)
+        size += estimate
+    if current:
+        chunks.append(current)
+    return chunks

@@ -1,0 +1,304 @@
+"""Recipients of a campaign: add one, add many, CSV import and export, list, delete."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.responses import JSONResponse, StreamingResponse
+from pigeon_common import events as ev
+from pigeon_common.validation import recipient_id
+
+from pigeon_api.context import SQL
+from pigeon_api.deps import Conn, Ctx, CurrentUser
+from pigeon_api.errors import ApiError, not_found
+from pigeon_api.recipient_input import (
+    CsvFormatError,
+    MergedRecipients,
+    chunk,
+    merge_list,
+    parse_csv,
+)
+from pigeon_api.routes.campaigns import ensure_campaign_editable, load_campaign
+from pigeon_api.schemas.common import Accepted, Page
+from pigeon_api.schemas.recipients import (
+    ImportResult,
+    RecipientCreate,
+    RecipientPublic,
+    RecipientsBulkCreate,
+)
+
+router = APIRouter(prefix="/campaigns/{campaign_id}/recipients", tags=["recipients"])
+IMPORT_PATH_SUFFIX = "/recipients/import"
+
+
+def _public(row: Any) -> RecipientPublic:
+    return RecipientPublic(
+        id=row["id"],
+        campaign_id=row["campaign_id"],
+        email=row["email"],
+        name=row["name"],
+        attributes=row["attributes"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+async def _editable_campaign(conn: Conn, campaign_id: uuid.UUID) -> None:
+    ensure_campaign_editable(await load_campaign(conn, campaign_id), "given new recipients")
+
+
+async def _store(
+    ctx: Ctx,
+    user_id: uuid.UUID,
+    campaign_id: uuid.UUID,
+    merged: MergedRecipients,
+    source: Literal["api", "bulk", "csv"],
+) -> bool:
+    envelopes = [
+        ev.envelope_for(
+            ev.RecipientsAdded(campaign_id=campaign_id, recipients=group, source=source),
+            str(campaign_id),
+            actor=str(user_id),
+        )
+        for group in chunk(merged.recipients)
+    ]
+    if not envelopes:
+        return True
+    return await ctx.commit_many(envelopes)
+
+
+def _result(merged: MergedRecipients, projected: bool, imported: int) -> JSONResponse:
+    body = ImportResult(
+        imported=imported,
+        merged=merged.merged,
+        rejected=merged.errors,
+        rejected_count=merged.error_count,
+    )
+    return JSONResponse(body.model_dump(mode="json"), status_code=200 if projected else 202)
+
+
+@router.post(
+    "",
+    operation_id="add_recipient",
+    response_model=RecipientPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses={202: {"model": Accepted}},
+)
+async def add_recipient(
+    campaign_id: uuid.UUID, body: RecipientCreate, user: CurrentUser, ctx: Ctx, conn: Conn
+) -> Any:
+    """Add one recipient; an address already in the campaign is merged into it."""
+    await _editable_campaign(conn, campaign_id)
+    merged = merge_list(campaign_id, [(body.email, body.name, body.attributes)])
+    projected = await _store(ctx, user.id, campaign_id, merged, "api")
+    rid = recipient_id(campaign_id, body.email)
+    if not projected:
+        return JSONResponse(Accepted(id=str(rid)).model_dump(), status_code=202)
+    row = await conn.fetchrow(SQL.recipient_by_id, campaign_id, rid)
+    return JSONResponse(_public(row).model_dump(mode="json"), status_code=201)
+
+
+@router.post(
+    "/bulk",
+    operation_id="add_recipients",
+    response_model=ImportResult,
+    responses={202: {"model": ImportResult}},
+)
+async def add_recipients(
+    campaign_id: uuid.UUID, body: RecipientsBulkCreate, user: CurrentUser, ctx: Ctx, conn: Conn
+) -> Any:
+    """Add up to 10,000 recipients at once; all are valid or none is added."""
+    await _editable_campaign(conn, campaign_id)
+    merged = merge_list(campaign_id, [(r.email, r.name, r.attributes) for r in body.recipients])
+    projected = await _store(ctx, user.id, campaign_id, merged, "bulk")
+    return _result(merged, projected, len(merged.by_key))
+
+
+async def _upload_bytes(request: Request) -> bytes:
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form()
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise ApiError(
+                422,
+                "validation_error",
+                "file: a CSV file part named `file` is required",
+                field="file",
+            )
+        return await upload.read()
+    if content_type.split(";")[0].strip() in ("text/csv", "application/csv", "text/plain"):
+        return await request.body()
+    raise ApiError(
+        415,
+        "unsupported_media_type",
+        "send the CSV as text/csv or as multipart/form-data with a `file` part",
+    )
+
+
+@router.post(
+    "/import",
+    operation_id="import_recipients",
+    response_model=ImportResult,
+    responses={202: {"model": ImportResult}, 422: {"description": "bad CSV or bad rows"}},
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                        "required": ["file"],
+                    }
+                },
+            },
+            "required": True,
+        }
+    },
+)
+async def import_recipients(
+    campaign_id: uuid.UUID,
+    request: Request,
+    user: CurrentUser,
+    ctx: Ctx,
+    conn: Conn,
+    on_error: Literal["reject", "skip"] = Query(
+        "reject",
+        description="`reject` (default): any bad row rejects the whole file and nothing is "
+        "imported. `skip`: exactly the valid rows are imported; bad rows are listed.",
+    ),
+) -> Any:
+    """Import recipients from CSV: a header row with `email`, optionally `name`; every
+    other column becomes an attribute. Addresses repeated in the file or already in the
+    campaign are merged."""
+    await _editable_campaign(conn, campaign_id)
+    data = await _upload_bytes(request)
+    try:
+        merged = parse_csv(data, campaign_id)
+    except CsvFormatError as exc:
+        raise ApiError(
+            422, "invalid_csv", str(exc), details=[{"line": exc.line, "reason": str(exc)}]
+        ) from None
+    if merged.error_count and on_error == "reject":
+        first = merged.errors[0]
+        raise ApiError(
+            422,
+            "invalid_rows",
+            f"{merged.error_count} row(s) are invalid, nothing was imported; first: line "
+            f"{first.line}: {first.reason}",
+            details=[e.model_dump() for e in merged.errors],
+        )
+    projected = await _store(ctx, user.id, campaign_id, merged, "csv")
+    return _result(merged, projected, len(merged.by_key))
+
+
+def _attribute_filter(attr: list[str]) -> str | None:
+    pairs: dict[str, str] = {}
+    for item in attr:
+        key, sep, value = item.partition(":")
+        if not sep or not key:
+            raise ApiError(
+                422, "validation_error", f"attr: {item!r} is not key:value", field="attr"
+            )
+        pairs[key] = value
+    return json.dumps(pairs) if pairs else None
+
+
+@router.get("", operation_id="list_recipients", response_model=Page[RecipientPublic])
+async def list_recipients(
+    campaign_id: uuid.UUID,
+    _user: CurrentUser,
+    conn: Conn,
+    limit: int = Query(50, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+    q: str | None = Query(None, max_length=200, description="substring of email or name"),
+    email: str | None = Query(None, max_length=320, description="exact address"),
+    attr: Annotated[list[str], Query(description="attribute filter key:value, repeatable")] = [],  # noqa: B006
+) -> Page[RecipientPublic]:
+    await load_campaign(conn, campaign_id)
+    attributes = _attribute_filter(attr)
+    attributes_value = json.loads(attributes) if attributes else None
+    rows = await conn.fetch(
+        SQL.list_recipients, campaign_id, q, email, attributes_value, limit, offset
+    )
+    count = await conn.fetchval(SQL.count_recipients, campaign_id, q, email, attributes_value)
+    return Page(data=[_public(r) for r in rows], count=count)
+
+
+@router.get(
+    "/export",
+    operation_id="export_recipients",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+async def export_recipients(
+    campaign_id: uuid.UUID, _user: CurrentUser, ctx: Ctx, conn: Conn
+) -> StreamingResponse:
+    """All recipients as CSV: email, name, then one column per attribute name."""
+    await load_campaign(conn, campaign_id)
+    keys = [row["key"] for row in await conn.fetch(SQL.recipient_attribute_keys, campaign_id)]
+    pool = ctx.require().pool
+
+    async def rows() -> AsyncIterator[bytes]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["email", "name", *keys])
+        async with pool.acquire() as stream_conn, stream_conn.transaction():
+            async for row in stream_conn.cursor(SQL.export_recipients, campaign_id, prefetch=2000):
+                attrs = row["attributes"]
+                writer.writerow([row["email"], row["name"], *(_cell(attrs.get(k)) for k in keys)])
+                if buffer.tell() > 64_000:
+                    yield buffer.getvalue().encode()
+                    buffer.seek(0)
+                    buffer.truncate()
+        yield buffer.getvalue().encode()
+
+    filename = f"recipients-{campaign_id}.csv"
+    return StreamingResponse(
+        rows(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+@router.get("/{recipient_id}", operation_id="get_recipient", response_model=RecipientPublic)
+async def get_recipient(
+    campaign_id: uuid.UUID, recipient_id: uuid.UUID, _user: CurrentUser, conn: Conn
+) -> RecipientPublic:
+    row = await conn.fetchrow(SQL.recipient_by_id, campaign_id, recipient_id)
+    if row is None:
+        raise not_found("recipient")
+    return _public(row)
+
+
+@router.delete(
+    "/{recipient_id}",
+    operation_id="delete_recipient",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+)
+async def delete_recipient(
+    campaign_id: uuid.UUID, recipient_id: uuid.UUID, user: CurrentUser, ctx: Ctx, conn: Conn
+) -> Response:
+    campaign = await load_campaign(conn, campaign_id)
+    ensure_campaign_editable(campaign, "changed")
+    if await conn.fetchrow(SQL.recipient_by_id, campaign_id, recipient_id) is None:
+        raise not_found("recipient")
+    event = ev.RecipientDeleted(campaign_id=campaign_id, recipient_id=recipient_id)
+    await ctx.commit(ev.envelope_for(event, str(campaign_id), actor=str(user.id)))
+    return Response(status_code=204)

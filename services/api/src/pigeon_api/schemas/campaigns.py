@@ -1,0 +1,42 @@
+"""Campaign models."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+from pigeon_api.schemas.common import NonEmptyHeaderText, RequestModel, Subject
+
+MAX_TEMPLATE_CHARS = 512 * 1024
+Template = Annotated[str, Field(max_length=MAX_TEMPLATE_CHARS)]
+
+
+class CampaignCreate(RequestModel):
+    name: NonEmptyHeaderText
+    subject: Subject
+    template_markdown: Template = ""
+    mailbox_id: uuid.UUID | None = None
+
+
+class CampaignUpdate(RequestModel):
+    """Only the fields given change; only a draft or scheduled campaign can change."""
+
+    name: NonEmptyHeaderText | None = None
+    subject: Subject | None = None
+    template_markdown: Template | None = None
+    mailbox_id: uuid.UUID | None = None
+
+
+class CampaignPublic(BaseModel):
+    id: uuid.UUID
+    name: str
+    subject: str
+    template_markdown: str
+    mailbox_id: uuid.UUID | None
+    status: str
+    recipient_count: int
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,79 @@
+"""Recipient models and the rules for custom attributes."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+
+from pigeon_api.schemas.common import EmailAddress, HeaderText, RequestModel
+
+MAX_ATTRIBUTES = 100
+MAX_ATTRIBUTE_VALUE_CHARS = 10_000
+MAX_BULK = 10_000
+ATTRIBUTE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+AttributeValue = StrictStr | StrictBool | StrictInt | StrictFloat | None
+
+
+def attribute_key_problem(key: str) -> str | None:
+    """Why `key` cannot name an attribute (templates read it as recipient.<key>), or None."""
+    if not ATTRIBUTE_KEY.fullmatch(key):
+        return (
+            f"attribute name {key!r} must start with a letter or underscore and hold only "
+            "letters, digits and underscores (at most 64)"
+        )
+    return None
+
+
+def check_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
+    if len(attributes) > MAX_ATTRIBUTES:
+        raise ValueError(f"at most {MAX_ATTRIBUTES} attributes")
+    for key, value in attributes.items():
+        problem = attribute_key_problem(key)
+        if problem:
+            raise ValueError(problem)
+        if isinstance(value, str) and len(value) > MAX_ATTRIBUTE_VALUE_CHARS:
+            raise ValueError(f"attribute {key!r} is longer than {MAX_ATTRIBUTE_VALUE_CHARS}")
+    return attributes
+
+
+Attributes = Annotated[dict[str, AttributeValue], AfterValidator(check_attributes)]
+
+
+class RecipientCreate(RequestModel):
+    email: EmailAddress
+    name: HeaderText = ""
+    attributes: Attributes = Field(default_factory=dict)
+
+
+class RecipientsBulkCreate(RequestModel):
+    recipients: Annotated[list[RecipientCreate], Field(min_length=1, max_length=MAX_BULK)]
+
+
+class RecipientPublic(BaseModel):
+    id: uuid.UUID
+    campaign_id: uuid.UUID
+    email: str
+    name: str
+    attributes: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class RowError(BaseModel):
+    line: int
+    reason: str
+
+
+class ImportResult(BaseModel):
+    """What a bulk add or CSV import did. `merged` counts rows whose address appeared
+    earlier in the same request (merged into one recipient)."""
+
+    imported: int
+    merged: int
+    rejected: list[RowError]
+    rejected_count: int

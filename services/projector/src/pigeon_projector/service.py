@@ -1,0 +1,89 @@
+"""The projector service: keeps the read models up to date, serves /healthz and /readyz."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from pigeon_common.backoff import Backoff
+from pigeon_common.health import health_app
+from pigeon_common.projector import AfterCommit, Projector
+from pigeon_common.runtime import (
+    Connections,
+    Readiness,
+    check_live,
+    open_connections,
+    until_stopped,
+)
+from pigeon_common.serving import serve_asgi
+from pigeon_common.settings import PigeonSettings
+
+log = logging.getLogger(__name__)
+
+
+class ProjectorService:
+    def __init__(self, settings: PigeonSettings, after_commit: AfterCommit | None = None) -> None:
+        self.settings = settings
+        self.readiness = Readiness()
+        self._after_commit = after_commit
+        self._conns: Connections | None = None
+        self._projector: Projector | None = None
+
+    async def check(self) -> Readiness:
+        if self._conns is not None:
+            await check_live(self._conns, self.readiness)
+            if self.readiness.ready and not (self._projector and self._projector.running):
+                self.readiness.reason = "projector not running"
+        return self.readiness
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Project until `stop` is set, reconnecting after any failure."""
+        database_url, nats_url = self.settings.require_servers()
+        backoff = Backoff()
+        self._conns = await until_stopped(
+            open_connections(
+                database_url,
+                nats_url,
+                name="pigeon-projector",
+                readiness=self.readiness,
+                pool_size=2,
+            ),
+            stop,
+        )
+        if self._conns is None:
+            return
+        try:
+            while not stop.is_set():
+                self._projector = Projector(
+                    self._conns.pool,
+                    self._conns.js,
+                    batch_size=self.settings.projector_batch_size,
+                    after_commit=self._after_commit,
+                )
+                self.readiness.reason = None
+                try:
+                    await self._projector.run(stop)
+                    backoff.reset()
+                except Exception as exc:
+                    self.readiness.reason = f"projector failing: {exc}"
+                    delay = backoff.next_delay()
+                    log.warning("projector stopped (%s); restarting in %.1fs", exc, delay)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), timeout=delay)
+        finally:
+            await self._conns.close()
+
+
+async def serve(settings: PigeonSettings, stop: asyncio.Event) -> None:
+    """Run the projector and its health endpoints until `stop` is set."""
+    service = ProjectorService(settings)
+    app = health_app(service.check)
+    health = asyncio.create_task(
+        serve_asgi(app, settings.projector_host, settings.projector_port, stop, lifespan="off")
+    )
+    try:
+        await service.run(stop)
+    finally:
+        stop.set()
+        await health
