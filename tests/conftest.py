@@ -4,4 +4,5 @@ pytest_plugins = [
     "pigeon_testing.servers",
     "pigeon_testing.dovecot",
     "pigeon_testing.smtp",
+    "pigeon_testing.stack_fixtures",
 ]

@@ -59,3 +59,25 @@ def fresh_database(postgres_server: PostgresServer) -> Iterator[str]:
         yield url
     finally:
         postgres_server.drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def module_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    """A nats-server of its own for one test module (an empty EVENTS stream)."""
+    server = NatsServer(tmp_path_factory.mktemp("nats-module"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def module_database(postgres_server: PostgresServer) -> Iterator[str]:
+    """URL of a new, empty database for one test module; dropped afterwards."""
+    name = f"{FRESH_DATABASE_PREFIX}{secrets.token_hex(8)}"
+    url = postgres_server.create_database(name)
+    try:
+        yield url
+    finally:
+        postgres_server.drop_database(name)

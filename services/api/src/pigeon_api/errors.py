@@ -64,7 +64,7 @@ def _field_of(loc: tuple[Any, ...]) -> str | None:
 
 def _describe(error: dict[str, Any]) -> str:
     field = _field_of(tuple(error.get("loc", ())))
-    message = str(error.get("msg", "invalid value"))
+    message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
     if error.get("type") == "extra_forbidden":
         message = "unknown field"
     return f"{field}: {message}" if field else message

@@ -1,0 +1,137 @@
+"""The services of MC Pigeon running in-process against real servers, for tests and
+benchmarks: a migrated database, the projector, and the REST API on a loopback port.
+
+`Stack` is used by the `stack` fixture and by `bench/`; both get the same wiring that
+`pigeon up` uses, minus the child processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pigeon_common import db
+from pigeon_common.auth import TokenSigner, hash_password
+from pigeon_common.serving import serve_asgi
+from pigeon_common.settings import PigeonSettings
+from pigeon_embedded.ports import free_port
+
+ADMIN_EMAIL = "admin@example.com"
+
+
+def stack_settings(
+    database_url: str, nats_url: str, data_dir: Path, **overrides: Any
+) -> PigeonSettings:
+    """Settings for services under test: explicit servers, a throwaway secret, free ports."""
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "nats_url": nats_url,
+        "data_dir": data_dir,
+        "secret_key": secrets.token_urlsafe(40),
+        "api_port": free_port(),
+        "projector_port": free_port(),
+        "read_your_writes_timeout_sec": 10.0,
+    }
+    values.update(overrides)
+    return PigeonSettings(**values)
+
+
+async def migrate(database_url: str) -> None:
+    conn = await db.connect(database_url)
+    try:
+        await db.migrate(conn)
+    finally:
+        await conn.close()
+
+
+async def create_admin(settings: PigeonSettings, email: str = ADMIN_EMAIL) -> str:
+    """Insert an administrator and return their token."""
+    import uuid
+
+    assert settings.database_url is not None
+    conn = await db.connect(settings.database_url)
+    try:
+        row = await conn.fetchrow(
+            "INSERT INTO users (id, email, password_hash, is_admin) VALUES ($1, $2, $3, true)"
+            " RETURNING id, token_epoch, password_hash",
+            uuid.uuid4(),
+            email,
+            hash_password("admin-password-123"),
+        )
+    finally:
+        await conn.close()
+    return TokenSigner(settings.secret()).token_for(
+        row["id"], row["token_epoch"], row["password_hash"]
+    )
+
+
+@dataclass
+class Stack:
+    """API + projector in this event loop; `client` talks to the API over a real socket."""
+
+    settings: PigeonSettings
+    token: str = ""
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    client: httpx.AsyncClient | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.api_port}"
+
+    async def start(self, *, projector: bool = True) -> None:
+        from pigeon_api.app import create_app
+        from pigeon_projector.service import serve as serve_projector
+
+        assert self.settings.database_url is not None
+        await migrate(self.settings.database_url)
+        self.token = await create_admin(self.settings)
+        if projector:
+            self.tasks.append(asyncio.create_task(serve_projector(self.settings, self.stop)))
+        app = create_app(self.settings)
+        self.tasks.append(
+            asyncio.create_task(serve_asgi(app, "127.0.0.1", self.settings.api_port, self.stop))
+        )
+        self.client = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=60,
+        )
+        await self.wait_ready("/readyz")
+
+    async def wait_ready(self, path: str, timeout: float = 30) -> None:
+        assert self.client is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if (await self.client.get(path)).status_code == 200:
+                    return
+            await asyncio.sleep(0.05)
+        raise TimeoutError(f"{self.base_url}{path} not ready after {timeout}s")
+
+    async def close(self) -> None:
+        self.stop.set()
+        if self.client is not None:
+            await self.client.aclose()
+        for task in self.tasks:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, timeout=15)
+
+
+@contextlib.asynccontextmanager
+async def running_stack(
+    database_url: str, nats_url: str, data_dir: Path, **overrides: Any
+) -> AsyncIterator[Stack]:
+    stack = Stack(stack_settings(database_url, nats_url, data_dir, **overrides))
+    await stack.start()
+    try:
+        yield stack
+    finally:
+        await stack.close()
