@@ -64,7 +64,7 @@ class TokenSigner:
 
 def parse_token(token: str) -> TokenClaim | None:
     """Split a token into its claim, or None when it is not shaped like one of ours."""
-    parts = token.split("_")
+    parts = token.split("_", 2)
     if len(parts) != 3 or parts[0] != TOKEN_PREFIX or len(parts[2]) != 43:
         return None
     try:

@@ -14,6 +14,7 @@ import uuid
 from email_validator import EmailNotValidError, validate_email
 
 MAX_ADDRESS_LENGTH = 254
+MAX_LOCAL_PART_LENGTH = 64
 # Control characters: CR and LF would split a header; the rest have no place in one.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _FAST_ADDRESS = re.compile(
@@ -40,12 +41,17 @@ def normalize_address(raw: str) -> str:
     if _FAST_ADDRESS.fullmatch(candidate):
         local, _, domain = candidate.rpartition("@")
         tld = domain.rsplit(".", 1)[-1].lower()
-        if len(local) <= 64 and tld not in _SPECIAL_TLDS:
+        if len(local) <= MAX_LOCAL_PART_LENGTH and tld not in _SPECIAL_TLDS:
             return f"{local}@{domain.lower()}"
     try:
         result = validate_email(candidate, check_deliverability=False)
     except EmailNotValidError as exc:
         raise InvalidAddressError(str(exc)) from None
+    if len(str(result.local_part)) > MAX_LOCAL_PART_LENGTH:
+        # RFC 5321 §4.5.3.1.1; email-validator checks it only in strict mode.
+        raise InvalidAddressError(
+            f"the part before the @-sign is longer than {MAX_LOCAL_PART_LENGTH} characters"
+        )
     return str(result.normalized)
 
 

@@ -62,7 +62,7 @@ class ProjectionWatermark:
         await self._advance(seq)
         return seq
 
-    async def wait_for(self, seq: int, timeout: float) -> bool:  # noqa: ASYNC109
+    async def wait_for(self, seq: int, timeout: float) -> bool:
         """True once the read models contain `seq`; False when `timeout` ran out first."""
         if self._current >= seq:
             return True
