@@ -1,0 +1,100 @@
+"""`pigeon up` as a user runs it: embedded servers, every service, a first admin, Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from pigeon_embedded.ports import free_port
+
+
+def _start(
+    data_dir: Path, log: Path, api_port: int, projector_port: int
+) -> subprocess.Popen[bytes]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("PIGEON_DATABASE_URL", "PIGEON_NATS_URL", "PIGEON_SECRET_KEY")
+    }
+    env.update(
+        PIGEON_DATA_DIR=str(data_dir),
+        PIGEON_API_PORT=str(api_port),
+        PIGEON_PROJECTOR_PORT=str(projector_port),
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "pigeon_cli", "up"],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log.read_text()
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{url} not ready:\n{log.read_text()}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> int:
+    process.send_signal(signal.SIGINT)
+    return process.wait(timeout=60)
+
+
+def _no_children_left(data_dir: Path) -> None:
+    ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True, check=True)
+    leftovers = [line for line in ps.stdout.splitlines() if str(data_dir) in line]
+    assert leftovers == []
+
+
+def test_pigeon_up_serves_keeps_data_and_stops_cleanly(tmp_path: Path) -> None:
+    data_dir = tmp_path / "pigeon-data"
+    api_port, projector_port = free_port(), free_port()
+    api = f"http://127.0.0.1:{api_port}"
+    log = tmp_path / "up.log"
+    process = _start(data_dir, log, api_port, projector_port)
+    try:
+        _wait_ready(f"{api}/readyz", process, log)
+        _wait_ready(f"http://127.0.0.1:{projector_port}/readyz", process, log)
+        assert httpx.get(f"{api}/healthz").json() == {"status": "ok"}
+        assert httpx.get(f"http://127.0.0.1:{projector_port}/healthz").status_code == 200
+        output = log.read_text()
+        token = re.search(r"token:\s+(pgn_\S+)", output)
+        assert token, output
+        assert re.search(r"password:\s+\S{16,}", output)
+        auth = {"Authorization": f"Bearer {token.group(1)}"}
+        created = httpx.post(
+            f"{api}/api/v1/campaigns",
+            headers=auth,
+            json={"name": "Kept", "subject": "Hi", "template_markdown": "Hello"},
+        )
+        assert created.status_code == 201, created.text
+    finally:
+        code = _stop(process)
+    assert code == 0, log.read_text()
+    assert "Traceback" not in log.read_text()
+    _no_children_left(data_dir)
+
+    log2 = tmp_path / "up2.log"
+    process = _start(data_dir, log2, api_port, projector_port)
+    try:
+        _wait_ready(f"{api}/readyz", process, log2)
+        assert "First administrator" not in log2.read_text()
+        campaigns = httpx.get(f"{api}/api/v1/campaigns", headers=auth).json()
+        assert [c["name"] for c in campaigns["data"]] == ["Kept"]
+    finally:
+        assert _stop(process) == 0
+    _no_children_left(data_dir)
