@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+
 from pigeon_testing.stack import Stack
 
 from .api_helpers import assert_error_shape

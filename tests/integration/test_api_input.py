@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from pigeon_testing.stack import Stack
 
 from .api_helpers import assert_error_shape, campaign_body, mailbox_body

@@ -9,6 +9,7 @@ import logging
 import asyncpg
 import pytest
 from nats.js.api import ConsumerConfig
+
 from pigeon_common.jetstream import EVENTS_STREAM, connect_nats
 from pigeon_testing.stack import Stack
 

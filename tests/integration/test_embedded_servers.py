@@ -9,6 +9,7 @@ from pathlib import Path
 import asyncpg
 import nats
 import pytest
+
 from pigeon_embedded.errors import EmbeddedServerError
 from pigeon_embedded.nats import NatsServer
 from pigeon_embedded.postgres import PostgresServer

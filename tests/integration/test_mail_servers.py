@@ -13,6 +13,7 @@ import re
 import aioimaplib
 import aiosmtplib
 import pytest
+
 from pigeon_testing.dovecot import BOUNCES_FOLDER, DovecotServer, ImapAccount
 from pigeon_testing.smtp import DEFAULT_PASSWORD, DEFAULT_USERNAME, SmtpTestServer
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+
 from pigeon_common import db
 from pigeon_common import events as ev
 from pigeon_common.jetstream import EVENTS_STREAM, connect_nats, provision, publish_events

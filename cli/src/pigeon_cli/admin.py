@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 
 import asyncpg
+
 from pigeon_common.auth import TokenSigner, hash_password
 
 INSERT_USER = (

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import typer
-from pigeon_common.settings import PigeonSettings, SettingsError, load_settings
 
 from pigeon_cli import runtime_file
+from pigeon_common.settings import PigeonSettings, SettingsError, load_settings
 
 
 def fail(message: str) -> typer.Exit:

@@ -6,6 +6,9 @@ import asyncio
 from typing import Annotated
 
 import typer
+
+from pigeon_cli import admin, config
+from pigeon_cli.services import SERVICES
 from pigeon_common import db
 from pigeon_common.auth import MIN_PASSWORD_LENGTH, TokenSigner
 from pigeon_common.jetstream import connect_nats, provision
@@ -13,9 +16,6 @@ from pigeon_common.logs import configure_logging
 from pigeon_common.projector import rebuild
 from pigeon_common.serving import run_service
 from pigeon_common.validation import InvalidAddressError, normalize_address
-
-from pigeon_cli import admin, config
-from pigeon_cli.services import SERVICES
 
 app = typer.Typer(help="MC Pigeon: IMAP-first email campaigns.", no_args_is_help=True)
 projector_app = typer.Typer(help="The read-model projector.", no_args_is_help=True)

@@ -18,14 +18,14 @@ import time
 from pathlib import Path
 
 import typer
+
+from pigeon_cli import admin, runtime_file
+from pigeon_cli.services import SERVICES, health_urls
 from pigeon_common import db
 from pigeon_common.auth import TokenSigner
 from pigeon_common.settings import PigeonSettings
 from pigeon_embedded.nats import NatsServer
 from pigeon_embedded.postgres import PostgresServer
-
-from pigeon_cli import admin, runtime_file
-from pigeon_cli.services import SERVICES, health_urls
 
 STOP_GRACE_SEC = 10.0
 RESTART_DELAY_SEC = 2.0

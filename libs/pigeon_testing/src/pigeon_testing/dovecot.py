@@ -30,6 +30,7 @@ from types import TracebackType
 from typing import Final, Self
 
 import pytest
+
 from pigeon_embedded.errors import EmbeddedServerError, read_log_tail
 from pigeon_embedded.ports import LOOPBACK, free_port
 

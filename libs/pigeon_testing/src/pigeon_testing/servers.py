@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Iterator
 
 import pytest
+
 from pigeon_embedded.nats import NatsServer
 from pigeon_embedded.postgres import PostgresServer
 

@@ -40,6 +40,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
 from pigeon_embedded.ports import LOOPBACK
 
 DEFAULT_USERNAME: Final = "pigeon"

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
 from pigeon_common import db
 from pigeon_common.auth import TokenSigner, hash_password
 from pigeon_common.serving import serve_asgi

@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
-from pigeon_embedded.nats import NatsServer
 
+from pigeon_embedded.nats import NatsServer
 from pigeon_testing.stack import Stack, stack_settings
 
 

@@ -6,12 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
-from pigeon_common.settings import PigeonSettings
 
 from pigeon_api.body_limit import BodyLimitMiddleware
 from pigeon_api.context import ApiContext
 from pigeon_api.errors import ErrorResponse, install_error_handlers
 from pigeon_api.routes import campaigns, health, mailboxes, recipients, users
+from pigeon_common.settings import PigeonSettings
 
 API_PREFIX = "/api/v1"
 

@@ -7,6 +7,7 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 
+from pigeon_api.errors import ApiError
 from pigeon_common.auth import TokenSigner
 from pigeon_common.events import Envelope
 from pigeon_common.jetstream import publish_event, publish_events
@@ -15,8 +16,6 @@ from pigeon_common.runtime import Connections, Readiness, check_live, open_conne
 from pigeon_common.secrets_box import SecretBox
 from pigeon_common.settings import PigeonSettings
 from pigeon_common.watermark import ProjectionWatermark
-
-from pigeon_api.errors import ApiError
 
 log = logging.getLogger(__name__)
 SQL = Queries.from_package("pigeon_api", "queries.sql")

@@ -9,10 +9,10 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pigeon_common.auth import parse_token
 
 from pigeon_api.context import SQL, ApiContext
 from pigeon_api.errors import ApiError
+from pigeon_common.auth import parse_token
 
 _bearer = HTTPBearer(auto_error=False, description="Personal access token (`pgn_...`)")
 

@@ -13,6 +13,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pigeon_api.schemas.recipients import (
+    MAX_ATTRIBUTE_VALUE_CHARS,
+    MAX_ATTRIBUTES,
+    RowError,
+    attribute_key_problem,
+)
 from pigeon_common.events import RecipientData
 from pigeon_common.validation import (
     InvalidAddressError,
@@ -20,13 +26,6 @@ from pigeon_common.validation import (
     header_safe,
     normalize_address,
     recipient_id,
-)
-
-from pigeon_api.schemas.recipients import (
-    MAX_ATTRIBUTE_VALUE_CHARS,
-    MAX_ATTRIBUTES,
-    RowError,
-    attribute_key_problem,
 )
 
 MAX_ERRORS_SHOWN = 100

@@ -7,15 +7,15 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import JSONResponse
-from pigeon_common import events as ev
-from pigeon_common.campaigns import CampaignLockedError, CampaignStatus, ensure_editable
-from pigeon_common.templates import TemplateProblem, check_syntax
 
 from pigeon_api.context import SQL
 from pigeon_api.deps import Conn, Ctx, CurrentUser
 from pigeon_api.errors import ApiError, not_found
 from pigeon_api.schemas.campaigns import CampaignCreate, CampaignPublic, CampaignUpdate
 from pigeon_api.schemas.common import Accepted, Page
+from pigeon_common import events as ev
+from pigeon_common.campaigns import CampaignLockedError, CampaignStatus, ensure_editable
+from pigeon_common.templates import TemplateProblem, check_syntax
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 

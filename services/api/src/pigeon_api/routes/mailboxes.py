@@ -7,7 +7,6 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import JSONResponse
-from pigeon_common import events as ev
 
 from pigeon_api.context import SQL
 from pigeon_api.deps import Conn, Ctx, CurrentUser
@@ -20,6 +19,7 @@ from pigeon_api.schemas.mailboxes import (
     ServerPatch,
     ServerPublic,
 )
+from pigeon_common import events as ev
 
 router = APIRouter(prefix="/mailboxes", tags=["mailboxes"])
 

@@ -11,8 +11,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
-from pigeon_common import events as ev
-from pigeon_common.validation import recipient_id
 
 from pigeon_api.context import SQL
 from pigeon_api.deps import Conn, Ctx, CurrentUser
@@ -32,6 +30,8 @@ from pigeon_api.schemas.recipients import (
     RecipientPublic,
     RecipientsBulkCreate,
 )
+from pigeon_common import events as ev
+from pigeon_common.validation import recipient_id
 
 router = APIRouter(prefix="/campaigns/{campaign_id}/recipients", tags=["recipients"])
 IMPORT_PATH_SUFFIX = "/recipients/import"

@@ -6,7 +6,6 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, status
-from pigeon_common.auth import hash_password, verify_password
 
 from pigeon_api.context import SQL
 from pigeon_api.deps import AdminUser, Conn, Ctx, CurrentUser
@@ -19,6 +18,7 @@ from pigeon_api.schemas.users import (
     UserCreate,
     UserPublic,
 )
+from pigeon_common.auth import hash_password, verify_password
 
 router = APIRouter(tags=["users"])
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Generic, TypeVar
 
-from pigeon_common.validation import InvalidAddressError, normalize_address
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
+
+from pigeon_common.validation import InvalidAddressError, normalize_address
 
 T = TypeVar("T")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

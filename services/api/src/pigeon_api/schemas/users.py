@@ -6,10 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pigeon_common.auth import MIN_PASSWORD_LENGTH
 from pydantic import BaseModel, Field
 
 from pigeon_api.schemas.common import EmailAddress, Flag, RequestModel
+from pigeon_common.auth import MIN_PASSWORD_LENGTH
 
 NewPassword = Annotated[str, Field(min_length=MIN_PASSWORD_LENGTH, max_length=1024)]
 
