@@ -77,7 +77,7 @@ def projector_rebuild() -> None:
         nc = await connect_nats(nats_url, name="pigeon-cli", attempts=3)
         conn = await db.connect(database_url)
         try:
-            await provision(nc.jetstream())
+            await provision(nc.jetstream(), settings.jetstream_replicas)
             return await rebuild(conn, nc.jetstream(), settings.projector_batch_size)
         finally:
             await conn.close()

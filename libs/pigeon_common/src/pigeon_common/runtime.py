@@ -55,6 +55,7 @@ async def open_connections(
     name: str,
     readiness: Readiness,
     pool_size: int = 10,
+    replicas: int = 1,
 ) -> Connections:
     """Connect to both servers and provision the streams; retries until it succeeds."""
     readiness.reason = "waiting for NATS"
@@ -63,7 +64,7 @@ async def open_connections(
     backoff = Backoff()
     while True:
         try:
-            changed = await jetstream.provision(js)
+            changed = await jetstream.provision(js, replicas)
             for line in changed:
                 log.info("%s", line)
             break

@@ -52,6 +52,10 @@ class PigeonSettings(BaseSettings):
         description="Server secret (at least 32 characters) for signing tokens and encrypting "
         "mailbox passwords. Unset: generated once and kept in <data_dir>/secret_key.",
     )
+    jetstream_replicas: Annotated[int, Field(ge=1, le=5)] = Field(
+        default=1,
+        description="Replicas of each JetStream stream (3 on a 3-node NATS cluster).",
+    )
     public_base_url: AnyHttpUrl | None = Field(
         default=None,
         description="Public URL of the tracker (open pixel, click and unsubscribe links), "

@@ -45,7 +45,11 @@ class ApiContext:
     async def _connect(self) -> None:
         database_url, nats_url = self.settings.require_servers()
         conns = await open_connections(
-            database_url, nats_url, name="pigeon-api", readiness=self.readiness
+            database_url,
+            nats_url,
+            name="pigeon-api",
+            readiness=self.readiness,
+            replicas=self.settings.jetstream_replicas,
         )
         while True:
             try:

@@ -48,6 +48,7 @@ class ProjectorService:
                 name="pigeon-projector",
                 readiness=self.readiness,
                 pool_size=2,
+                replicas=self.settings.jetstream_replicas,
             ),
             stop,
         )
