@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import uuid
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ TOKEN_PREFIX = "pgn"  # noqa: S105 - a prefix, not a secret
 MIN_PASSWORD_LENGTH = 10
 
 _hasher = PasswordHasher()
+_USER_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def hash_password(password: str) -> str:
@@ -66,6 +68,8 @@ def parse_token(token: str) -> TokenClaim | None:
     """Split a token into its claim, or None when it is not shaped like one of ours."""
     parts = token.split("_", 2)
     if len(parts) != 3 or parts[0] != TOKEN_PREFIX or len(parts[2]) != 43:
+        return None
+    if not _USER_ID.fullmatch(parts[1]):
         return None
     try:
         return TokenClaim(user_id=uuid.UUID(hex=parts[1]), mac=parts[2])

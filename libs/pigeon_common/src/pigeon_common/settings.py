@@ -50,7 +50,8 @@ class PigeonSettings(BaseSettings):
     secret_key: SecretStr | None = Field(
         default=None,
         description="Server secret (at least 32 characters) for signing tokens and encrypting "
-        "mailbox passwords. Unset: generated once and kept in <data_dir>/secret_key.",
+        "mailbox passwords. Unset: generated once and kept in <data_dir>/secret_key (only "
+        "with the embedded servers; required when the server URLs are set).",
     )
     jetstream_replicas: Annotated[int, Field(ge=1, le=5)] = Field(
         default=1,

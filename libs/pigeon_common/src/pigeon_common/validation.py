@@ -16,13 +16,17 @@ from email_validator import EmailNotValidError, validate_email
 MAX_ADDRESS_LENGTH = 254
 MAX_LOCAL_PART_LENGTH = 64
 # Control characters: CR and LF would split a header; the rest have no place in one.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# NEL, LS and PS count too: Python's email package splits header values on them.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 _FAST_ADDRESS = re.compile(
     r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
     r"[A-Za-z]{2,24}"
 )
 # email-validator refuses these top-level names (RFC 6761 special-use and similar).
+# RFC 5891 reserves labels with "--" in positions 3-4 (Punycode "xn--" among them): the
+# slow path decodes or refuses those.
+_RESERVED_LABEL = re.compile(r"(?:^|\.)[^.]{2}--")
 _SPECIAL_TLDS = frozenset({"arpa", "invalid", "local", "localhost", "onion", "test", "example"})
 RECIPIENT_NAMESPACE = uuid.UUID("6f2c1d4e-2b7a-4c55-9f0e-8d3b2a1c7e90")
 
@@ -41,7 +45,11 @@ def normalize_address(raw: str) -> str:
     if _FAST_ADDRESS.fullmatch(candidate):
         local, _, domain = candidate.rpartition("@")
         tld = domain.rsplit(".", 1)[-1].lower()
-        if len(local) <= MAX_LOCAL_PART_LENGTH and tld not in _SPECIAL_TLDS:
+        if (
+            len(local) <= MAX_LOCAL_PART_LENGTH
+            and tld not in _SPECIAL_TLDS
+            and not _RESERVED_LABEL.search(domain)
+        ):
             return f"{local}@{domain.lower()}"
     try:
         result = validate_email(candidate, check_deliverability=False)
@@ -67,7 +75,7 @@ def recipient_id(campaign_id: uuid.UUID, address: str) -> uuid.UUID:
 
 def header_safe(value: str, field: str, max_length: int) -> str:
     """The value if it can go into a mail header; ValueError naming the field otherwise."""
-    if _CONTROL.search(value):
+    if CONTROL_CHARACTERS.search(value):
         raise ValueError(f"{field} must not contain line breaks or control characters")
     if len(value) > max_length:
         raise ValueError(f"{field} must be at most {max_length} characters")

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pigeon_api.schemas.recipients import (
-    MAX_ATTRIBUTE_VALUE_CHARS,
     MAX_ATTRIBUTES,
     RowError,
     attribute_key_problem,
+    attribute_value_problem,
+    attributes_size_problem,
 )
 from pigeon_common.events import RecipientData
 from pigeon_common.validation import (
@@ -89,6 +90,9 @@ def _decode(data: bytes) -> str:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise CsvFormatError(line, "the file is not UTF-8 text") from None
+    nul = text.find("\x00")
+    if nul >= 0:
+        raise CsvFormatError(text[:nul].count("\n") + 1, "the file contains a NUL character")
     return text.removeprefix(UTF8_BOM)
 
 
@@ -166,11 +170,16 @@ def _add_row(
     values: dict[str, Any] = {}
     for position, key in attributes:
         value = row[position]
-        if len(value) > MAX_ATTRIBUTE_VALUE_CHARS:
-            result.reject(line, f"{key}: longer than {MAX_ATTRIBUTE_VALUE_CHARS} characters")
+        problem = attribute_value_problem(key, value)
+        if problem:
+            result.reject(line, problem)
             return
         if value != "":
             values[key] = value
+    problem = attributes_size_problem(values)
+    if problem:
+        result.reject(line, problem)
+        return
     result.add(campaign_id, email, name, values)
 
 
@@ -192,12 +201,7 @@ def chunk(
     current: list[RecipientData] = []
     size = 0
     for recipient in recipients:
-        estimate = (
-            120
-            + len(recipient.email)
-            + len(recipient.name) * 2
-            + sum(len(k) + len(str(v)) * 2 + 8 for k, v in recipient.attributes.items())
-        )
+        estimate = len(recipient.model_dump_json().encode()) + 1
         if current and (len(current) >= max_count or size + estimate > max_bytes):
             chunks.append(current)
             current, size = [], 0

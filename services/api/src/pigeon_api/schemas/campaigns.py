@@ -6,12 +6,12 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
-from pigeon_api.schemas.common import NonEmptyHeaderText, RequestModel, Subject
+from pigeon_api.schemas.common import NonEmptyHeaderText, RequestModel, Subject, no_nul
 
 MAX_TEMPLATE_CHARS = 512 * 1024
-Template = Annotated[str, Field(max_length=MAX_TEMPLATE_CHARS)]
+Template = Annotated[str, Field(max_length=MAX_TEMPLATE_CHARS), AfterValidator(no_nul)]
 
 
 class CampaignCreate(RequestModel):

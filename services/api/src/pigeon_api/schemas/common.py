@@ -8,10 +8,9 @@ from typing import Annotated, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
-from pigeon_common.validation import InvalidAddressError, normalize_address
+from pigeon_common.validation import CONTROL_CHARACTERS, InvalidAddressError, normalize_address
 
 T = TypeVar("T")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]")
 
 
@@ -22,8 +21,15 @@ class RequestModel(BaseModel):
 
 
 def _no_control(value: str) -> str:
-    if _CONTROL.search(value):
+    if CONTROL_CHARACTERS.search(value):
         raise ValueError("must not contain line breaks or control characters")
+    return value
+
+
+def no_nul(value: str) -> str:
+    """PostgreSQL cannot store NUL in text: refuse it at the door, not in the projector."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
     return value
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from datetime import datetime
@@ -13,6 +14,7 @@ from pigeon_api.schemas.common import EmailAddress, HeaderText, RequestModel
 
 MAX_ATTRIBUTES = 100
 MAX_ATTRIBUTE_VALUE_CHARS = 10_000
+MAX_ATTRIBUTES_BYTES = 64 * 1024
 MAX_BULK = 10_000
 ATTRIBUTE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
@@ -29,15 +31,33 @@ def attribute_key_problem(key: str) -> str | None:
     return None
 
 
+def attribute_value_problem(key: str, value: Any) -> str | None:
+    """Why a string attribute value cannot be stored, or None."""
+    if isinstance(value, str):
+        if len(value) > MAX_ATTRIBUTE_VALUE_CHARS:
+            return f"attribute {key!r} is longer than {MAX_ATTRIBUTE_VALUE_CHARS} characters"
+        if "\x00" in value:
+            return f"attribute {key!r} must not contain NUL characters"
+    return None
+
+
+def attributes_size_problem(attributes: dict[str, Any]) -> str | None:
+    size = len(json.dumps(attributes, ensure_ascii=False).encode())
+    if size > MAX_ATTRIBUTES_BYTES:
+        return f"attributes take {size} bytes; at most {MAX_ATTRIBUTES_BYTES} per recipient"
+    return None
+
+
 def check_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
     if len(attributes) > MAX_ATTRIBUTES:
         raise ValueError(f"at most {MAX_ATTRIBUTES} attributes")
     for key, value in attributes.items():
-        problem = attribute_key_problem(key)
+        problem = attribute_key_problem(key) or attribute_value_problem(key, value)
         if problem:
             raise ValueError(problem)
-        if isinstance(value, str) and len(value) > MAX_ATTRIBUTE_VALUE_CHARS:
-            raise ValueError(f"attribute {key!r} is longer than {MAX_ATTRIBUTE_VALUE_CHARS}")
+    problem = attributes_size_problem(attributes)
+    if problem:
+        raise ValueError(problem)
     return attributes
 
 

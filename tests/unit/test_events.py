@@ -1,0 +1,222 @@
+"""Event schemas: envelopes survive storage, unknown or malformed ones are refused."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from pydantic import ValidationError
+
+from pigeon_common import events as ev
+from pigeon_common.jetstream import encode, subject_for
+
+MAILBOX_ID = uuid.UUID("00000000-0000-4000-8000-000000000001")
+CAMPAIGN_ID = uuid.UUID("00000000-0000-4000-8000-000000000002")
+RECIPIENT_ID = uuid.UUID("00000000-0000-4000-8000-000000000003")
+EVENT_ID = uuid.UUID("00000000-0000-4000-8000-0000000000ee")
+OCCURRED_AT = datetime(2024, 5, 17, 9, 30, 15, 123456, tzinfo=UTC)
+
+CONFIG = ev.MailboxConfig(
+    name="Newsletter",
+    from_name="Zoë Pigeon",
+    from_address="news@example.org",
+    smtp=ev.ServerEndpoint(host="smtp.example.org", port=587, security="starttls", username="u"),
+    imap=ev.ServerEndpoint(host="imap.example.org", port=993, security="tls", username="u"),
+    sent_folder="Sent",
+    bounce_folder="INBOX",
+    rate_per_second=5,
+    rate_per_hour=None,
+    rate_per_day=10_000,
+)
+
+# One example of every event in the catalog (a test below fails when one is missing).
+SAMPLES: dict[str, ev.Event] = {
+    "mailbox.created": ev.MailboxCreated(mailbox_id=MAILBOX_ID, config=CONFIG),
+    "mailbox.updated": ev.MailboxUpdated(
+        mailbox_id=MAILBOX_ID, config=CONFIG, passwords_changed=True
+    ),
+    "mailbox.deleted": ev.MailboxDeleted(mailbox_id=MAILBOX_ID),
+    "campaign.created": ev.CampaignCreated(
+        campaign_id=CAMPAIGN_ID,
+        name="Spring",
+        subject="Hello {{ recipient.name }}",
+        template_markdown="# Hi\n\nÇa va? {% if recipient.vip %}VIP{% endif %}",
+        mailbox_id=MAILBOX_ID,
+    ),
+    "campaign.updated": ev.CampaignUpdated(
+        campaign_id=CAMPAIGN_ID,
+        name="Spring 2",
+        subject="Hi",
+        template_markdown="Body",
+        mailbox_id=None,
+        changed=["name", "mailbox_id"],
+    ),
+    "campaign.deleted": ev.CampaignDeleted(campaign_id=CAMPAIGN_ID),
+    "recipients.added": ev.RecipientsAdded(
+        campaign_id=CAMPAIGN_ID,
+        recipients=[
+            ev.RecipientData(
+                recipient_id=RECIPIENT_ID,
+                email="ann@example.org",
+                name="Ann",
+                attributes={"plan": "pro", "seats": 3, "ratio": 0.5, "vip": True, "x": None},
+            ),
+            ev.RecipientData(recipient_id=uuid.uuid4(), email="bob@example.org"),
+        ],
+        source="csv",
+    ),
+    "recipient.deleted": ev.RecipientDeleted(campaign_id=CAMPAIGN_ID, recipient_id=RECIPIENT_ID),
+}
+
+
+def test_every_catalog_event_has_a_sample() -> None:
+    assert set(SAMPLES) == set(ev.CATALOG)
+
+
+def test_catalog_keys_are_the_event_types() -> None:
+    for event_type, cls in ev.CATALOG.items():
+        assert cls.type == event_type
+        aggregate, _, verb = event_type.partition(".")
+        assert aggregate and verb and "." not in verb
+
+
+@pytest.mark.parametrize("event_type", sorted(SAMPLES))
+def test_envelope_round_trip(event_type: str) -> None:
+    event = SAMPLES[event_type]
+    envelope = ev.envelope_for(
+        event,
+        str(CAMPAIGN_ID),
+        event_id=EVENT_ID,
+        causation_id="request-42",
+        actor="user-7",
+        occurred_at=OCCURRED_AT,
+    )
+    raw = encode(envelope)
+    assert isinstance(raw, bytes)
+    json.loads(raw)  # plain JSON on the wire
+
+    decoded = ev.decode_envelope(raw)
+    assert decoded == envelope
+    assert decoded.event_id == EVENT_ID
+    assert decoded.type == event_type
+    assert decoded.schema_version == type(event).schema_version
+    assert decoded.occurred_at == OCCURRED_AT
+    assert decoded.aggregate_id == str(CAMPAIGN_ID)
+    assert decoded.causation_id == "request-42"
+    assert decoded.actor == "user-7"
+
+    payload = ev.payload_of(decoded)
+    assert type(payload) is type(event)
+    assert payload == event
+
+
+def test_subject_is_prefix_and_type() -> None:
+    envelope = ev.envelope_for(SAMPLES["campaign.created"], str(CAMPAIGN_ID))
+    assert subject_for(envelope) == "pigeon.events.campaign.created"
+
+
+def test_envelope_defaults_are_fresh_ids_and_aware_now() -> None:
+    event = SAMPLES["campaign.deleted"]
+    before = datetime.now(UTC)
+    first = ev.envelope_for(event, str(CAMPAIGN_ID))
+    second = ev.envelope_for(event, str(CAMPAIGN_ID))
+    after = datetime.now(UTC)
+    assert first.event_id != second.event_id
+    assert first.occurred_at.tzinfo is not None
+    assert before <= first.occurred_at <= after
+    assert first.causation_id is None and first.actor is None
+
+
+def test_occurred_at_keeps_the_instant_across_time_zones() -> None:
+    paris = timezone(timedelta(hours=2))
+    at = datetime(2024, 5, 17, 11, 30, tzinfo=paris)
+    envelope = ev.envelope_for(SAMPLES["campaign.deleted"], "a", occurred_at=at)
+    assert ev.decode_envelope(encode(envelope)).occurred_at == at
+
+
+def _stored(event_type: str, **changes: object) -> bytes:
+    envelope = ev.envelope_for(SAMPLES[event_type], "agg", occurred_at=OCCURRED_AT)
+    body = envelope.model_dump(mode="json")
+    body.update(changes)
+    return json.dumps(body).encode()
+
+
+def test_unknown_type_is_refused() -> None:
+    envelope = ev.decode_envelope(_stored("campaign.deleted", type="campaign.exploded"))
+    with pytest.raises(ev.UnknownEventError) as caught:
+        ev.payload_of(envelope)
+    assert caught.value.event_type == "campaign.exploded"
+    assert caught.value.schema_version == 1
+
+
+@pytest.mark.parametrize("version", [0, 2, 99])
+def test_unknown_schema_version_is_refused(version: int) -> None:
+    envelope = ev.decode_envelope(_stored("campaign.deleted", schema_version=version))
+    with pytest.raises(ev.UnknownEventError) as caught:
+        ev.payload_of(envelope)
+    assert caught.value.event_type == "campaign.deleted"
+    assert caught.value.schema_version == version
+
+
+def test_extra_envelope_field_is_refused() -> None:
+    with pytest.raises(ValidationError):
+        ev.decode_envelope(_stored("campaign.deleted", priority="high"))
+
+
+def test_missing_envelope_field_is_refused() -> None:
+    body = json.loads(_stored("campaign.deleted"))
+    del body["occurred_at"]
+    with pytest.raises(ValidationError):
+        ev.decode_envelope(json.dumps(body).encode())
+
+
+@pytest.mark.parametrize("event_type", sorted(SAMPLES))
+def test_extra_payload_field_is_refused(event_type: str) -> None:
+    data = SAMPLES[event_type].model_dump(mode="json")
+    envelope = ev.decode_envelope(_stored(event_type, data={**data, "smtp_password": "hunter2"}))
+    with pytest.raises(ValidationError):
+        ev.payload_of(envelope)
+
+
+def test_extra_field_in_nested_shapes_is_refused() -> None:
+    data = SAMPLES["mailbox.created"].model_dump(mode="json")
+    data["config"]["smtp"]["password"] = "hunter2"
+    envelope = ev.decode_envelope(_stored("mailbox.created", data=data))
+    with pytest.raises(ValidationError):
+        ev.payload_of(envelope)
+
+    data = SAMPLES["recipients.added"].model_dump(mode="json")
+    data["recipients"][0]["unsubscribed"] = True
+    envelope = ev.decode_envelope(_stored("recipients.added", data=data))
+    with pytest.raises(ValidationError):
+        ev.payload_of(envelope)
+
+
+def test_extra_keyword_is_refused_when_building_an_event() -> None:
+    with pytest.raises(ValidationError):
+        ev.CampaignDeleted(campaign_id=CAMPAIGN_ID, reason="x")  # type: ignore[call-arg]
+
+
+def test_events_and_envelopes_are_frozen() -> None:
+    event = SAMPLES["campaign.deleted"]
+    with pytest.raises(ValidationError):
+        event.campaign_id = uuid.uuid4()  # type: ignore[misc]
+    envelope = ev.envelope_for(event, "agg")
+    with pytest.raises(ValidationError):
+        envelope.type = "campaign.created"  # type: ignore[misc]
+
+
+def test_events_never_carry_a_password_field() -> None:
+    def field_names(model: type) -> set[str]:
+        names: set[str] = set()
+        for name, info in model.model_fields.items():  # type: ignore[attr-defined]
+            names.add(name)
+            for inner in (ev.MailboxConfig, ev.ServerEndpoint, ev.RecipientData):
+                if inner.__name__ in str(info.annotation):
+                    names |= field_names(inner)
+        return names
+
+    for cls in ev.CATALOG.values():
+        assert not {n for n in field_names(cls) if n.endswith(("password", "secret", "key"))}

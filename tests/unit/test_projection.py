@@ -1,0 +1,253 @@
+"""Events to read-model writes, without a database."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from pigeon_common import events as ev
+from pigeon_common.projection import SQL, Write, group_writes, writes_for
+
+MAILBOX_ID = uuid.UUID("10000000-0000-4000-8000-000000000001")
+CAMPAIGN_ID = uuid.UUID("10000000-0000-4000-8000-000000000002")
+R1 = uuid.UUID("10000000-0000-4000-8000-000000000011")
+R2 = uuid.UUID("10000000-0000-4000-8000-000000000012")
+R3 = uuid.UUID("10000000-0000-4000-8000-000000000013")
+# Far from "now", so a write that took the clock instead of the envelope would show.
+AT = datetime(2001, 2, 3, 4, 5, 6, tzinfo=UTC)
+SEQ = 4242
+
+CONFIG = ev.MailboxConfig(
+    name="Main",
+    from_name="Pigeon",
+    from_address="news@example.org",
+    smtp=ev.ServerEndpoint(host="smtp.example.org", port=465, security="tls", username="su"),
+    imap=ev.ServerEndpoint(host="imap.example.org", port=143, security="starttls", username="iu"),
+    sent_folder="Sent",
+    bounce_folder="Bounces",
+    rate_per_second=1,
+    rate_per_hour=100,
+    rate_per_day=None,
+)
+MAILBOX_ARGS = (
+    MAILBOX_ID,
+    "Main",
+    "Pigeon",
+    "news@example.org",
+    "smtp.example.org",
+    465,
+    "tls",
+    "su",
+    "imap.example.org",
+    143,
+    "starttls",
+    "iu",
+    "Sent",
+    "Bounces",
+    1,
+    100,
+    None,
+    AT,
+    SEQ,
+)
+
+
+def _writes(event: ev.Event, seq: int = SEQ) -> list[Write]:
+    # Decoded from storage, as the projector sees it.
+    envelope = ev.envelope_for(event, "agg", occurred_at=AT)
+    return writes_for(seq, ev.decode_envelope(envelope.model_dump_json().encode()))
+
+
+def _placeholders(sql: str) -> int:
+    return max((int(n) for n in re.findall(r"\$(\d+)", sql)), default=0)
+
+
+CASES: dict[str, tuple[ev.Event, list[tuple[str, tuple[Any, ...]]]]] = {
+    "mailbox.created": (
+        ev.MailboxCreated(mailbox_id=MAILBOX_ID, config=CONFIG),
+        [(SQL.upsert_mailbox, MAILBOX_ARGS)],
+    ),
+    "mailbox.updated": (
+        ev.MailboxUpdated(mailbox_id=MAILBOX_ID, config=CONFIG, passwords_changed=True),
+        [(SQL.upsert_mailbox, MAILBOX_ARGS)],
+    ),
+    "mailbox.deleted": (
+        ev.MailboxDeleted(mailbox_id=MAILBOX_ID),
+        [(SQL.delete_mailbox, (MAILBOX_ID,))],
+    ),
+    "campaign.created": (
+        ev.CampaignCreated(
+            campaign_id=CAMPAIGN_ID,
+            name="Spring",
+            subject="Hello",
+            template_markdown="# Hi",
+            mailbox_id=MAILBOX_ID,
+        ),
+        [(SQL.insert_campaign, (CAMPAIGN_ID, "Spring", "Hello", "# Hi", MAILBOX_ID, AT, SEQ))],
+    ),
+    "campaign.updated": (
+        ev.CampaignUpdated(
+            campaign_id=CAMPAIGN_ID,
+            name="Summer",
+            subject="Hey",
+            template_markdown="Body",
+            mailbox_id=None,
+            changed=["name", "subject"],
+        ),
+        [(SQL.update_campaign, (CAMPAIGN_ID, "Summer", "Hey", "Body", None, AT, SEQ))],
+    ),
+    "campaign.deleted": (
+        ev.CampaignDeleted(campaign_id=CAMPAIGN_ID),
+        [
+            (SQL.delete_campaign_recipients, (CAMPAIGN_ID,)),
+            (SQL.delete_campaign, (CAMPAIGN_ID,)),
+        ],
+    ),
+    "recipients.added": (
+        ev.RecipientsAdded(
+            campaign_id=CAMPAIGN_ID,
+            recipients=[
+                ev.RecipientData(recipient_id=R1, email="a@example.org", name="Ann"),
+                ev.RecipientData(
+                    recipient_id=R2, email="b@example.org", attributes={"plan": "pro", "n": 2}
+                ),
+                ev.RecipientData(recipient_id=R3, email="c@example.org", name="Cy"),
+            ],
+            source="bulk",
+        ),
+        [
+            (SQL.upsert_recipient, (CAMPAIGN_ID, R1, "a@example.org", "Ann", {}, AT)),
+            (
+                SQL.upsert_recipient,
+                (CAMPAIGN_ID, R2, "b@example.org", "", {"plan": "pro", "n": 2}, AT),
+            ),
+            (SQL.upsert_recipient, (CAMPAIGN_ID, R3, "c@example.org", "Cy", {}, AT)),
+        ],
+    ),
+    "recipient.deleted": (
+        ev.RecipientDeleted(campaign_id=CAMPAIGN_ID, recipient_id=R2),
+        [(SQL.delete_recipient, (CAMPAIGN_ID, R2))],
+    ),
+}
+
+
+def test_every_catalog_event_has_a_case() -> None:
+    assert set(CASES) == set(ev.CATALOG)
+
+
+@pytest.mark.parametrize("event_type", sorted(CASES))
+def test_writes_for_each_event(event_type: str) -> None:
+    event, expected = CASES[event_type]
+    assert [(w.sql, w.args) for w in _writes(event)] == expected
+
+
+@pytest.mark.parametrize("event_type", sorted(CASES))
+def test_args_fill_every_placeholder(event_type: str) -> None:
+    for write in _writes(CASES[event_type][0]):
+        assert _placeholders(write.sql) == len(write.args), write.sql
+
+
+@pytest.mark.parametrize("event_type", sorted(CASES))
+def test_time_comes_from_the_envelope_never_the_clock(event_type: str) -> None:
+    for write in _writes(CASES[event_type][0]):
+        assert "now()" not in write.sql.lower()
+        assert "current_timestamp" not in write.sql.lower()
+        times = [a for a in write.args if isinstance(a, datetime)]
+        assert all(t == AT for t in times)
+
+
+def test_every_projection_query_lowers_to_sql_without_comments() -> None:
+    for name, sql in SQL.items():
+        assert sql and not sql.endswith(";"), name
+        assert not any(line.lstrip().startswith("--") for line in sql.splitlines()), name
+
+
+def test_campaign_deleted_removes_recipients_before_the_campaign() -> None:
+    writes = _writes(ev.CampaignDeleted(campaign_id=CAMPAIGN_ID))
+    assert [w.sql for w in writes] == [SQL.delete_campaign_recipients, SQL.delete_campaign]
+    assert "recipients" in writes[0].sql and "campaigns" in writes[1].sql
+
+
+def test_recipients_added_gives_one_upsert_per_recipient() -> None:
+    recipients = [
+        ev.RecipientData(recipient_id=uuid.uuid4(), email=f"r{i}@example.org") for i in range(250)
+    ]
+    writes = _writes(ev.RecipientsAdded(campaign_id=CAMPAIGN_ID, recipients=recipients))
+    assert len(writes) == 250
+    assert {w.sql for w in writes} == {SQL.upsert_recipient}
+    assert [w.args[1] for w in writes] == [r.recipient_id for r in recipients]
+
+
+def test_recipients_added_with_no_recipient_writes_nothing() -> None:
+    assert _writes(ev.RecipientsAdded(campaign_id=CAMPAIGN_ID, recipients=[])) == []
+
+
+def test_the_sequence_is_the_one_given() -> None:
+    event = ev.CampaignCreated(
+        campaign_id=CAMPAIGN_ID, name="n", subject="s", template_markdown="t", mailbox_id=None
+    )
+    assert _writes(event, seq=1)[0].args[-1] == 1
+    assert _writes(event, seq=987_654)[0].args[-1] == 987_654
+
+
+def test_unknown_event_raises() -> None:
+    envelope = ev.Envelope(
+        event_id=uuid.uuid4(),
+        type="campaign.exploded",
+        schema_version=1,
+        occurred_at=AT,
+        aggregate_id="agg",
+        data={},
+    )
+    with pytest.raises(ev.UnknownEventError):
+        writes_for(1, envelope)
+
+
+def test_group_writes_merges_only_consecutive_same_sql_in_order() -> None:
+    writes = [
+        Write("A", (1,)),
+        Write("A", (2,)),
+        Write("B", (3,)),
+        Write("A", (4,)),
+        Write("C", (5,)),
+        Write("C", (6,)),
+        Write("C", (7,)),
+        Write("B", (8,)),
+    ]
+    assert group_writes(writes) == [
+        ("A", [(1,), (2,)]),
+        ("B", [(3,)]),
+        ("A", [(4,)]),
+        ("C", [(5,), (6,), (7,)]),
+        ("B", [(8,)]),
+    ]
+
+
+def test_group_writes_of_nothing_is_nothing() -> None:
+    assert group_writes([]) == []
+
+
+def test_group_writes_keeps_every_argument_once() -> None:
+    writes = [Write("ABC"[i % 3 // 2], (i,)) for i in range(30)]
+    groups = group_writes(writes)
+    assert [args for _, batch in groups for args in batch] == [w.args for w in writes]
+    for (sql_a, _), (sql_b, _) in itertools.pairwise(groups):
+        assert sql_a != sql_b
+
+
+def test_group_writes_of_a_real_batch() -> None:
+    created = CASES["campaign.created"][0]
+    added = CASES["recipients.added"][0]
+    deleted = CASES["recipient.deleted"][0]
+    writes = _writes(created) + _writes(added) + _writes(deleted)
+    groups = group_writes(writes)
+    assert [(sql, len(batch)) for sql, batch in groups] == [
+        (SQL.insert_campaign, 1),
+        (SQL.upsert_recipient, 3),
+        (SQL.delete_recipient, 1),
+    ]
