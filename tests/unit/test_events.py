@@ -15,6 +15,7 @@ from pigeon_common.jetstream import encode, subject_for
 MAILBOX_ID = uuid.UUID("00000000-0000-4000-8000-000000000001")
 CAMPAIGN_ID = uuid.UUID("00000000-0000-4000-8000-000000000002")
 RECIPIENT_ID = uuid.UUID("00000000-0000-4000-8000-000000000003")
+RUN_ID = uuid.UUID("00000000-0000-4000-8000-000000000004")
 EVENT_ID = uuid.UUID("00000000-0000-4000-8000-0000000000ee")
 OCCURRED_AT = datetime(2024, 5, 17, 9, 30, 15, 123456, tzinfo=UTC)
 
@@ -29,7 +30,9 @@ CONFIG = ev.MailboxConfig(
     rate_per_second=5,
     rate_per_hour=None,
     rate_per_day=10_000,
+    append_to_sent="always",
 )
+OPTIONS = ev.SendOptions(batch_size=50, sleep_between_batches_sec=1.5)
 
 # One example of every event in the catalog (a test below fails when one is missing).
 SAMPLES: dict[str, ev.Event] = {
@@ -68,6 +71,64 @@ SAMPLES: dict[str, ev.Event] = {
         source="csv",
     ),
     "recipient.deleted": ev.RecipientDeleted(campaign_id=CAMPAIGN_ID, recipient_id=RECIPIENT_ID),
+    "campaign.scheduled": ev.CampaignScheduled(
+        campaign_id=CAMPAIGN_ID,
+        send_at=datetime(2024, 6, 1, 8, 0, tzinfo=UTC),
+        options=OPTIONS,
+    ),
+    "campaign.unscheduled": ev.CampaignUnscheduled(campaign_id=CAMPAIGN_ID),
+    "campaign.sending_started": ev.CampaignSendingStarted(
+        campaign_id=CAMPAIGN_ID,
+        run_id=RUN_ID,
+        recipients=120,
+        chunks=3,
+        options=OPTIONS,
+        links=["https://example.org/a", "https://example.org/b?x=1&y=ç"],
+    ),
+    "campaign.paused": ev.CampaignPaused(
+        campaign_id=CAMPAIGN_ID, reason="535 5.7.8 authentication failed"
+    ),
+    "campaign.resumed": ev.CampaignResumed(campaign_id=CAMPAIGN_ID, run_id=RUN_ID, chunks=2),
+    "campaign.cancelled": ev.CampaignCancelled(campaign_id=CAMPAIGN_ID),
+    "campaign.completed": ev.CampaignCompleted(
+        campaign_id=CAMPAIGN_ID, sent=100, failed=12, unknown=1, suppressed=7
+    ),
+    "campaign.failed": ev.CampaignFailed(campaign_id=CAMPAIGN_ID, reason="chunk 2 kept failing"),
+    "message.sent": ev.MessageSent(
+        campaign_id=CAMPAIGN_ID,
+        recipient_id=RECIPIENT_ID,
+        email="ann@example.org",
+        message_id="<abc.123@example.org>",
+        smtp_reply="250 2.0.0 Ok: queued as 4F2",
+        appended=True,
+    ),
+    "message.failed": ev.MessageFailed(
+        campaign_id=CAMPAIGN_ID,
+        recipient_id=RECIPIENT_ID,
+        email="ann@example.org",
+        smtp_code=550,
+        smtp_reply="5.1.1 user unknown",
+        hard_bounce=True,
+    ),
+    "message.unknown": ev.MessageUnknown(
+        campaign_id=CAMPAIGN_ID,
+        recipient_id=RECIPIENT_ID,
+        email="ann@example.org",
+        reason="sender stopped before recording the outcome",
+    ),
+    "message.suppressed": ev.MessageSuppressed(
+        campaign_id=CAMPAIGN_ID,
+        recipient_id=RECIPIENT_ID,
+        email="ann@example.org",
+        reason="unsubscribed",
+    ),
+    "address.suppressed": ev.AddressSuppressed(
+        email="Ann@Example.org",
+        mailbox_id=MAILBOX_ID,
+        reason="hard_bounce",
+        detail="550 5.1.1 user unknown",
+    ),
+    "address.unsuppressed": ev.AddressUnsuppressed(email="ann@example.org", mailbox_id=None),
 }
 
 
@@ -213,10 +274,53 @@ def test_events_never_carry_a_password_field() -> None:
         names: set[str] = set()
         for name, info in model.model_fields.items():  # type: ignore[attr-defined]
             names.add(name)
-            for inner in (ev.MailboxConfig, ev.ServerEndpoint, ev.RecipientData):
+            for inner in (ev.MailboxConfig, ev.ServerEndpoint, ev.RecipientData, ev.SendOptions):
                 if inner.__name__ in str(info.annotation):
                     names |= field_names(inner)
         return names
 
     for cls in ev.CATALOG.values():
         assert not {n for n in field_names(cls) if n.endswith(("password", "secret", "key"))}
+
+
+def test_nested_shapes_keep_their_defaults() -> None:
+    assert ev.SendOptions(batch_size=10).sleep_between_batches_sec == 0.0
+    config = CONFIG.model_dump(exclude={"append_to_sent"})
+    assert ev.MailboxConfig.model_validate(config).append_to_sent == "auto"
+
+
+def test_append_to_sent_is_one_of_three_modes() -> None:
+    data = SAMPLES["mailbox.created"].model_dump(mode="json")
+    data["config"]["append_to_sent"] = "sometimes"
+    envelope = ev.decode_envelope(_stored("mailbox.created", data=data))
+    with pytest.raises(ValidationError):
+        ev.payload_of(envelope)
+
+
+def test_address_suppressed_reason_is_one_of_three() -> None:
+    data = SAMPLES["address.suppressed"].model_dump(mode="json")
+    data["reason"] = "spam_complaint"
+    envelope = ev.decode_envelope(_stored("address.suppressed", data=data))
+    with pytest.raises(ValidationError):
+        ev.payload_of(envelope)
+
+
+def test_a_suppression_from_every_mailbox_round_trips_as_null() -> None:
+    event = ev.AddressSuppressed(email="ann@example.org", mailbox_id=None, reason="manual")
+    assert event.model_dump(mode="json")["mailbox_id"] is None
+    assert event.detail == ""
+    envelope = ev.envelope_for(event, "ann@example.org", occurred_at=OCCURRED_AT)
+    assert ev.payload_of(ev.decode_envelope(encode(envelope))) == event
+
+
+def test_scheduled_send_at_keeps_the_instant() -> None:
+    paris = timezone(timedelta(hours=2))
+    event = ev.CampaignScheduled(
+        campaign_id=CAMPAIGN_ID,
+        send_at=datetime(2024, 6, 1, 10, 0, tzinfo=paris),
+        options=OPTIONS,
+    )
+    envelope = ev.decode_envelope(encode(ev.envelope_for(event, str(CAMPAIGN_ID))))
+    payload = ev.payload_of(envelope)
+    assert isinstance(payload, ev.CampaignScheduled)
+    assert payload.send_at == datetime(2024, 6, 1, 8, 0, tzinfo=UTC)

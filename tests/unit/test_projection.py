@@ -11,13 +11,22 @@ from typing import Any
 import pytest
 
 from pigeon_common import events as ev
-from pigeon_common.projection import SQL, Write, group_writes, writes_for
+from pigeon_common.projection import (
+    NIL_MAILBOX,
+    OUTCOME_RANK,
+    SQL,
+    Write,
+    group_writes,
+    writes_for,
+)
+from pigeon_common.validation import address_key
 
 MAILBOX_ID = uuid.UUID("10000000-0000-4000-8000-000000000001")
 CAMPAIGN_ID = uuid.UUID("10000000-0000-4000-8000-000000000002")
 R1 = uuid.UUID("10000000-0000-4000-8000-000000000011")
 R2 = uuid.UUID("10000000-0000-4000-8000-000000000012")
 R3 = uuid.UUID("10000000-0000-4000-8000-000000000013")
+RUN_ID = uuid.UUID("10000000-0000-4000-8000-000000000021")
 # Far from "now", so a write that took the clock instead of the envelope would show.
 AT = datetime(2001, 2, 3, 4, 5, 6, tzinfo=UTC)
 SEQ = 4242
@@ -33,6 +42,7 @@ CONFIG = ev.MailboxConfig(
     rate_per_second=1,
     rate_per_hour=100,
     rate_per_day=None,
+    append_to_sent="never",
 )
 MAILBOX_ARGS = (
     MAILBOX_ID,
@@ -54,7 +64,10 @@ MAILBOX_ARGS = (
     None,
     AT,
     SEQ,
+    "never",
 )
+SEND_AT = datetime(2001, 3, 1, 9, 0, tzinfo=UTC)
+OPTIONS = ev.SendOptions(batch_size=25, sleep_between_batches_sec=2.5)
 
 
 def _writes(event: ev.Event, seq: int = SEQ) -> list[Write]:
@@ -65,6 +78,28 @@ def _writes(event: ev.Event, seq: int = SEQ) -> list[Write]:
 
 def _placeholders(sql: str) -> int:
     return max((int(n) for n in re.findall(r"\$(\d+)", sql)), default=0)
+
+
+def _status(status: str, reason: str = "", run_id: Any = None, chunks: Any = None) -> Any:
+    return (SQL.set_campaign_status, (CAMPAIGN_ID, status, reason, AT, SEQ, run_id, chunks))
+
+
+def _outcome(
+    status: str,
+    rank: int,
+    *,
+    message_id: str | None = None,
+    smtp_code: int | None = None,
+    smtp_reply: str = "",
+    hard_bounce: bool = False,
+    appended: bool = False,
+    reason: str = "",
+) -> Any:
+    args = (CAMPAIGN_ID, R1, "Ann@example.org", status, rank, message_id, smtp_code)
+    return (
+        SQL.record_outcome,
+        (*args, smtp_reply, hard_bounce, appended, reason, AT, SEQ),
+    )
 
 
 CASES: dict[str, tuple[ev.Event, list[tuple[str, tuple[Any, ...]]]]] = {
@@ -133,6 +168,105 @@ CASES: dict[str, tuple[ev.Event, list[tuple[str, tuple[Any, ...]]]]] = {
         ev.RecipientDeleted(campaign_id=CAMPAIGN_ID, recipient_id=R2),
         [(SQL.delete_recipient, (CAMPAIGN_ID, R2))],
     ),
+    "campaign.scheduled": (
+        ev.CampaignScheduled(campaign_id=CAMPAIGN_ID, send_at=SEND_AT, options=OPTIONS),
+        [(SQL.schedule_campaign, (CAMPAIGN_ID, SEND_AT, 25, 2.5, AT, SEQ))],
+    ),
+    "campaign.unscheduled": (
+        ev.CampaignUnscheduled(campaign_id=CAMPAIGN_ID),
+        [(SQL.unschedule_campaign, (CAMPAIGN_ID, AT, SEQ))],
+    ),
+    "campaign.sending_started": (
+        ev.CampaignSendingStarted(
+            campaign_id=CAMPAIGN_ID,
+            run_id=RUN_ID,
+            recipients=60,
+            chunks=3,
+            options=OPTIONS,
+            links=["https://example.org/a", "https://example.org/b"],
+        ),
+        [
+            (SQL.start_campaign, (CAMPAIGN_ID, RUN_ID, 25, 2.5, AT, SEQ, 3)),
+            (SQL.insert_campaign_link, (CAMPAIGN_ID, 0, "https://example.org/a")),
+            (SQL.insert_campaign_link, (CAMPAIGN_ID, 1, "https://example.org/b")),
+        ],
+    ),
+    "campaign.paused": (
+        ev.CampaignPaused(campaign_id=CAMPAIGN_ID, reason="535 auth failed"),
+        [_status("paused", "535 auth failed")],
+    ),
+    "campaign.resumed": (
+        ev.CampaignResumed(campaign_id=CAMPAIGN_ID, run_id=RUN_ID, chunks=2),
+        [_status("sending", "", RUN_ID, 2)],
+    ),
+    "campaign.cancelled": (
+        ev.CampaignCancelled(campaign_id=CAMPAIGN_ID),
+        [_status("cancelled")],
+    ),
+    "campaign.completed": (
+        ev.CampaignCompleted(campaign_id=CAMPAIGN_ID, sent=5, failed=1, unknown=0, suppressed=2),
+        [_status("done")],
+    ),
+    "campaign.failed": (
+        ev.CampaignFailed(campaign_id=CAMPAIGN_ID, reason="chunk kept failing"),
+        [_status("failed", "chunk kept failing")],
+    ),
+    "message.sent": (
+        ev.MessageSent(
+            campaign_id=CAMPAIGN_ID,
+            recipient_id=R1,
+            email="Ann@example.org",
+            message_id="<m1@example.org>",
+            smtp_reply="250 2.0.0 Ok",
+            appended=True,
+        ),
+        [
+            _outcome(
+                "sent", 4, message_id="<m1@example.org>", smtp_reply="250 2.0.0 Ok", appended=True
+            )
+        ],
+    ),
+    "message.failed": (
+        ev.MessageFailed(
+            campaign_id=CAMPAIGN_ID,
+            recipient_id=R1,
+            email="Ann@example.org",
+            smtp_code=550,
+            smtp_reply="5.1.1 user unknown",
+            hard_bounce=True,
+        ),
+        [_outcome("failed", 3, smtp_code=550, smtp_reply="5.1.1 user unknown", hard_bounce=True)],
+    ),
+    "message.unknown": (
+        ev.MessageUnknown(
+            campaign_id=CAMPAIGN_ID, recipient_id=R1, email="Ann@example.org", reason="died"
+        ),
+        [_outcome("unknown", 1, reason="died")],
+    ),
+    "message.suppressed": (
+        ev.MessageSuppressed(
+            campaign_id=CAMPAIGN_ID,
+            recipient_id=R1,
+            email="Ann@example.org",
+            reason="unsubscribed",
+        ),
+        [_outcome("suppressed", 2, reason="unsubscribed")],
+    ),
+    "address.suppressed": (
+        ev.AddressSuppressed(
+            email="Ann@Example.ORG", mailbox_id=MAILBOX_ID, reason="hard_bounce", detail="550"
+        ),
+        [
+            (
+                SQL.add_suppression,
+                ("ann@example.org", MAILBOX_ID, "Ann@Example.ORG", "hard_bounce", "550", AT),
+            )
+        ],
+    ),
+    "address.unsuppressed": (
+        ev.AddressUnsuppressed(email="Ann@Example.ORG", mailbox_id=MAILBOX_ID),
+        [(SQL.remove_suppression, ("ann@example.org", MAILBOX_ID))],
+    ),
 }
 
 
@@ -154,10 +288,13 @@ def test_args_fill_every_placeholder(event_type: str) -> None:
 
 @pytest.mark.parametrize("event_type", sorted(CASES))
 def test_time_comes_from_the_envelope_never_the_clock(event_type: str) -> None:
-    for write in _writes(CASES[event_type][0]):
+    event = CASES[event_type][0]
+    # Times the payload carries (such as send_at) are facts of the event, not the clock.
+    carried = {v for v in event.__dict__.values() if isinstance(v, datetime)}
+    for write in _writes(event):
         assert "now()" not in write.sql.lower()
         assert "current_timestamp" not in write.sql.lower()
-        times = [a for a in write.args if isinstance(a, datetime)]
+        times = [a for a in write.args if isinstance(a, datetime) and a not in carried]
         assert all(t == AT for t in times)
 
 
@@ -251,3 +388,84 @@ def test_group_writes_of_a_real_batch() -> None:
         (SQL.upsert_recipient, 3),
         (SQL.delete_recipient, 1),
     ]
+
+
+def test_outcome_rank_orders_sent_failed_suppressed_unknown() -> None:
+    assert sorted(OUTCOME_RANK, key=OUTCOME_RANK.__getitem__, reverse=True) == [
+        "sent",
+        "failed",
+        "suppressed",
+        "unknown",
+    ]
+    assert len(set(OUTCOME_RANK.values())) == len(OUTCOME_RANK)
+
+
+def test_each_outcome_event_writes_its_rank() -> None:
+    ranks = {}
+    for event_type in ("message.sent", "message.failed", "message.unknown", "message.suppressed"):
+        (write,) = _writes(CASES[event_type][0])
+        assert write.sql == SQL.record_outcome
+        ranks[write.args[3]] = write.args[4]
+    assert ranks == OUTCOME_RANK
+    assert ranks["sent"] > ranks["failed"] > ranks["suppressed"] > ranks["unknown"]
+
+
+def test_record_outcome_replaces_only_a_lower_rank() -> None:
+    sql = " ".join(SQL.record_outcome.split())
+    assert "ON CONFLICT (campaign_id, recipient_id) DO UPDATE" in sql
+    assert sql.endswith("WHERE messages.rank < excluded.rank")
+
+
+def test_a_late_unknown_never_outranks_a_sent() -> None:
+    (sent,) = _writes(CASES["message.sent"][0])
+    (unknown,) = _writes(CASES["message.unknown"][0])
+    # Applying "unknown" over "sent" must not pass the ON CONFLICT guard (old < new).
+    assert not sent.args[4] < unknown.args[4]
+    assert unknown.args[4] < sent.args[4]
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        ev.AddressSuppressed(email="Zoë@Example.org", mailbox_id=None, reason="unsubscribed"),
+        ev.AddressUnsuppressed(email="Zoë@Example.org", mailbox_id=None),
+    ],
+    ids=["suppressed", "unsuppressed"],
+)
+def test_suppression_of_every_mailbox_uses_the_nil_uuid(event: ev.Event) -> None:
+    (write,) = _writes(event)
+    assert write.args[0] == address_key("Zoë@Example.org") == "zoë@example.org"
+    assert write.args[1] == NIL_MAILBOX == uuid.UUID(int=0)
+
+
+def test_suppression_keeps_the_address_as_given_besides_its_key() -> None:
+    (write,) = _writes(
+        ev.AddressSuppressed(email="STRASSE@Example.org", mailbox_id=None, reason="manual")
+    )
+    assert write.args == (
+        address_key("STRASSE@Example.org"),
+        NIL_MAILBOX,
+        "STRASSE@Example.org",
+        "manual",
+        "",
+        AT,
+    )
+
+
+def test_suppress_and_unsuppress_use_the_same_key() -> None:
+    for mailbox in (MAILBOX_ID, None):
+        (add,) = _writes(ev.AddressSuppressed(email="A@B.org", mailbox_id=mailbox, reason="manual"))
+        (remove,) = _writes(ev.AddressUnsuppressed(email="a@b.ORG", mailbox_id=mailbox))
+        assert add.args[:2] == remove.args
+
+
+def test_sending_started_without_links_only_starts() -> None:
+    event = ev.CampaignSendingStarted(
+        campaign_id=CAMPAIGN_ID, run_id=RUN_ID, recipients=0, chunks=0, options=OPTIONS, links=[]
+    )
+    assert [w.sql for w in _writes(event)] == [SQL.start_campaign]
+
+
+def test_status_changes_keep_a_finished_campaign_finished() -> None:
+    sql = " ".join(SQL.set_campaign_status.split())
+    assert "WHERE id = $1 AND status NOT IN ('done', 'cancelled', 'failed')" in sql
