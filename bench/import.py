@@ -31,6 +31,7 @@ from pathlib import Path
 from types import FrameType
 
 import httpx
+
 from pigeon_embedded.nats import NatsServer
 from pigeon_embedded.postgres import PostgresServer
 from pigeon_testing.stack import Stack, stack_settings
@@ -63,11 +64,17 @@ async def run_import(
     await stack.start()
     try:
         assert stack.client is not None
+        for task in stack.tasks:
+            if task.done():  # e.g. the API port was taken between picking and binding it
+                raise RuntimeError(f"a stack service stopped during start: {task!r}")
         client = stack.client
         created = await client.post(
             f"{API}/campaigns", json={"name": "Bench import", "subject": "Hello {{ name }}"}
         )
-        created.raise_for_status()
+        if created.status_code not in (201, 202):
+            raise RuntimeError(
+                f"creating the campaign failed: HTTP {created.status_code} {created.text[:500]}"
+            )
         campaign_id = created.json()["id"]
         log.info("campaign %s created (HTTP %d); importing", campaign_id, created.status_code)
 
@@ -141,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s.%(msecs)03d %(name)s %(levelname)s %(message)s",
         datefmt="%H:%M:%S",
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     signal.signal(signal.SIGTERM, _raise_on_sigterm)
     with tempfile.TemporaryDirectory(prefix="pigeon-bench-import-") as tmp:
         root = Path(tmp)

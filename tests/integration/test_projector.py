@@ -86,7 +86,7 @@ async def js_and_db(tmp_path: Path, fresh_database: str):
     await migrate(fresh_database)
     conn = await db.connect(fresh_database)
     try:
-        yield nats, js, conn, fresh_database
+        yield nats, js, conn, fresh_database, nc
     finally:
         await conn.close()
         await nc.close()
@@ -109,7 +109,7 @@ async def _project_until(settings: PigeonSettings, conn: asyncpg.Connection, seq
 
 
 async def test_kill_between_commit_and_ack_applies_each_event_once(js_and_db) -> None:
-    nats, js, conn, database_url = js_and_db
+    nats, js, conn, database_url, _nc = js_and_db
     campaign_id = uuid.uuid4()
     sequences = await publish_events(js, history(campaign_id, updates=20))
     last = max(sequences)
@@ -145,7 +145,7 @@ async def test_kill_between_commit_and_ack_applies_each_event_once(js_and_db) ->
 
 
 async def test_redelivered_events_at_or_below_checkpoint_are_skipped(js_and_db) -> None:
-    _nats, _js, conn, _url = js_and_db
+    _nats, _js, conn, _url, _nc = js_and_db
     campaign_id = uuid.uuid4()
     envelopes = history(campaign_id, updates=5)
     raw = [StoredEvent(seq, e.model_dump_json().encode()) for seq, e in enumerate(envelopes, 1)]
@@ -157,7 +157,7 @@ async def test_redelivered_events_at_or_below_checkpoint_are_skipped(js_and_db) 
 
 
 async def test_rebuild_gives_the_live_tables(js_and_db) -> None:
-    nats, js, conn, database_url = js_and_db
+    nats, js, conn, database_url, nc = js_and_db
     for _ in range(3):
         await publish_events(js, history(uuid.uuid4(), updates=3))
     deleted = uuid.uuid4()
@@ -175,13 +175,13 @@ async def test_rebuild_gives_the_live_tables(js_and_db) -> None:
     await _project_until(settings, conn, last)
     live = await snapshot(conn)
     assert len(live["campaigns"]) == 3
-    assert await rebuild(conn, js) == last
+    assert await rebuild(conn, nc, js) == last
     assert await snapshot(conn) == live
     assert await read_checkpoint(conn) == last
 
 
 async def test_undecodable_event_is_recorded_and_skipped(js_and_db) -> None:
-    _nats, _js, conn, _url = js_and_db
+    _nats, _js, conn, _url, _nc = js_and_db
     good = history(uuid.uuid4(), updates=0)[0]
     batch = [
         StoredEvent(1, b"not json"),

@@ -17,6 +17,7 @@ from pigeon_common.projection import (
     SQL,
     Write,
     group_writes,
+    table_of,
     writes_for,
 )
 from pigeon_common.validation import address_key
@@ -345,24 +346,40 @@ def test_unknown_event_raises() -> None:
         writes_for(1, envelope)
 
 
-def test_group_writes_merges_only_consecutive_same_sql_in_order() -> None:
+INS_A, UPD_A, UPD_B, DEL_C = (
+    "INSERT INTO a (x) VALUES ($1)",
+    "UPDATE a SET x = $1",
+    "UPDATE b SET x = $1",
+    "DELETE FROM c WHERE x = $1",
+)
+
+
+def test_group_writes_keeps_each_tables_order_and_merges_across_tables() -> None:
     writes = [
-        Write("A", (1,)),
-        Write("A", (2,)),
-        Write("B", (3,)),
-        Write("A", (4,)),
-        Write("C", (5,)),
-        Write("C", (6,)),
-        Write("C", (7,)),
-        Write("B", (8,)),
+        Write(INS_A, (1,)),
+        Write(INS_A, (2,)),
+        Write(UPD_B, (3,)),
+        Write(INS_A, (4,)),
+        Write(DEL_C, (5,)),
+        Write(UPD_B, (6,)),
+        Write(UPD_A, (7,)),
+        Write(INS_A, (8,)),
     ]
     assert group_writes(writes) == [
-        ("A", [(1,), (2,)]),
-        ("B", [(3,)]),
-        ("A", [(4,)]),
-        ("C", [(5,), (6,), (7,)]),
-        ("B", [(8,)]),
+        (INS_A, [(1,), (2,), (4,)]),
+        (UPD_A, [(7,)]),
+        (INS_A, [(8,)]),
+        (UPD_B, [(3,), (6,)]),
+        (DEL_C, [(5,)]),
     ]
+
+
+def test_table_of_names_the_written_table() -> None:
+    assert table_of(SQL.upsert_recipient) == "recipients"
+    assert table_of(SQL.set_campaign_status) == "campaigns"
+    assert table_of(SQL.delete_campaign_recipients) == "recipients"
+    with pytest.raises(ValueError, match="single-table"):
+        table_of("SELECT 1")
 
 
 def test_group_writes_of_nothing_is_nothing() -> None:
@@ -370,9 +387,14 @@ def test_group_writes_of_nothing_is_nothing() -> None:
 
 
 def test_group_writes_keeps_every_argument_once() -> None:
-    writes = [Write("ABC"[i % 3 // 2], (i,)) for i in range(30)]
+    statements = [INS_A, UPD_A, UPD_B, DEL_C]
+    writes = [Write(statements[i * 7 % 4], (i,)) for i in range(30)]
     groups = group_writes(writes)
-    assert [args for _, batch in groups for args in batch] == [w.args for w in writes]
+    flat = [(sql, args) for sql, batch in groups for args in batch]
+    assert sorted(flat) == sorted((w.sql, w.args) for w in writes)
+    for table in ("a", "b", "c"):
+        in_order = [w.args for w in writes if table_of(w.sql) == table]
+        assert [args for sql, args in flat if table_of(sql) == table] == in_order
     for (sql_a, _), (sql_b, _) in itertools.pairwise(groups):
         assert sql_a != sql_b
 

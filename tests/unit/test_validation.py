@@ -358,3 +358,12 @@ def test_header_safe_refuses_overlong_values() -> None:
     assert header_safe("x" * 78, "subject", 78) == "x" * 78
     with pytest.raises(ValueError, match="subject"):
         header_safe("x" * 79, "subject", 78)
+
+
+def test_recipient_ids_match_recipient_id() -> None:
+    from pigeon_common.validation import RecipientIds
+
+    campaign = uuid.UUID("12345678-1234-5678-1234-567812345678")
+    ids = RecipientIds(campaign)
+    for address in ("a@example.com", "Ann.Lee+x@Example.ORG", "josé@bücher.example.com"):
+        assert ids(address) == recipient_id(campaign, address)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from pigeon_cli import admin, config
+from pigeon_cli.campaign_cmd import app as campaign_app
 from pigeon_cli.services import SERVICES
 from pigeon_common import db
 from pigeon_common.auth import MIN_PASSWORD_LENGTH, TokenSigner
@@ -24,6 +25,7 @@ token_app = typer.Typer(help="Personal access tokens.", no_args_is_help=True)
 app.add_typer(projector_app, name="projector")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
+app.add_typer(campaign_app, name="campaign")
 
 
 @app.command()
@@ -78,7 +80,7 @@ def projector_rebuild() -> None:
         conn = await db.connect(database_url)
         try:
             await provision(nc.jetstream(), settings.jetstream_replicas)
-            return await rebuild(conn, nc.jetstream(), settings.projector_batch_size)
+            return await rebuild(conn, nc, nc.jetstream(), settings.projector_batch_size)
         finally:
             await conn.close()
             await nc.close()

@@ -23,9 +23,16 @@ async def run_projector(settings: PigeonSettings, stop: asyncio.Event) -> None:
     await serve(settings, stop)
 
 
+async def run_sender(settings: PigeonSettings, stop: asyncio.Event) -> None:
+    from pigeon_sender.service import serve
+
+    await serve(settings, stop)
+
+
 SERVICES: dict[str, ServiceMain] = {
     "projector": run_projector,
     "api": run_api,
+    "sender": run_sender,
 }
 
 
@@ -34,4 +41,5 @@ def health_urls(settings: PigeonSettings) -> dict[str, str]:
     return {
         "api": f"http://{settings.api_host}:{settings.api_port}",
         "projector": f"http://{settings.projector_host}:{settings.projector_port}",
+        "sender": f"http://{settings.sender_host}:{settings.sender_port}",
     }

@@ -72,6 +72,7 @@ class MailboxConfig(BaseModel):
     rate_per_second: int | None = None
     rate_per_hour: int | None = None
     rate_per_day: int | None = None
+    append_to_sent: Literal["auto", "always", "never"] = "auto"
 
 
 class MailboxCreated(Event):
@@ -168,6 +169,160 @@ class RecipientDeleted(Event):
     recipient_id: uuid.UUID
 
 
+# --- sending ----------------------------------------------------------------------------
+
+
+class SendOptions(BaseModel):
+    """How a campaign is sent: recipients per chunk job and the pause between chunks."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    batch_size: int
+    sleep_between_batches_sec: float = 0.0
+
+
+class CampaignScheduled(Event):
+    """A campaign was scheduled to start sending at `send_at` (UTC)."""
+
+    type: ClassVar[str] = "campaign.scheduled"
+    campaign_id: uuid.UUID
+    send_at: datetime
+    options: SendOptions
+
+
+class CampaignUnscheduled(Event):
+    """A scheduled campaign went back to draft before it started."""
+
+    type: ClassVar[str] = "campaign.unscheduled"
+    campaign_id: uuid.UUID
+
+
+class CampaignSendingStarted(Event):
+    """A campaign started sending: `run_id` names this send, `chunks` jobs of at most
+    `options.batch_size` recipients were enqueued for `recipients` recipients, and
+    `links` are the campaign's registered click destinations (index = link number)."""
+
+    type: ClassVar[str] = "campaign.sending_started"
+    campaign_id: uuid.UUID
+    run_id: uuid.UUID
+    recipients: int
+    chunks: int
+    options: SendOptions
+    links: list[str]
+
+
+class CampaignPaused(Event):
+    """Sending stopped until resumed; `reason` says why (a person, or e.g. the SMTP server
+    refusing the mailbox's password). Messages already sent stay sent."""
+
+    type: ClassVar[str] = "campaign.paused"
+    campaign_id: uuid.UUID
+    reason: str
+
+
+class CampaignResumed(Event):
+    """A paused campaign carries on: recipients without an outcome were enqueued again
+    under `run_id` in `chunks` jobs."""
+
+    type: ClassVar[str] = "campaign.resumed"
+    campaign_id: uuid.UUID
+    run_id: uuid.UUID
+    chunks: int
+
+
+class CampaignCancelled(Event):
+    """A campaign was cancelled: recipients not yet sent to never will be."""
+
+    type: ClassVar[str] = "campaign.cancelled"
+    campaign_id: uuid.UUID
+
+
+class CampaignCompleted(Event):
+    """Every recipient of the campaign has an outcome (the campaign is DONE)."""
+
+    type: ClassVar[str] = "campaign.completed"
+    campaign_id: uuid.UUID
+    sent: int
+    failed: int
+    unknown: int
+    suppressed: int
+
+
+class CampaignFailed(Event):
+    """Sending failed as a whole (e.g. a chunk job kept failing); `reason` says why."""
+
+    type: ClassVar[str] = "campaign.failed"
+    campaign_id: uuid.UUID
+    reason: str
+
+
+class MessageSent(Event):
+    """The SMTP server accepted the message for this recipient (`smtp_reply` is its
+    answer to DATA); `appended` says whether a copy was put in the Sent folder."""
+
+    type: ClassVar[str] = "message.sent"
+    campaign_id: uuid.UUID
+    recipient_id: uuid.UUID
+    email: str
+    message_id: str
+    smtp_reply: str
+    appended: bool
+
+
+class MessageFailed(Event):
+    """The SMTP server refused the message for good (5xx); `hard_bounce` is true when the
+    reply says the address itself does not exist (5.1.x), which also suppresses it."""
+
+    type: ClassVar[str] = "message.failed"
+    campaign_id: uuid.UUID
+    recipient_id: uuid.UUID
+    email: str
+    smtp_code: int
+    smtp_reply: str
+    hard_bounce: bool
+
+
+class MessageUnknown(Event):
+    """Whether the message went out cannot be known (the sender died between claiming the
+    recipient and recording the outcome): never resent, reported as unknown."""
+
+    type: ClassVar[str] = "message.unknown"
+    campaign_id: uuid.UUID
+    recipient_id: uuid.UUID
+    email: str
+    reason: str
+
+
+class MessageSuppressed(Event):
+    """The recipient was skipped at send time: the address is suppressed (unsubscribed,
+    hard-bounced or added by hand)."""
+
+    type: ClassVar[str] = "message.suppressed"
+    campaign_id: uuid.UUID
+    recipient_id: uuid.UUID
+    email: str
+    reason: str
+
+
+class AddressSuppressed(Event):
+    """An address must not be sent to again: from one mailbox (`mailbox_id`) or from
+    every mailbox (`mailbox_id` null). `reason`: unsubscribed, hard_bounce or manual."""
+
+    type: ClassVar[str] = "address.suppressed"
+    email: str
+    mailbox_id: uuid.UUID | None
+    reason: Literal["unsubscribed", "hard_bounce", "manual"]
+    detail: str = ""
+
+
+class AddressUnsuppressed(Event):
+    """A suppression was lifted (e.g. the person re-subscribed)."""
+
+    type: ClassVar[str] = "address.unsuppressed"
+    email: str
+    mailbox_id: uuid.UUID | None
+
+
 CATALOG: dict[str, type[Event]] = {
     cls.type: cls
     for cls in (
@@ -179,6 +334,20 @@ CATALOG: dict[str, type[Event]] = {
         CampaignDeleted,
         RecipientsAdded,
         RecipientDeleted,
+        CampaignScheduled,
+        CampaignUnscheduled,
+        CampaignSendingStarted,
+        CampaignPaused,
+        CampaignResumed,
+        CampaignCancelled,
+        CampaignCompleted,
+        CampaignFailed,
+        MessageSent,
+        MessageFailed,
+        MessageUnknown,
+        MessageSuppressed,
+        AddressSuppressed,
+        AddressUnsuppressed,
     )
 }
 

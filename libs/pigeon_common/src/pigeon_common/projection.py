@@ -8,17 +8,31 @@ the stream-sequence checkpoint.
 
 from __future__ import annotations
 
+import functools
+import re
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pigeon_common import events as ev
 from pigeon_common.queries import Queries
+from pigeon_common.validation import address_key
 
 SQL = Queries.from_package("pigeon_common", "projection.sql")
 
 # Tables a rebuild empties and refills from the stream (API-owned tables are not here).
-READ_MODEL_TABLES: tuple[str, ...] = ("mailboxes", "campaigns", "recipients", "projection_skipped")
+READ_MODEL_TABLES: tuple[str, ...] = (
+    "mailboxes",
+    "campaigns",
+    "recipients",
+    "campaign_links",
+    "messages",
+    "suppressions",
+    "projection_skipped",
+)
+NIL_MAILBOX = uuid.UUID(int=0)
+OUTCOME_RANK = {"unknown": 1, "suppressed": 2, "failed": 3, "sent": 4}
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +97,156 @@ def writes_for(seq: int, envelope: ev.Envelope) -> list[Write]:
             ]
         case ev.RecipientDeleted():
             return [Write(SQL.delete_recipient, (event.campaign_id, event.recipient_id))]
-    raise ev.UnknownEventError(envelope.type, envelope.schema_version)
+    writes = _sending_writes(seq, event, at)
+    if writes is None:
+        raise ev.UnknownEventError(envelope.type, envelope.schema_version)
+    return writes
+
+
+def _status(
+    campaign_id: uuid.UUID,
+    status: str,
+    reason: str,
+    at: datetime,
+    seq: int,
+    run_id: uuid.UUID | None = None,
+    run_chunks: int | None = None,
+) -> Write:
+    return Write(
+        SQL.set_campaign_status, (campaign_id, status, reason, at, seq, run_id, run_chunks)
+    )
+
+
+def _outcome(
+    event: ev.MessageSent | ev.MessageFailed | ev.MessageUnknown | ev.MessageSuppressed,
+    status: str,
+    at: datetime,
+    seq: int,
+    *,
+    message_id: str | None = None,
+    smtp_code: int | None = None,
+    smtp_reply: str = "",
+    hard_bounce: bool = False,
+    appended: bool = False,
+    reason: str = "",
+) -> Write:
+    return Write(
+        SQL.record_outcome,
+        (
+            event.campaign_id,
+            event.recipient_id,
+            event.email,
+            status,
+            OUTCOME_RANK[status],
+            message_id,
+            smtp_code,
+            smtp_reply,
+            hard_bounce,
+            appended,
+            reason,
+            at,
+            seq,
+        ),
+    )
+
+
+def _sending_writes(seq: int, event: ev.Event, at: datetime) -> list[Write] | None:
+    """Writes of the sending events (run state, outcomes, suppressions); None if unknown."""
+    match event:
+        case ev.CampaignScheduled():
+            o = event.options
+            return [
+                Write(
+                    SQL.schedule_campaign,
+                    (
+                        event.campaign_id,
+                        event.send_at,
+                        o.batch_size,
+                        o.sleep_between_batches_sec,
+                        at,
+                        seq,
+                    ),
+                )
+            ]
+        case ev.CampaignUnscheduled():
+            return [Write(SQL.unschedule_campaign, (event.campaign_id, at, seq))]
+        case ev.CampaignSendingStarted():
+            o = event.options
+            return [
+                Write(
+                    SQL.start_campaign,
+                    (
+                        event.campaign_id,
+                        event.run_id,
+                        o.batch_size,
+                        o.sleep_between_batches_sec,
+                        at,
+                        seq,
+                        event.chunks,
+                    ),
+                ),
+                *(
+                    Write(SQL.insert_campaign_link, (event.campaign_id, i, url))
+                    for i, url in enumerate(event.links)
+                ),
+            ]
+        case ev.CampaignPaused():
+            return [_status(event.campaign_id, "paused", event.reason, at, seq)]
+        case ev.CampaignResumed():
+            return [_status(event.campaign_id, "sending", "", at, seq, event.run_id, event.chunks)]
+        case ev.CampaignCancelled():
+            return [_status(event.campaign_id, "cancelled", "", at, seq)]
+        case ev.CampaignCompleted():
+            return [_status(event.campaign_id, "done", "", at, seq)]
+        case ev.CampaignFailed():
+            return [_status(event.campaign_id, "failed", event.reason, at, seq)]
+        case ev.MessageSent():
+            return [
+                _outcome(
+                    event,
+                    "sent",
+                    at,
+                    seq,
+                    message_id=event.message_id,
+                    smtp_reply=event.smtp_reply,
+                    appended=event.appended,
+                )
+            ]
+        case ev.MessageFailed():
+            return [
+                _outcome(
+                    event,
+                    "failed",
+                    at,
+                    seq,
+                    smtp_code=event.smtp_code,
+                    smtp_reply=event.smtp_reply,
+                    hard_bounce=event.hard_bounce,
+                )
+            ]
+        case ev.MessageUnknown():
+            return [_outcome(event, "unknown", at, seq, reason=event.reason)]
+        case ev.MessageSuppressed():
+            return [_outcome(event, "suppressed", at, seq, reason=event.reason)]
+        case ev.AddressSuppressed():
+            mailbox = event.mailbox_id or NIL_MAILBOX
+            return [
+                Write(
+                    SQL.add_suppression,
+                    (
+                        address_key(event.email),
+                        mailbox,
+                        event.email,
+                        event.reason,
+                        event.detail,
+                        at,
+                    ),
+                )
+            ]
+        case ev.AddressUnsuppressed():
+            mailbox = event.mailbox_id or NIL_MAILBOX
+            return [Write(SQL.remove_suppression, (address_key(event.email), mailbox))]
+    return None
 
 
 def _upsert_mailbox(mailbox_id: Any, config: ev.MailboxConfig, at: datetime, seq: int) -> Write:
@@ -109,16 +272,38 @@ def _upsert_mailbox(mailbox_id: Any, config: ev.MailboxConfig, at: datetime, seq
             config.rate_per_day,
             at,
             seq,
+            config.append_to_sent,
         ),
     )
 
 
+_TABLE = re.compile(r"^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+(\w+)", re.IGNORECASE)
+
+
+@functools.cache
+def table_of(sql: str) -> str:
+    """The table a write statement changes."""
+    match = _TABLE.match(sql)
+    if match is None:
+        raise ValueError(f"not a single-table write: {sql[:60]!r}")
+    return match.group(1).lower()
+
+
 def group_writes(writes: list[Write]) -> list[tuple[str, list[tuple[Any, ...]]]]:
-    """Consecutive writes of the same statement, merged so each group is one executemany."""
-    groups: list[tuple[str, list[tuple[Any, ...]]]] = []
+    """The writes as few executemany groups as order allows.
+
+    Writes to one table keep their order; writes to different tables are independent
+    (the read models have no foreign keys and no statement reads another table), so
+    they are partitioned by table first, then consecutive writes of one statement merge.
+    """
+    by_table: dict[str, list[Write]] = {}
     for write in writes:
-        if groups and groups[-1][0] == write.sql:
-            groups[-1][1].append(write.args)
-        else:
-            groups.append((write.sql, [write.args]))
+        by_table.setdefault(table_of(write.sql), []).append(write)
+    groups: list[tuple[str, list[tuple[Any, ...]]]] = []
+    for table_writes in by_table.values():
+        for write in table_writes:
+            if groups and groups[-1][0] == write.sql:
+                groups[-1][1].append(write.args)
+            else:
+                groups.append((write.sql, [write.args]))
     return groups

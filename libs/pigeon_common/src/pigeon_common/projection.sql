@@ -6,8 +6,8 @@ INSERT INTO mailboxes (id, name, from_name, from_address,
     smtp_host, smtp_port, smtp_security, smtp_username,
     imap_host, imap_port, imap_security, imap_username,
     sent_folder, bounce_folder, rate_per_second, rate_per_hour, rate_per_day,
-    created_at, updated_at, last_seq)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18, $19)
+    created_at, updated_at, last_seq, append_to_sent)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18, $19, $20)
 ON CONFLICT (id) DO UPDATE SET
     name = excluded.name, from_name = excluded.from_name, from_address = excluded.from_address,
     smtp_host = excluded.smtp_host, smtp_port = excluded.smtp_port,
@@ -17,7 +17,7 @@ ON CONFLICT (id) DO UPDATE SET
     sent_folder = excluded.sent_folder, bounce_folder = excluded.bounce_folder,
     rate_per_second = excluded.rate_per_second, rate_per_hour = excluded.rate_per_hour,
     rate_per_day = excluded.rate_per_day, updated_at = excluded.updated_at,
-    last_seq = excluded.last_seq;
+    last_seq = excluded.last_seq, append_to_sent = excluded.append_to_sent;
 
 -- name: delete-mailbox
 DELETE FROM mailboxes WHERE id = $1;
@@ -52,3 +52,49 @@ ON CONFLICT (campaign_id, id) DO UPDATE SET
 
 -- name: delete-recipient
 DELETE FROM recipients WHERE campaign_id = $1 AND id = $2;
+
+-- name: schedule-campaign
+UPDATE campaigns SET status = 'scheduled', send_at = $2, batch_size = $3,
+    sleep_between_batches_sec = $4, updated_at = $5, last_seq = $6
+WHERE id = $1 AND status IN ('draft', 'scheduled');
+
+-- name: unschedule-campaign
+UPDATE campaigns SET status = 'draft', send_at = NULL, updated_at = $2, last_seq = $3
+WHERE id = $1 AND status = 'scheduled';
+
+-- name: start-campaign
+UPDATE campaigns SET status = 'sending', run_id = $2, batch_size = $3,
+    sleep_between_batches_sec = $4, started_at = coalesce(started_at, $5), status_reason = '',
+    updated_at = $5, last_seq = $6, run_chunks = $7
+WHERE id = $1 AND status IN ('draft', 'scheduled');
+
+-- name: insert-campaign-link
+INSERT INTO campaign_links (campaign_id, link_index, url) VALUES ($1, $2, $3)
+ON CONFLICT (campaign_id, link_index) DO NOTHING;
+
+-- name: set-campaign-status
+-- Pause, resume, cancel, complete, fail. A finished campaign keeps its final status.
+UPDATE campaigns SET status = $2, status_reason = $3, updated_at = $4, last_seq = $5,
+    run_id = coalesce($6, run_id), run_chunks = coalesce($7, run_chunks),
+    finished_at = CASE WHEN $2 IN ('done', 'cancelled', 'failed') THEN $4 ELSE finished_at END
+WHERE id = $1 AND status NOT IN ('done', 'cancelled', 'failed');
+
+-- name: record-outcome
+-- The outcome of higher rank wins: sent > failed > suppressed > unknown.
+INSERT INTO messages (campaign_id, recipient_id, email, status, rank, message_id, smtp_code,
+    smtp_reply, hard_bounce, appended, reason, at, last_seq)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+ON CONFLICT (campaign_id, recipient_id) DO UPDATE SET
+    status = excluded.status, rank = excluded.rank, message_id = excluded.message_id,
+    smtp_code = excluded.smtp_code, smtp_reply = excluded.smtp_reply,
+    hard_bounce = excluded.hard_bounce, appended = excluded.appended,
+    reason = excluded.reason, at = excluded.at, last_seq = excluded.last_seq
+WHERE messages.rank < excluded.rank;
+
+-- name: add-suppression
+INSERT INTO suppressions (email_key, mailbox_key, email, reason, detail, created_at)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (email_key, mailbox_key) DO NOTHING;
+
+-- name: remove-suppression
+DELETE FROM suppressions WHERE email_key = $1 AND mailbox_key = $2;

@@ -16,14 +16,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
+from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import FetchTimeoutError
 from pydantic import ValidationError
 
 from pigeon_common.events import EVENT_SUBJECT_PREFIX, Envelope, UnknownEventError, decode_envelope
 from pigeon_common.jetstream import EVENTS_STREAM
 from pigeon_common.projection import READ_MODEL_TABLES, Write, group_writes, writes_for
+from pigeon_common.pull import BatchPuller, stream_sequence
 
 log = logging.getLogger(__name__)
 
@@ -118,54 +119,57 @@ class Projector:
     def __init__(
         self,
         pool: asyncpg.Pool,
+        nc: NatsClient,
         js: JetStreamContext,
         *,
         batch_size: int = 1000,
         after_commit: AfterCommit | None = None,
     ) -> None:
         self._pool = pool
+        self._nc = nc
         self._js = js
         self._batch_size = batch_size
         self._after_commit = after_commit
         self.checkpoint = 0
         self.running = False
 
-    async def _subscribe(self, start_seq: int) -> JetStreamContext.PullSubscription:
-        config = ConsumerConfig(
+    def _consumer(self, start_seq: int) -> ConsumerConfig:
+        return ConsumerConfig(
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
             opt_start_seq=max(start_seq, 1),
             ack_policy=AckPolicy.ALL,
+            filter_subject=f"{EVENT_SUBJECT_PREFIX}.>",
             max_ack_pending=self._batch_size * 4,
             inactive_threshold=60.0,
             ack_wait=60.0,
-        )
-        return await self._js.pull_subscribe(
-            f"{EVENT_SUBJECT_PREFIX}.>", stream=EVENTS_STREAM, config=config
         )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Project until `stop` is set."""
         async with self._pool.acquire() as conn:
             self.checkpoint = await read_checkpoint(conn)
-            sub = await self._subscribe(self.checkpoint + 1)
+            puller = BatchPuller(
+                self._nc,
+                self._js,
+                EVENTS_STREAM,
+                self._consumer(self.checkpoint + 1),
+                batch=self._batch_size,
+            )
+            await puller.start()
             self.running = True
             try:
                 while not stop.is_set():
-                    try:
-                        msgs = await sub.fetch(self._batch_size, timeout=1.0)
-                    except (TimeoutError, FetchTimeoutError):
+                    msgs = await puller.next_batch(self._batch_size, timeout=1.0)
+                    if not msgs:
                         continue
-                    batch = [StoredEvent(m.metadata.sequence.stream, m.data) for m in msgs]
+                    batch = [StoredEvent(stream_sequence(m.reply), m.data) for m in msgs]
                     self.checkpoint = await apply_batch(conn, batch)
                     if self._after_commit is not None:
                         await self._after_commit(self.checkpoint)
                     await msgs[-1].ack()
             finally:
                 self.running = False
-                try:
-                    await sub.unsubscribe()
-                except Exception as exc:
-                    log.debug("unsubscribe failed: %s", exc)
+                await puller.stop()
 
 
 async def stream_last_seq(js: JetStreamContext) -> int:
@@ -173,7 +177,9 @@ async def stream_last_seq(js: JetStreamContext) -> int:
     return int(info.state.last_seq)
 
 
-async def rebuild(conn: asyncpg.Connection, js: JetStreamContext, batch_size: int = 1000) -> int:
+async def rebuild(
+    conn: asyncpg.Connection, nc: NatsClient, js: JetStreamContext, batch_size: int = 1000
+) -> int:
     """Empty the read models and replay the stream from sequence 1, in one transaction.
 
     Readers keep seeing the old tables until the commit (they wait on the TRUNCATE lock);
@@ -194,25 +200,27 @@ async def rebuild(conn: asyncpg.Connection, js: JetStreamContext, batch_size: in
         config = ConsumerConfig(
             deliver_policy=DeliverPolicy.ALL,
             ack_policy=AckPolicy.NONE,
+            filter_subject=f"{EVENT_SUBJECT_PREFIX}.>",
             inactive_threshold=60.0,
         )
-        sub = await js.pull_subscribe(
-            f"{EVENT_SUBJECT_PREFIX}.>", stream=EVENTS_STREAM, config=config
-        )
+        puller = BatchPuller(nc, js, EVENTS_STREAM, config, batch=batch_size)
+        await puller.start()
         reached = 0
         try:
             while reached < target:
-                msgs = await sub.fetch(batch_size, timeout=5.0)
+                msgs = await puller.next_batch(batch_size, timeout=5.0)
+                if not msgs:
+                    raise TimeoutError(f"stream ended at {reached}, expected {target}")
                 batch = [
-                    StoredEvent(m.metadata.sequence.stream, m.data)
+                    StoredEvent(seq, m.data)
                     for m in msgs
-                    if m.metadata.sequence.stream <= target
+                    if (seq := stream_sequence(m.reply)) <= target
                 ]
                 if batch:
                     # apply_batch opens a savepoint inside this transaction.
                     reached = await apply_batch(conn, batch)
-                if msgs and msgs[-1].metadata.sequence.stream >= target:
+                if stream_sequence(msgs[-1].reply) >= target:
                     break
         finally:
-            await sub.unsubscribe()
+            await puller.stop()
         return reached

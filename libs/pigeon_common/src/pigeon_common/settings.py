@@ -78,6 +78,21 @@ class PigeonSettings(BaseSettings):
     projector_port: Annotated[int, Field(ge=0, le=65535)] = Field(
         default=8026, description="Port of the projector's /healthz and /readyz."
     )
+    sender_host: str = Field(
+        default="127.0.0.1", description="Address of the sender's health endpoints."
+    )
+    sender_port: Annotated[int, Field(ge=0, le=65535)] = Field(
+        default=8027, description="Port of the sender's /healthz and /readyz."
+    )
+    sender_concurrency: Annotated[int, Field(ge=1, le=64)] = Field(
+        default=4,
+        description="Chunk jobs one sender process works on at once (one SMTP connection each).",
+    )
+    job_ack_wait_sec: Annotated[float, Field(ge=1, le=3600)] = Field(
+        default=60.0,
+        description="Seconds a send-chunk job may go without a sign of life before JetStream "
+        "hands it to another sender (set when the sender consumer is first created).",
+    )
     read_your_writes_timeout_sec: Annotated[float, Field(gt=0, le=120)] = Field(
         default=10.0,
         description="How long a write request waits for the projector to reach its event "

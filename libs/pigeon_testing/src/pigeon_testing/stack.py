@@ -37,6 +37,7 @@ def stack_settings(
         "secret_key": secrets.token_urlsafe(40),
         "api_port": free_port(),
         "projector_port": free_port(),
+        "sender_port": free_port(),
         "read_your_writes_timeout_sec": 10.0,
     }
     values.update(overrides)
@@ -86,7 +87,7 @@ class Stack:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.settings.api_port}"
 
-    async def start(self, *, projector: bool = True) -> None:
+    async def start(self, *, projector: bool = True, sender: bool = False) -> None:
         from pigeon_api.app import create_app
         from pigeon_projector.service import serve as serve_projector
 
@@ -95,6 +96,8 @@ class Stack:
         self.token = await create_admin(self.settings)
         if projector:
             self.tasks.append(asyncio.create_task(serve_projector(self.settings, self.stop)))
+        if sender:
+            self.start_sender()
         app = create_app(self.settings)
         self.tasks.append(
             asyncio.create_task(serve_asgi(app, "127.0.0.1", self.settings.api_port, self.stop))
@@ -105,6 +108,23 @@ class Stack:
             timeout=60,
         )
         await self.wait_ready("/readyz")
+
+    def start_sender(self) -> asyncio.Event:
+        """Run a sender in this loop; set the returned event to stop it."""
+        from pigeon_sender.service import serve as serve_sender
+
+        stop = asyncio.Event()
+
+        async def run() -> None:
+            waiter = asyncio.create_task(self.stop.wait())
+            task = asyncio.create_task(serve_sender(self.settings, stop))
+            await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)
+            stop.set()
+            waiter.cancel()
+            await task
+
+        self.tasks.append(asyncio.create_task(run()))
+        return stop
 
     async def wait_ready(self, path: str, timeout: float = 30) -> None:
         assert self.client is not None

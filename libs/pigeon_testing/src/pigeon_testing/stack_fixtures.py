@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -23,3 +24,35 @@ async def stack(
         yield running
     finally:
         await running.close()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def sending_stack(
+    module_nats: NatsServer, module_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
+    """API + projector with a tracker base URL and short job ack waits; no sender runs
+    until a test starts one (`running_sender`, or `stack.start_sender()`)."""
+    settings = stack_settings(
+        module_database,
+        module_nats.url,
+        tmp_path_factory.mktemp("data"),
+        public_base_url="http://127.0.0.1:9",
+        job_ack_wait_sec=5.0,
+    )
+    running = Stack(settings)
+    await running.start()
+    try:
+        yield running
+    finally:
+        await running.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def running_sender(sending_stack: Stack) -> AsyncIterator[Stack]:
+    """A sender working for `sending_stack` during one test."""
+    stop = sending_stack.start_sender()
+    try:
+        yield sending_stack
+    finally:
+        stop.set()
+        await asyncio.sleep(0)

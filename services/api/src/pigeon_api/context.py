@@ -12,6 +12,7 @@ from pigeon_common.auth import TokenSigner
 from pigeon_common.events import Envelope
 from pigeon_common.jetstream import publish_event, publish_events
 from pigeon_common.queries import Queries
+from pigeon_common.render import TrackingSigner
 from pigeon_common.runtime import Connections, Readiness, check_live, open_connections
 from pigeon_common.secrets_box import SecretBox
 from pigeon_common.settings import PigeonSettings
@@ -28,6 +29,7 @@ class ApiContext:
     settings: PigeonSettings
     signer: TokenSigner
     box: SecretBox
+    tracking: TrackingSigner
     readiness: Readiness = field(default_factory=Readiness)
     conns: Connections | None = None
     watermark: ProjectionWatermark | None = None
@@ -36,7 +38,17 @@ class ApiContext:
     @classmethod
     def from_settings(cls, settings: PigeonSettings) -> ApiContext:
         secret = settings.secret()
-        return cls(settings=settings, signer=TokenSigner(secret), box=SecretBox(secret))
+        return cls(
+            settings=settings,
+            signer=TokenSigner(secret),
+            box=SecretBox(secret),
+            tracking=TrackingSigner(secret),
+        )
+
+    @property
+    def public_base_url(self) -> str | None:
+        url = self.settings.public_base_url
+        return str(url).rstrip("/") if url else None
 
     async def start(self) -> None:
         """Connect in the background; /readyz says why until it is done."""
@@ -103,5 +115,9 @@ class ApiContext:
             raise ApiError(
                 503, "event_store_unavailable", "the change could not be stored; try again"
             ) from None
+        return await self.wait_projected(seq)
+
+    async def wait_projected(self, seq: int) -> bool:
+        """Wait until the read models contain `seq` (False when the wait timed out)."""
         assert self.watermark is not None
         return await self.watermark.wait_for(seq, self.settings.read_your_writes_timeout_sec)

@@ -79,3 +79,40 @@ SELECT DISTINCT jsonb_object_keys(attributes) AS key FROM recipients WHERE campa
 
 -- name: export-recipients
 SELECT email, name, attributes FROM recipients WHERE campaign_id = $1 ORDER BY lower(email), id;
+
+-- name: campaign-status
+SELECT c.id, c.status, c.status_reason, c.send_at, c.started_at, c.finished_at,
+  (SELECT count(*) FROM recipients r WHERE r.campaign_id = c.id) AS recipients,
+  (SELECT count(*) FILTER (WHERE status = 'sent') FROM messages m WHERE m.campaign_id = c.id) AS sent,
+  (SELECT count(*) FILTER (WHERE status = 'failed') FROM messages m WHERE m.campaign_id = c.id) AS failed,
+  (SELECT count(*) FILTER (WHERE status = 'unknown') FROM messages m WHERE m.campaign_id = c.id) AS unknown,
+  (SELECT count(*) FILTER (WHERE status = 'suppressed') FROM messages m WHERE m.campaign_id = c.id) AS suppressed
+FROM campaigns c WHERE c.id = $1;
+
+-- name: list-messages
+-- Every recipient with its outcome; `queued` when it has none yet. $2 filters by status.
+SELECT r.campaign_id, r.id AS recipient_id, r.email,
+       coalesce(m.status, 'queued') AS status, m.message_id, m.smtp_code,
+       coalesce(m.smtp_reply, '') AS smtp_reply, coalesce(m.hard_bounce, false) AS hard_bounce,
+       coalesce(m.appended, false) AS appended, coalesce(m.reason, '') AS reason, m.at
+FROM recipients r
+LEFT JOIN messages m ON m.campaign_id = r.campaign_id AND m.recipient_id = r.id
+WHERE r.campaign_id = $1 AND ($2::text IS NULL OR coalesce(m.status, 'queued') = $2)
+ORDER BY lower(r.email), r.id LIMIT $3 OFFSET $4;
+
+-- name: count-messages
+SELECT count(*) FROM recipients r
+LEFT JOIN messages m ON m.campaign_id = r.campaign_id AND m.recipient_id = r.id
+WHERE r.campaign_id = $1 AND ($2::text IS NULL OR coalesce(m.status, 'queued') = $2);
+
+-- name: first-recipients
+SELECT id, email, name, attributes FROM recipients WHERE campaign_id = $1
+ORDER BY lower(email), id LIMIT $2;
+
+-- name: recipients-by-ids
+SELECT id, email, name, attributes FROM recipients
+WHERE campaign_id = $1 AND id = ANY($2::uuid[]) ORDER BY lower(email), id;
+
+-- name: mailbox-for-send
+SELECT m.*, s.smtp_password, s.imap_password FROM mailboxes m
+JOIN mailbox_secrets s ON s.mailbox_id = m.id WHERE m.id = $1;

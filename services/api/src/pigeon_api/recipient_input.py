@@ -23,10 +23,10 @@ from pigeon_api.schemas.recipients import (
 from pigeon_common.events import RecipientData
 from pigeon_common.validation import (
     InvalidAddressError,
+    RecipientIds,
     address_key,
     header_safe,
     normalize_address,
-    recipient_id,
 )
 
 MAX_ERRORS_SHOWN = 100
@@ -44,23 +44,25 @@ class CsvFormatError(ValueError):
 
 @dataclass
 class MergedRecipients:
-    """Recipients keyed by case-folded address, in first-seen order."""
+    """Recipients of one campaign keyed by case-folded address, in first-seen order."""
 
+    campaign_id: uuid.UUID
     by_key: dict[str, RecipientData] = field(default_factory=dict)
     rows: int = 0
     merged: int = 0
     errors: list[RowError] = field(default_factory=list)
     error_count: int = 0
 
-    def add(
-        self, campaign_id: uuid.UUID, email: str, name: str, attributes: dict[str, Any]
-    ) -> None:
+    def __post_init__(self) -> None:
+        self._ids = RecipientIds(self.campaign_id)
+
+    def add(self, email: str, name: str, attributes: dict[str, Any]) -> None:
         self.rows += 1
         key = address_key(email)
         previous = self.by_key.get(key)
         if previous is None:
             self.by_key[key] = RecipientData(
-                recipient_id=recipient_id(campaign_id, email),
+                recipient_id=self._ids(email),
                 email=email,
                 name=name,
                 attributes=attributes,
@@ -126,7 +128,7 @@ def parse_csv(data: bytes, campaign_id: uuid.UUID) -> MergedRecipients:
     """Parse a recipients CSV (header row; `email`, optional `name`, other columns become
     attributes). Bad rows are collected with their line; the file's own faults raise."""
     reader = csv.reader(io.StringIO(_decode(data), newline=""), strict=True)
-    result = MergedRecipients()
+    result = MergedRecipients(campaign_id)
     try:
         header = next(reader, None)
         if header is None:
@@ -141,7 +143,7 @@ def parse_csv(data: bytes, campaign_id: uuid.UUID) -> MergedRecipients:
             if len(row) != width:
                 result.reject(start, f"expected {width} fields, found {len(row)}")
                 continue
-            _add_row(result, campaign_id, start, row, email_at, name_at, attributes)
+            _add_row(result, start, row, email_at, name_at, attributes)
     except csv.Error as exc:
         raise CsvFormatError(reader.line_num or None, f"malformed CSV: {exc}") from None
     return result
@@ -149,7 +151,6 @@ def parse_csv(data: bytes, campaign_id: uuid.UUID) -> MergedRecipients:
 
 def _add_row(
     result: MergedRecipients,
-    campaign_id: uuid.UUID,
     line: int,
     row: list[str],
     email_at: int,
@@ -180,17 +181,33 @@ def _add_row(
     if problem:
         result.reject(line, problem)
         return
-    result.add(campaign_id, email, name, values)
+    result.add(email, name, values)
 
 
 def merge_list(
     campaign_id: uuid.UUID, items: Iterable[tuple[str, str, dict[str, Any]]]
 ) -> MergedRecipients:
     """Merge already-validated (email, name, attributes) items by address."""
-    result = MergedRecipients()
+    result = MergedRecipients(campaign_id)
     for email, name, attributes in items:
-        result.add(campaign_id, email, name, attributes)
+        result.add(email, name, attributes)
     return result
+
+
+def text_size_bound(text: str) -> int:
+    """Bytes `text` takes at most inside a JSON string: exact for printable ASCII, six
+    per character (a \\uXXXX escape) otherwise."""
+    if text.isascii() and text.isprintable():
+        return len(text) + text.count('"') + text.count("\\")
+    return 6 * len(text)
+
+
+def json_size_bound(recipient: RecipientData) -> int:
+    """An upper bound of the recipient's size in the event's JSON, without encoding it."""
+    size = 120 + text_size_bound(recipient.email) + text_size_bound(recipient.name)
+    for key, value in recipient.attributes.items():
+        size += 8 + len(key) + (text_size_bound(value) if isinstance(value, str) else 32)
+    return size
 
 
 def chunk(
@@ -201,7 +218,7 @@ def chunk(
     current: list[RecipientData] = []
     size = 0
     for recipient in recipients:
-        estimate = len(recipient.model_dump_json().encode()) + 1
+        estimate = json_size_bound(recipient)
         if current and (len(current) >= max_count or size + estimate > max_bytes):
             chunks.append(current)
             current, size = [], 0

@@ -58,6 +58,7 @@ class ProjectorService:
             while not stop.is_set():
                 self._projector = Projector(
                     self._conns.pool,
+                    self._conns.nc,
                     self._conns.js,
                     batch_size=self.settings.projector_batch_size,
                     after_commit=self._after_commit,

@@ -28,6 +28,10 @@ def public(row: Any) -> CampaignPublic:
         template_markdown=row["template_markdown"],
         mailbox_id=row["mailbox_id"],
         status=row["status"],
+        status_reason=row["status_reason"],
+        send_at=row["send_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
         recipient_count=row["recipient_count"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
@@ -92,7 +96,7 @@ async def list_campaigns(
     conn: Conn,
     limit: int = Query(50, ge=1, le=1000),
     offset: int = Query(0, ge=0),
-    status: CampaignStatus | None = Query(None),  # noqa: B008
+    status: CampaignStatus | None = Query(None),
 ) -> Page[CampaignPublic]:
     wanted = status.value if status else None
     rows = await conn.fetch(SQL.list_campaigns, limit, offset, wanted)

@@ -45,6 +45,7 @@ def _public(row: Any) -> MailboxPublic:
         rate_per_second=row["rate_per_second"],
         rate_per_hour=row["rate_per_hour"],
         rate_per_day=row["rate_per_day"],
+        append_to_sent=row["append_to_sent"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
@@ -70,6 +71,7 @@ def _config_of(row: Any) -> ev.MailboxConfig:
         rate_per_second=row["rate_per_second"],
         rate_per_hour=row["rate_per_hour"],
         rate_per_day=row["rate_per_day"],
+        append_to_sent=row["append_to_sent"],
     )
 
 
@@ -150,6 +152,10 @@ async def update_mailbox(
         raise not_found("mailbox")
     old = _config_of(row)
     top = body.model_dump(exclude_unset=True, exclude={"smtp", "imap"})
+    if top.get("append_to_sent", "") is None:
+        raise ApiError(
+            422, "validation_error", "append_to_sent: must not be null", field="append_to_sent"
+        )
     config = old.model_copy(
         update={
             **top,

@@ -37,6 +37,10 @@ class CampaignPublic(BaseModel):
     template_markdown: str
     mailbox_id: uuid.UUID | None
     status: str
+    status_reason: str
+    send_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
     recipient_count: int
     created_at: datetime
     updated_at: datetime

@@ -21,6 +21,7 @@ from pigeon_api.schemas.common import (
 )
 
 Security = Literal["plain", "starttls", "tls"]
+AppendMode = Literal["auto", "always", "never"]
 
 
 class ServerIn(RequestModel):
@@ -50,6 +51,7 @@ class MailboxCreate(RequestModel):
     rate_per_second: RateLimit | None = None
     rate_per_hour: RateLimit | None = None
     rate_per_day: RateLimit | None = None
+    append_to_sent: AppendMode = "auto"
 
 
 class MailboxUpdate(RequestModel):
@@ -65,6 +67,7 @@ class MailboxUpdate(RequestModel):
     rate_per_second: RateLimit | None = None
     rate_per_hour: RateLimit | None = None
     rate_per_day: RateLimit | None = None
+    append_to_sent: AppendMode | None = None
 
 
 class ServerPublic(BaseModel):
@@ -87,5 +90,6 @@ class MailboxPublic(BaseModel):
     rate_per_second: int | None
     rate_per_hour: int | None
     rate_per_day: int | None
+    append_to_sent: AppendMode
     created_at: datetime
     updated_at: datetime

@@ -42,6 +42,10 @@ def attribute_value_problem(key: str, value: Any) -> str | None:
 
 
 def attributes_size_problem(attributes: dict[str, Any]) -> str | None:
+    # Each character takes at most 6 bytes in JSON: only a large row needs encoding.
+    bound = sum(6 * (len(k) + len(str(v))) + 8 for k, v in attributes.items())
+    if bound <= MAX_ATTRIBUTES_BYTES:
+        return None
     size = len(json.dumps(attributes, ensure_ascii=False).encode())
     if size > MAX_ATTRIBUTES_BYTES:
         return f"attributes take {size} bytes; at most {MAX_ATTRIBUTES_BYTES} per recipient"

@@ -1,0 +1,99 @@
+"""Send-chunk jobs on the JOBS work queue, and the KV buckets the sender keeps state in."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, KeyValueConfig, StorageType
+from nats.js.errors import BucketNotFoundError, NotFoundError
+from pydantic import BaseModel, ConfigDict
+
+from pigeon_common.jetstream import JOB_SUBJECT_PREFIX, JOBS_STREAM, Header
+
+SEND_SUBJECT = f"{JOB_SUBJECT_PREFIX}.send"
+SENDER_CONSUMER = "sender"
+CLAIMS_BUCKET = "pigeon_claims"
+RATES_BUCKET = "pigeon_rates"
+RUNS_BUCKET = "pigeon_runs"
+JOB_ACK_WAIT_SEC = 60.0
+
+
+class SendChunk(BaseModel):
+    """One job: send campaign `campaign_id` (run `run_id`) to these recipients."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    campaign_id: uuid.UUID
+    run_id: uuid.UUID
+    chunk_index: int
+    recipient_ids: list[uuid.UUID]
+    sleep_before_sec: float = 0.0
+
+
+def chunk_ids(ids: Sequence[uuid.UUID], size: int) -> list[list[uuid.UUID]]:
+    return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
+
+
+async def publish_chunks(js: JetStreamContext, chunks: Sequence[SendChunk]) -> None:
+    """Enqueue jobs, acks awaited together; a job re-published in the window is dropped."""
+    futures = [
+        await js.publish_async(
+            SEND_SUBJECT,
+            chunk.model_dump_json().encode(),
+            stream=JOBS_STREAM,
+            headers={
+                Header.MSG_ID: f"chunk:{chunk.campaign_id}:{chunk.run_id}:{chunk.chunk_index}"
+            },
+        )
+        for chunk in chunks
+    ]
+    for future in futures:
+        await future
+
+
+def sender_consumer_config(ack_wait_sec: float = JOB_ACK_WAIT_SEC) -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=SENDER_CONSUMER,
+        filter_subject=SEND_SUBJECT,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=ack_wait_sec,
+        max_deliver=-1,
+        max_ack_pending=1000,
+    )
+
+
+BUCKETS: tuple[tuple[str, str], ...] = (
+    (CLAIMS_BUCKET, "who is being / was sent to: <campaign>.<recipient> -> outcome"),
+    (RATES_BUCKET, "per-mailbox send counters per second, hour and day window"),
+    (RUNS_BUCKET, "chunks finished per campaign run"),
+)
+
+
+async def provision_sending(
+    js: JetStreamContext, replicas: int = 1, ack_wait_sec: float = JOB_ACK_WAIT_SEC
+) -> list[str]:
+    """Create the KV buckets and the sender's durable consumer if they are missing."""
+    changed: list[str] = []
+    for name, description in BUCKETS:
+        try:
+            await js.key_value(name)
+        except BucketNotFoundError:
+            await js.create_key_value(
+                KeyValueConfig(
+                    bucket=name,
+                    description=description,
+                    history=1,
+                    storage=StorageType.FILE,
+                    replicas=replicas,
+                    ttl=None if name == CLAIMS_BUCKET else 3 * 86400,
+                )
+            )
+            changed.append(f"created bucket {name}")
+    try:
+        await js.consumer_info(JOBS_STREAM, SENDER_CONSUMER)
+    except NotFoundError:
+        await js.add_consumer(JOBS_STREAM, sender_consumer_config(ack_wait_sec))
+        changed.append(f"created consumer {SENDER_CONSUMER}")
+    return changed

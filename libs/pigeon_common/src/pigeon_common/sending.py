@@ -1,0 +1,136 @@
+"""Starting and resuming a campaign's send: one event, then the chunk jobs.
+
+Shared by the API (send now, resume) and the scheduler (send_at reached). Starting is
+idempotent: the run id and the event's message id derive from the campaign, so a
+repeated start inside the duplicate window stores nothing new and re-publishes the same
+jobs, which JetStream drops as duplicates; the sender's claims cover anything later.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import asyncpg
+from nats.js import JetStreamContext
+
+from pigeon_common import events as ev
+from pigeon_common.jetstream import publish_event
+from pigeon_common.jobs import SendChunk, chunk_ids, publish_chunks
+from pigeon_common.render import CampaignSpec
+
+RUN_NAMESPACE = uuid.UUID("0b7f5a52-6a0e-4f0e-a7c1-3b1d1c9e2f44")
+
+ALL_RECIPIENTS = "SELECT id FROM recipients WHERE campaign_id = $1 ORDER BY lower(email), id"
+RECIPIENTS_WITHOUT_OUTCOME = (
+    "SELECT r.id FROM recipients r LEFT JOIN messages m"
+    " ON m.campaign_id = r.campaign_id AND m.recipient_id = r.id"
+    " WHERE r.campaign_id = $1 AND m.recipient_id IS NULL ORDER BY lower(r.email), r.id"
+)
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    """What a start or resume put on the queue; `seq` is the event's stream sequence."""
+
+    run_id: uuid.UUID
+    recipients: int
+    chunks: int
+    seq: int
+
+
+def first_run_id(campaign_id: uuid.UUID) -> uuid.UUID:
+    return uuid.uuid5(RUN_NAMESPACE, f"{campaign_id}:start")
+
+
+def _jobs(
+    campaign_id: uuid.UUID, run_id: uuid.UUID, ids: list[uuid.UUID], size: int
+) -> list[SendChunk]:
+    return [
+        SendChunk(campaign_id=campaign_id, run_id=run_id, chunk_index=i, recipient_ids=group)
+        for i, group in enumerate(chunk_ids(ids, size))
+    ]
+
+
+async def start_sending(
+    conn: asyncpg.Connection,
+    js: JetStreamContext,
+    campaign_id: uuid.UUID,
+    options: ev.SendOptions,
+    links: list[str],
+    actor: str | None = None,
+) -> Enqueued:
+    ids = [row["id"] for row in await conn.fetch(ALL_RECIPIENTS, campaign_id)]
+    run_id = first_run_id(campaign_id)
+    jobs = _jobs(campaign_id, run_id, ids, options.batch_size)
+    event = ev.CampaignSendingStarted(
+        campaign_id=campaign_id,
+        run_id=run_id,
+        recipients=len(ids),
+        chunks=len(jobs),
+        options=options,
+        links=links,
+    )
+    envelope = ev.envelope_for(
+        event, str(campaign_id), event_id=uuid.uuid5(RUN_NAMESPACE, f"{run_id}:event"), actor=actor
+    )
+    seq = await publish_event(js, envelope, msg_id=f"start:{campaign_id}")
+    await publish_chunks(js, jobs)
+    if not ids:
+        seq = await complete_empty(js, campaign_id)
+    return Enqueued(run_id, len(ids), len(jobs), seq)
+
+
+async def resume_sending(
+    conn: asyncpg.Connection,
+    js: JetStreamContext,
+    campaign_id: uuid.UUID,
+    batch_size: int,
+    actor: str | None = None,
+) -> Enqueued:
+    """Enqueue, under a new run, every recipient that has no outcome yet."""
+    ids = [row["id"] for row in await conn.fetch(RECIPIENTS_WITHOUT_OUTCOME, campaign_id)]
+    run_id = uuid.uuid4()
+    jobs = _jobs(campaign_id, run_id, ids, batch_size)
+    event = ev.CampaignResumed(campaign_id=campaign_id, run_id=run_id, chunks=len(jobs))
+    seq = await publish_event(js, ev.envelope_for(event, str(campaign_id), actor=actor))
+    await publish_chunks(js, jobs)
+    return Enqueued(run_id, len(ids), len(jobs), seq)
+
+
+async def complete_empty(js: JetStreamContext, campaign_id: uuid.UUID) -> int:
+    event = ev.CampaignCompleted(campaign_id=campaign_id, sent=0, failed=0, unknown=0, suppressed=0)
+    return await publish_event(
+        js, ev.envelope_for(event, str(campaign_id)), msg_id=f"done:{campaign_id}"
+    )
+
+
+SPEC_QUERY = (
+    "SELECT c.id, c.name, c.subject, c.template_markdown, m.from_name, m.from_address"
+    " FROM campaigns c LEFT JOIN mailboxes m ON m.id = c.mailbox_id WHERE c.id = $1"
+)
+
+
+class NotSendableError(Exception):
+    """The campaign cannot be rendered for sending (no mailbox); the message says why."""
+
+
+async def load_spec(
+    conn: asyncpg.Connection, campaign_id: uuid.UUID, public_base_url: str | None
+) -> CampaignSpec:
+    """The campaign and its sender identity, as the renderer takes them."""
+    row = await conn.fetchrow(SPEC_QUERY, campaign_id)
+    if row is None:
+        raise NotSendableError("no such campaign")
+    if row["from_address"] is None:
+        raise NotSendableError("the campaign has no mailbox: set mailbox_id first")
+    return CampaignSpec(
+        campaign_id=row["id"],
+        name=row["name"],
+        subject=row["subject"],
+        template_markdown=row["template_markdown"],
+        from_name=row["from_name"],
+        from_address=row["from_address"],
+        public_base_url=public_base_url,
+        message_id_domain=str(row["from_address"]).rpartition("@")[2],
+    )

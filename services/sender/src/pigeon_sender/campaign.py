@@ -1,0 +1,92 @@
+"""A campaign as the sender holds it: compiled once, with its mailbox's settings."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any, cast
+
+from pigeon_common.events import Security
+from pigeon_common.render import CampaignSpec, CompiledCampaign, TrackingSigner, compile_campaign
+from pigeon_common.secrets_box import SecretBox
+from pigeon_common.smtp import SmtpEndpoint
+from pigeon_sender.ratelimit import Limits
+
+
+@dataclass(frozen=True)
+class ImapEndpoint:
+    host: str
+    port: int
+    security: Security
+    username: str
+    password: str
+
+
+@dataclass(frozen=True)
+class SendingCampaign:
+    """Everything needed to send one campaign's chunks."""
+
+    id: uuid.UUID
+    status: str
+    run_id: uuid.UUID | None
+    run_chunks: int
+    sleep_between_batches_sec: float
+    mailbox_id: uuid.UUID
+    from_address: str
+    smtp: SmtpEndpoint
+    imap: ImapEndpoint
+    sent_folder: str
+    append_to_sent: str
+    limits: Limits
+    compiled: CompiledCampaign
+    version: Any
+
+
+class NoMailboxError(Exception):
+    """The campaign has no (longer a) mailbox to send from."""
+
+
+def sending_campaign(
+    row: Any, box: SecretBox, signer: TrackingSigner, public_base_url: str | None
+) -> SendingCampaign:
+    if row["mailbox_id"] is None or row["smtp_password"] is None:
+        raise NoMailboxError(f"campaign {row['id']} has no mailbox")
+    domain = str(row["from_address"]).rpartition("@")[2]
+    spec = CampaignSpec(
+        campaign_id=row["id"],
+        name=row["name"],
+        subject=row["subject"],
+        template_markdown=row["template_markdown"],
+        from_name=row["from_name"],
+        from_address=row["from_address"],
+        public_base_url=public_base_url,
+        message_id_domain=domain,
+    )
+    return SendingCampaign(
+        id=row["id"],
+        status=row["status"],
+        run_id=row["run_id"],
+        run_chunks=row["run_chunks"] or 0,
+        sleep_between_batches_sec=row["sleep_between_batches_sec"] or 0.0,
+        mailbox_id=row["mailbox_id"],
+        from_address=row["from_address"],
+        smtp=SmtpEndpoint(
+            host=row["smtp_host"],
+            port=row["smtp_port"],
+            security=row["smtp_security"],
+            username=row["smtp_username"],
+            password=box.decrypt(row["smtp_password"]),
+        ),
+        imap=ImapEndpoint(
+            host=row["imap_host"],
+            port=row["imap_port"],
+            security=cast(Security, row["imap_security"]),
+            username=row["imap_username"],
+            password=box.decrypt(row["imap_password"]),
+        ),
+        sent_folder=row["sent_folder"],
+        append_to_sent=row["append_to_sent"],
+        limits=Limits(row["rate_per_second"], row["rate_per_hour"], row["rate_per_day"]),
+        compiled=compile_campaign(spec, signer),
+        version=row["updated_at"],
+    )

@@ -1,0 +1,219 @@
+"""The sender service: N workers on the shared durable consumer, a completion check, the
+scheduler for campaigns whose send_at has come, and /healthz + /readyz."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+
+from nats.js.errors import FetchTimeoutError
+
+from pigeon_common import events as ev
+from pigeon_common.backoff import Backoff
+from pigeon_common.health import health_app
+from pigeon_common.jetstream import EVENTS_STREAM, JOBS_STREAM, publish_event
+from pigeon_common.jobs import SENDER_CONSUMER, SendChunk, provision_sending
+from pigeon_common.render import TemplateError, TrackingSigner, compile_campaign
+from pigeon_common.runtime import (
+    Connections,
+    Readiness,
+    check_live,
+    open_connections,
+    until_stopped,
+)
+from pigeon_common.secrets_box import SecretBox
+from pigeon_common.sending import NotSendableError, load_spec, start_sending
+from pigeon_common.serving import serve_asgi
+from pigeon_common.settings import PigeonSettings
+from pigeon_common.watermark import ProjectionWatermark
+from pigeon_sender.campaign import SendingCampaign
+from pigeon_sender.claims import ClaimStore
+from pigeon_sender.ratelimit import RateLimiter
+from pigeon_sender.worker import SQL, Deps, Worker, mark_chunk_done
+
+log = logging.getLogger(__name__)
+SCHEDULER_INTERVAL_SEC = 5.0
+COMPLETION_WAIT_SEC = 30.0
+
+
+class SenderService:
+    def __init__(self, settings: PigeonSettings) -> None:
+        self.settings = settings
+        self.readiness = Readiness()
+        self._conns: Connections | None = None
+        self._watermark: ProjectionWatermark | None = None
+        self._signer = TrackingSigner(settings.secret())
+        self._box = SecretBox(settings.secret())
+
+    async def check(self) -> Readiness:
+        if self._conns is not None:
+            await check_live(self._conns, self.readiness)
+        return self.readiness
+
+    @property
+    def _base_url(self) -> str | None:
+        url = self.settings.public_base_url
+        return str(url).rstrip("/") if url else None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        database_url, nats_url = self.settings.require_servers()
+        conns = await until_stopped(
+            open_connections(
+                database_url,
+                nats_url,
+                name="pigeon-sender",
+                readiness=self.readiness,
+                pool_size=self.settings.sender_concurrency + 2,
+                replicas=self.settings.jetstream_replicas,
+            ),
+            stop,
+        )
+        if conns is None:
+            return
+        self._conns = conns
+        try:
+            await provision_sending(
+                conns.js, self.settings.jetstream_replicas, self.settings.job_ack_wait_sec
+            )
+            self._watermark = ProjectionWatermark(database_url, conns.pool)
+            await self._watermark.start()
+            deps = Deps(
+                pool=conns.pool,
+                js=conns.js,
+                claims=await ClaimStore.open(conns.js),
+                limiter=await RateLimiter.open(conns.js),
+                signer=self._signer,
+                box=self._box,
+                public_base_url=self._base_url,
+                on_chunk_done=self._chunk_done,
+                heartbeat_sec=self.settings.job_ack_wait_sec / 3,
+            )
+            tasks = [
+                asyncio.create_task(self._work(Worker(deps), stop))
+                for _ in range(self.settings.sender_concurrency)
+            ]
+            tasks.append(asyncio.create_task(self._schedule(stop)))
+            self.readiness.reason = None
+            await asyncio.gather(*tasks)
+        finally:
+            if self._watermark is not None:
+                await self._watermark.close()
+            await conns.close()
+
+    async def _work(self, worker: Worker, stop: asyncio.Event) -> None:
+        assert self._conns is not None
+        sub = await self._conns.js.pull_subscribe_bind(SENDER_CONSUMER, stream=JOBS_STREAM)
+        backoff = Backoff()
+        try:
+            while not stop.is_set():
+                try:
+                    msgs = await sub.fetch(1, timeout=1.0)
+                except (TimeoutError, FetchTimeoutError):
+                    continue
+                except Exception as exc:
+                    log.warning("fetching jobs failed: %s", exc)
+                    await asyncio.sleep(backoff.next_delay())
+                    continue
+                for msg in msgs:
+                    try:
+                        report = await worker.handle(msg)
+                        backoff.reset()
+                        if report is not None:
+                            log.info("chunk done: %s", report)
+                    except Exception as exc:
+                        log.exception("job failed, will be redelivered: %s", exc)
+                        with contextlib.suppress(Exception):
+                            await msg.nak(delay=backoff.next_delay())
+        finally:
+            await worker.close()
+
+    async def _chunk_done(self, campaign: SendingCampaign, job: SendChunk) -> None:
+        assert self._conns is not None and self._watermark is not None
+        if job.run_id != campaign.run_id:
+            return
+        done = await mark_chunk_done(self._conns.js, campaign.id, job.run_id, job.chunk_index)
+        if done >= campaign.run_chunks:
+            await self.check_complete(campaign.id)
+
+    async def check_complete(self, campaign_id: uuid.UUID) -> bool:
+        """Publish the campaign's DONE when every recipient has an outcome."""
+        assert self._conns is not None and self._watermark is not None
+        info = await self._conns.js.stream_info(EVENTS_STREAM)
+        await self._watermark.wait_for(info.state.last_seq, COMPLETION_WAIT_SEC)
+        async with self._conns.pool.acquire() as conn:
+            counts = await conn.fetchrow(SQL.outcome_counts, campaign_id)
+        outcomes = counts["sent"] + counts["failed"] + counts["unknown"] + counts["suppressed"]
+        if outcomes < counts["recipients"]:
+            return False
+        event = ev.CampaignCompleted(
+            campaign_id=campaign_id,
+            sent=counts["sent"],
+            failed=counts["failed"],
+            unknown=counts["unknown"],
+            suppressed=counts["suppressed"],
+        )
+        await publish_event(
+            self._conns.js, ev.envelope_for(event, str(campaign_id)), msg_id=f"done:{campaign_id}"
+        )
+        log.info("campaign %s done: %s", campaign_id, counts)
+        return True
+
+    async def _schedule(self, stop: asyncio.Event) -> None:
+        """Start scheduled campaigns whose time has come (every replica may; starting is
+        idempotent)."""
+        assert self._conns is not None
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=SCHEDULER_INTERVAL_SEC)
+            if stop.is_set():
+                return
+            try:
+                await self._start_due()
+            except Exception as exc:
+                log.warning("scheduler round failed: %s", exc)
+
+    async def _start_due(self) -> None:
+        assert self._conns is not None
+        async with self._conns.pool.acquire() as conn:
+            for row in await conn.fetch(SQL.due_scheduled_campaigns):
+                campaign = await conn.fetchrow(
+                    "SELECT batch_size, sleep_between_batches_sec FROM campaigns WHERE id = $1",
+                    row["id"],
+                )
+                try:
+                    spec = await load_spec(conn, row["id"], self._base_url)
+                    links = compile_campaign(spec, self._signer).links
+                except (NotSendableError, TemplateError) as exc:
+                    event = ev.CampaignFailed(campaign_id=row["id"], reason=str(exc))
+                    await publish_event(
+                        self._conns.js,
+                        ev.envelope_for(event, str(row["id"])),
+                        msg_id=f"fail:{row['id']}",
+                    )
+                    continue
+                options = ev.SendOptions(
+                    batch_size=campaign["batch_size"] or self.settings.batch_size,
+                    sleep_between_batches_sec=campaign["sleep_between_batches_sec"] or 0.0,
+                )
+                await start_sending(conn, self._conns.js, row["id"], options, links, "scheduler")
+                log.info("scheduled campaign %s started", row["id"])
+
+
+async def serve(settings: PigeonSettings, stop: asyncio.Event) -> None:
+    service = SenderService(settings)
+    health = asyncio.create_task(
+        serve_asgi(
+            health_app(service.check),
+            settings.sender_host,
+            settings.sender_port,
+            stop,
+            lifespan="off",
+        )
+    )
+    try:
+        await service.run(stop)
+    finally:
+        stop.set()
+        await health

@@ -1,0 +1,404 @@
+"""One send-chunk job, start to finish.
+
+For each recipient: claim → (suppressed? record it) → rate limit → render → SMTP →
+record the outcome. Then the copies of the sent messages go to the IMAP Sent folder in
+one MULTIAPPEND, the outcome events are stored, and only then is the job acknowledged.
+A temporary failure releases the claim and the job comes back later (nak with delay);
+an authentication failure pauses the campaign.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from pigeon_common import events as ev
+from pigeon_common.jetstream import EVENTS_STREAM, Header, encode, subject_for
+from pigeon_common.jobs import RUNS_BUCKET, SendChunk
+from pigeon_common.queries import Queries
+from pigeon_common.render import RecipientSpec, TemplateError, TrackingSigner
+from pigeon_common.secrets_box import SecretBox
+from pigeon_common.smtp import SmtpConnectError, SmtpSession
+from pigeon_common.smtp_outcomes import Outcome, Verdict
+from pigeon_common.validation import address_key
+from pigeon_sender.campaign import NoMailboxError, SendingCampaign, sending_campaign
+from pigeon_sender.claims import ClaimStore, claim_key
+from pigeon_sender.mailcopy import SentCopier
+from pigeon_sender.ratelimit import RateLimiter
+
+log = logging.getLogger(__name__)
+SQL = Queries.from_package("pigeon_sender", "queries.sql")
+HEARTBEAT_SEC = 10.0
+RETRY_DELAYS_SEC = (2.0, 10.0, 60.0, 300.0, 900.0)
+MAX_RATE_WAIT_IN_JOB_SEC = 5.0
+
+
+def outcome_record(email: str, outcome: Outcome, message_id: str) -> dict[str, Any]:
+    """What a claim stores once SMTP answered: enough to publish the event again."""
+    if outcome.verdict is Verdict.SENT:
+        return {"status": "sent", "email": email, "message_id": message_id, "reply": outcome.reply}
+    if outcome.verdict is Verdict.FAILED:
+        return {
+            "status": "failed",
+            "email": email,
+            "code": outcome.code,
+            "reply": outcome.reply,
+            "hard_bounce": outcome.hard_bounce,
+        }
+    return {"status": "unknown", "email": email, "reason": outcome.reply}
+
+
+def suppressed_record(email: str, reason: str) -> dict[str, Any]:
+    return {"status": "suppressed", "email": email, "reason": reason}
+
+
+def retry_delay(deliveries: int) -> float:
+    return RETRY_DELAYS_SEC[min(max(deliveries - 1, 0), len(RETRY_DELAYS_SEC) - 1)]
+
+
+@dataclass
+class Deps:
+    """What every worker shares."""
+
+    pool: asyncpg.Pool
+    js: JetStreamContext
+    claims: ClaimStore
+    limiter: RateLimiter
+    signer: TrackingSigner
+    box: SecretBox
+    public_base_url: str | None
+    on_chunk_done: Any = None  # async callable(campaign, job) for completion checks
+    heartbeat_sec: float = HEARTBEAT_SEC
+
+
+@dataclass
+class ChunkReport:
+    sent: int = 0
+    failed: int = 0
+    unknown: int = 0
+    suppressed: int = 0
+    retry: int = 0
+    skipped: int = 0
+
+
+@dataclass
+class _Pending:
+    """Acks to await and sent messages to file before the job is acknowledged."""
+
+    acks: list[Awaitable[Any]] = field(default_factory=list)
+    sent: list[tuple[ev.MessageSent, bytes]] = field(default_factory=list)
+
+
+class Worker:
+    """Runs jobs one at a time, keeping one SMTP and one IMAP connection per mailbox."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        self._smtp: dict[uuid.UUID, SmtpSession] = {}
+        self._copiers: dict[uuid.UUID, SentCopier] = {}
+        self._campaigns: dict[uuid.UUID, SendingCampaign] = {}
+
+    async def close(self) -> None:
+        for session in self._smtp.values():
+            await session.close()
+        for copier in self._copiers.values():
+            await copier.close()
+
+    async def _campaign(
+        self, conn: asyncpg.Connection, campaign_id: uuid.UUID
+    ) -> SendingCampaign | None:
+        row = await conn.fetchrow(SQL.campaign_for_send, campaign_id)
+        if row is None:
+            return None
+        cached = self._campaigns.get(campaign_id)
+        if cached is not None and cached.version == row["updated_at"]:
+            return cached
+        campaign = sending_campaign(row, self.deps.box, self.deps.signer, self.deps.public_base_url)
+        self._campaigns[campaign_id] = campaign
+        return campaign
+
+    async def _publish(
+        self, pending: _Pending, event: ev.Event, aggregate: uuid.UUID | str, msg_id: str
+    ) -> None:
+        envelope = ev.envelope_for(
+            event, str(aggregate), event_id=uuid.uuid5(uuid.NAMESPACE_URL, msg_id)
+        )
+        future = await self.deps.js.publish_async(
+            subject_for(envelope),
+            encode(envelope),
+            stream=EVENTS_STREAM,
+            headers={Header.MSG_ID: msg_id},
+        )
+        pending.acks.append(future)
+
+    async def handle(self, msg: Msg) -> ChunkReport | None:
+        """Process one job message; acknowledges, naks or terminates it."""
+        try:
+            job = SendChunk.model_validate_json(msg.data)
+        except ValueError as exc:
+            log.error("dropping malformed job: %s", exc)
+            await msg.term()
+            return None
+        async with self.deps.pool.acquire() as conn:
+            try:
+                campaign = await self._campaign(conn, job.campaign_id)
+            except (NoMailboxError, TemplateError) as exc:
+                await self._fail_campaign(job.campaign_id, str(exc))
+                await msg.ack()
+                return None
+            if campaign is None or campaign.status != "sending":
+                # Paused, cancelled or finished: resume re-enqueues what is left.
+                await msg.ack()
+                return None
+            rows = await conn.fetch(SQL.recipients_by_ids, job.campaign_id, job.recipient_ids)
+            keys = [address_key(r["email"]) for r in rows]
+            suppressed = {
+                r["email_key"]
+                for r in await conn.fetch(SQL.suppressed_keys, keys, campaign.mailbox_id)
+            }
+        order = {rid: i for i, rid in enumerate(job.recipient_ids)}
+        recipients = sorted(rows, key=lambda r: order[r["id"]])
+        report, delay = await self._send_all(msg, campaign, recipients, suppressed)
+        if delay is not None:
+            await msg.nak(delay=delay)
+            return report
+        await msg.ack()
+        if self.deps.on_chunk_done is not None:
+            await self.deps.on_chunk_done(campaign, job)
+        if campaign.sleep_between_batches_sec:
+            await asyncio.sleep(campaign.sleep_between_batches_sec)
+        return report
+
+    async def _send_all(
+        self, msg: Msg, campaign: SendingCampaign, recipients: list[Any], suppressed: set[str]
+    ) -> tuple[ChunkReport, float | None]:
+        report = ChunkReport()
+        pending = _Pending()
+        delay: float | None = None
+        tokens = 0
+        last_beat = time.monotonic()
+        session = self._smtp.setdefault(campaign.mailbox_id, SmtpSession(campaign.smtp))
+        if session.endpoint != campaign.smtp:
+            await session.close()
+            session = self._smtp[campaign.mailbox_id] = SmtpSession(campaign.smtp)
+        deliveries = msg.metadata.num_delivered or 1
+        for row in recipients:
+            if time.monotonic() - last_beat > self.deps.heartbeat_sec:
+                await msg.in_progress()
+                last_beat = time.monotonic()
+            key = claim_key(campaign.id, row["id"])
+            claim = await self.deps.claims.claim(key)
+            if not claim.won:
+                await self._replay(pending, campaign, row, claim.record or {}, report)
+                continue
+            if address_key(row["email"]) in suppressed:
+                record = suppressed_record(row["email"], "address is suppressed")
+                await self._record(pending, campaign, row, record, report)
+                continue
+            if tokens == 0:
+                grant = await self.deps.limiter.reserve(campaign.mailbox_id, campaign.limits, 50)
+                if grant.count == 0 and grant.retry_after <= MAX_RATE_WAIT_IN_JOB_SEC:
+                    await asyncio.sleep(grant.retry_after)
+                    grant = await self.deps.limiter.reserve(
+                        campaign.mailbox_id, campaign.limits, 50
+                    )
+                if grant.count == 0:
+                    await self.deps.claims.release_for_retry(key, "rate limit")
+                    delay = grant.retry_after
+                    break
+                tokens = grant.count
+            tokens -= 1
+            rendered = campaign.compiled.render(
+                RecipientSpec(row["id"], row["email"], row["name"], row["attributes"])
+            )
+            try:
+                outcome = await session.send(campaign.from_address, row["email"], rendered.raw)
+            except SmtpConnectError as exc:
+                await self.deps.claims.release_for_retry(key, exc.outcome.reply)
+                if exc.outcome.verdict is Verdict.AUTH:
+                    await self._pause(campaign, f"SMTP authentication failed: {exc.outcome.reply}")
+                else:
+                    delay = retry_delay(deliveries)
+                report.retry += 1
+                break
+            if outcome.verdict is Verdict.RETRY:
+                await self.deps.claims.release_for_retry(key, outcome.reply)
+                report.retry += 1
+                delay = retry_delay(deliveries)
+                continue
+            record = outcome_record(row["email"], outcome, rendered.message_id)
+            await self._record(pending, campaign, row, record, report, raw=rendered.raw)
+        await self._file_copies(campaign, pending)
+        for ack in pending.acks:
+            await ack
+        return report, delay
+
+    async def _record(
+        self,
+        pending: _Pending,
+        campaign: SendingCampaign,
+        row: Any,
+        record: dict[str, Any],
+        report: ChunkReport,
+        *,
+        raw: bytes = b"",
+    ) -> None:
+        """Store a recipient's outcome in its claim, then its event."""
+        key = claim_key(campaign.id, row["id"])
+        pending.acks.append(await self.deps.claims.record(key, record))
+        await self._replay(pending, campaign, row, record, report, raw=raw)
+
+    async def _replay(
+        self,
+        pending: _Pending,
+        campaign: SendingCampaign,
+        row: Any,
+        record: dict[str, Any],
+        report: ChunkReport,
+        *,
+        raw: bytes = b"",
+    ) -> None:
+        """The event for a recorded outcome (published again after a redelivery: the
+        message id makes JetStream keep one)."""
+        status = record.get("status")
+        email = str(record.get("email", row["email"]))
+        base = {"campaign_id": campaign.id, "recipient_id": row["id"], "email": email}
+        msg_id = f"outcome:{campaign.id}:{row['id']}"
+        if status == "sent":
+            event = ev.MessageSent(
+                **base, message_id=record["message_id"], smtp_reply=record["reply"], appended=False
+            )
+            if raw:
+                pending.sent.append((event, raw))
+                report.sent += 1
+            else:
+                await self._publish(pending, event, campaign.id, msg_id)
+                report.skipped += 1
+        elif status == "failed":
+            await self._publish(
+                pending,
+                ev.MessageFailed(
+                    **base,
+                    smtp_code=record["code"],
+                    smtp_reply=record["reply"],
+                    hard_bounce=record["hard_bounce"],
+                ),
+                campaign.id,
+                msg_id,
+            )
+            if record["hard_bounce"]:
+                await self._publish(
+                    pending,
+                    ev.AddressSuppressed(
+                        email=email,
+                        mailbox_id=campaign.mailbox_id,
+                        reason="hard_bounce",
+                        detail=record["reply"],
+                    ),
+                    email,
+                    f"suppress:{campaign.mailbox_id}:{address_key(email)}",
+                )
+            report.failed += 1
+        elif status == "suppressed":
+            await self._publish(
+                pending, ev.MessageSuppressed(**base, reason=record["reason"]), campaign.id, msg_id
+            )
+            report.suppressed += 1
+        else:
+            # "claimed" with no outcome: the sender holding it died mid-send.
+            reason = record.get("reason") or "sender stopped before recording the outcome"
+            if status == "claimed":
+                key = claim_key(campaign.id, row["id"])
+                unknown = {"status": "unknown", "email": email, "reason": reason}
+                pending.acks.append(await self.deps.claims.record(key, unknown))
+            await self._publish(
+                pending, ev.MessageUnknown(**base, reason=str(reason)), campaign.id, msg_id
+            )
+            report.unknown += 1
+
+    async def _file_copies(self, campaign: SendingCampaign, pending: _Pending) -> None:
+        """Append the sent messages to Sent, then store their events."""
+        appended = False
+        if pending.sent:
+            copier = self._copiers.get(campaign.mailbox_id)
+            if copier is None or copier.endpoint != campaign.imap:
+                if copier is not None:
+                    await copier.close()
+                copier = self._copiers[campaign.mailbox_id] = SentCopier(
+                    campaign.mailbox_id,
+                    campaign.imap,
+                    campaign.sent_folder,
+                    campaign.append_to_sent,
+                    self.deps.js,
+                )
+            appended = await copier.file(
+                [raw for _, raw in pending.sent], pending.sent[0][0].message_id
+            )
+        for event, _ in pending.sent:
+            await self._publish(
+                pending,
+                event.model_copy(update={"appended": appended}),
+                campaign.id,
+                f"outcome:{campaign.id}:{event.recipient_id}",
+            )
+
+    async def _pause(self, campaign: SendingCampaign, reason: str) -> None:
+        event = ev.CampaignPaused(campaign_id=campaign.id, reason=reason)
+        envelope = ev.envelope_for(event, str(campaign.id))
+        await self.deps.js.publish(
+            subject_for(envelope),
+            encode(envelope),
+            stream=EVENTS_STREAM,
+            headers={Header.MSG_ID: f"pause:{campaign.id}:{campaign.run_id}"},
+        )
+        log.warning("campaign %s paused: %s", campaign.id, reason)
+
+    async def _fail_campaign(self, campaign_id: uuid.UUID, reason: str) -> None:
+        event = ev.CampaignFailed(campaign_id=campaign_id, reason=reason)
+        envelope = ev.envelope_for(event, str(campaign_id))
+        with contextlib.suppress(Exception):
+            await self.deps.js.publish(
+                subject_for(envelope),
+                encode(envelope),
+                stream=EVENTS_STREAM,
+                headers={Header.MSG_ID: f"fail:{campaign_id}"},
+            )
+        log.error("campaign %s failed: %s", campaign_id, reason)
+
+
+async def mark_chunk_done(
+    js: JetStreamContext, campaign_id: uuid.UUID, run_id: uuid.UUID, chunk_index: int
+) -> int:
+    """Add the chunk to its run's set of finished chunks; returns how many are finished."""
+    kv = await js.key_value(RUNS_BUCKET)
+    key = f"{campaign_id}.{run_id}"
+    from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+
+    for _ in range(50):
+        try:
+            entry = await kv.get(key)
+            done, revision = set(json.loads(entry.value or b"[]")), entry.revision
+        except KeyNotFoundError:
+            done, revision = set(), None
+        done.add(chunk_index)
+        value = json.dumps(sorted(done)).encode()
+        try:
+            if revision is None:
+                await kv.create(key, value)
+            else:
+                await kv.update(key, value, last=revision)
+            return len(done)
+        except KeyWrongLastSequenceError:
+            continue
+    raise RuntimeError(f"could not record chunk {chunk_index} of run {run_id}")
