@@ -57,16 +57,20 @@ async def create_campaign(
     *,
     template: str = TEMPLATE,
     subject: str = "News for {{ recipient.name }}",
+    mailbox_id: str | None = None,
 ) -> str:
-    created = await client.post("/api/v1/mailboxes", json=mailbox)
-    assert created.status_code == 201, created.text
+    """A campaign with these recipients, on a new mailbox (or on `mailbox_id`)."""
+    if mailbox_id is None:
+        created = await client.post("/api/v1/mailboxes", json=mailbox)
+        assert created.status_code == 201, created.text
+        mailbox_id = created.json()["id"]
     campaign = await client.post(
         "/api/v1/campaigns",
         json={
             "name": "Sending test",
             "subject": subject,
             "template_markdown": template,
-            "mailbox_id": created.json()["id"],
+            "mailbox_id": mailbox_id,
         },
     )
     assert campaign.status_code == 201, campaign.text

@@ -95,11 +95,11 @@ async def test_recipient_suppressed_after_enqueue_is_not_sent_to(
     # Enqueued while no sender runs; then the address is suppressed, then a sender starts.
     suppressed = await client.post("/api/v1/suppressions", json={"email": "Person3@example.org"})
     assert suppressed.status_code == 204, suppressed.text
-    stop = sending_stack.start_sender()
+    sender = sending_stack.start_sender()
     try:
         state = await wait_status(client, campaign_id, {"done"})
     finally:
-        stop.set()
+        await sender.stop()
     assert sorted(smtp.recipients()) == sorted(f"person{i}@example.org" for i in (0, 1, 2, 4))
     assert (state["sent"], state["suppressed"]) == (4, 1)
     skipped = await messages(client, campaign_id, "suppressed")

@@ -63,7 +63,10 @@ async def test_permanent_failures_are_recorded_and_unknown_users_suppressed(
 
     smtp.reset_faults()
     smtp.clear()
-    again = await create_campaign(client, mailbox_for(smtp, imap_user), people(3))
+    mailbox_id = (await client.get(f"/api/v1/campaigns/{campaign_id}")).json()["mailbox_id"]
+    again = await create_campaign(
+        client, mailbox_for(smtp, imap_user), people(3), mailbox_id=mailbox_id
+    )
     await client.post(f"/api/v1/campaigns/{again}/send", json={})
     state = await wait_status(client, again, {"done"})
     # The unknown user was suppressed; the spam rejection suppressed nobody.
@@ -107,7 +110,7 @@ async def test_template_escapes_and_undefined_variables_are_refused(
     client = running_sender.client
     assert client is not None
     for template, fragment in [
-        ("{{ ''.__class__.__mro__ }}", "__class__"),
+        ("{{ ''.__class__.__mro__ }}", "not allowed"),
         ("{{ recipient|attr('__class__') }}", "__class__"),
         ("{{ '{0.__class__}'.format(recipient) }}", "class"),
         ("{% for i in range(10**9) %}x{% endfor %}", "range"),
@@ -144,7 +147,7 @@ async def test_line_breaks_in_data_never_become_headers(
     await client.post(f"/api/v1/campaigns/{campaign_id}/send", json={})
     await wait_status(client, campaign_id, {"done"})
     (received,) = smtp.messages
-    assert received.rcpt_tos == ["eve@example.org"]
+    assert list(received.rcpt_tos) == ["eve@example.org"]
     message = parse(received.data)
     assert message["Bcc"] is None and message["X-Evil"] is None
     assert "\n" not in message["Subject"] and "Paris" in message["Subject"]

@@ -19,6 +19,7 @@ from pigeon_common.backoff import Backoff
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+DRAIN_TIMEOUT_SEC = 5.0
 
 
 @dataclass
@@ -42,10 +43,13 @@ class Connections:
     js: JetStreamContext
 
     async def close(self) -> None:
+        # Drain lets in-flight publishes finish, but waits on open pull requests: bound it.
         with contextlib.suppress(Exception):
-            await self.nc.drain()
+            await asyncio.wait_for(self.nc.drain(), timeout=DRAIN_TIMEOUT_SEC)
         with contextlib.suppress(Exception):
-            await self.pool.close()
+            await self.nc.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.pool.close(), timeout=DRAIN_TIMEOUT_SEC)
 
 
 async def open_connections(

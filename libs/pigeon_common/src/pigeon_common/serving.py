@@ -12,6 +12,10 @@ from typing import Any, Literal
 import uvicorn
 
 
+class ServeError(RuntimeError):
+    """The HTTP server could not start (e.g. its port is taken)."""
+
+
 class _EmbeddedServer(uvicorn.Server):
     """uvicorn without its own signal handling: the service decides when to stop."""
 
@@ -33,7 +37,14 @@ async def serve_asgi(
         app, host=host, port=port, lifespan=lifespan, log_level="warning", access_log=False
     )
     server = _EmbeddedServer(config)
-    task = asyncio.create_task(server.serve())
+
+    async def run() -> None:
+        try:
+            await server.serve()
+        except SystemExit as exc:  # uvicorn exits the process when it cannot bind
+            raise ServeError(f"cannot serve on {host}:{port} (is the port in use?)") from exc
+
+    task = asyncio.create_task(run())
     stopper = asyncio.create_task(stop.wait())
     await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
     server.should_exit = True

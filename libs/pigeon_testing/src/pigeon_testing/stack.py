@@ -74,6 +74,18 @@ async def create_admin(settings: PigeonSettings, email: str = ADMIN_EMAIL) -> st
 
 
 @dataclass
+class SenderHandle:
+    """A sender started by `Stack.start_sender`."""
+
+    stop_event: asyncio.Event
+    task: asyncio.Task[None]
+
+    async def stop(self) -> None:
+        self.stop_event.set()
+        await asyncio.wait_for(self.task, timeout=30)
+
+
+@dataclass
 class Stack:
     """API + projector in this event loop; `client` talks to the API over a real socket."""
 
@@ -109,8 +121,8 @@ class Stack:
         )
         await self.wait_ready("/readyz")
 
-    def start_sender(self) -> asyncio.Event:
-        """Run a sender in this loop; set the returned event to stop it."""
+    def start_sender(self) -> SenderHandle:
+        """Run a sender in this loop until `await handle.stop()` (or the stack closes)."""
         from pigeon_sender.service import serve as serve_sender
 
         stop = asyncio.Event()
@@ -123,8 +135,9 @@ class Stack:
             waiter.cancel()
             await task
 
-        self.tasks.append(asyncio.create_task(run()))
-        return stop
+        task = asyncio.create_task(run())
+        self.tasks.append(task)
+        return SenderHandle(stop, task)
 
     async def wait_ready(self, path: str, timeout: float = 30) -> None:
         assert self.client is not None
@@ -142,7 +155,7 @@ class Stack:
         if self.client is not None:
             await self.client.aclose()
         for task in self.tasks:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(task, timeout=15)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -50,9 +49,8 @@ async def sending_stack(
 @pytest_asyncio.fixture(loop_scope="session")
 async def running_sender(sending_stack: Stack) -> AsyncIterator[Stack]:
     """A sender working for `sending_stack` during one test."""
-    stop = sending_stack.start_sender()
+    sender = sending_stack.start_sender()
     try:
         yield sending_stack
     finally:
-        stop.set()
-        await asyncio.sleep(0)
+        await sender.stop()

@@ -127,6 +127,8 @@ class SenderService:
                         with contextlib.suppress(Exception):
                             await msg.nak(delay=backoff.next_delay())
         finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
             await worker.close()
 
     async def _chunk_done(self, campaign: SendingCampaign, job: SendChunk) -> None:

@@ -42,6 +42,8 @@ SQL = Queries.from_package("pigeon_sender", "queries.sql")
 HEARTBEAT_SEC = 10.0
 RETRY_DELAYS_SEC = (2.0, 10.0, 60.0, 300.0, 900.0)
 MAX_RATE_WAIT_IN_JOB_SEC = 5.0
+NOT_YET_STARTED = frozenset({"draft", "scheduled"})
+PROJECTION_LAG_RETRY_SEC = 0.5
 
 
 def outcome_record(email: str, outcome: Outcome, message_id: str) -> dict[str, Any]:
@@ -156,6 +158,10 @@ class Worker:
             except (NoMailboxError, TemplateError) as exc:
                 await self._fail_campaign(job.campaign_id, str(exc))
                 await msg.ack()
+                return None
+            if campaign is not None and campaign.status in NOT_YET_STARTED:
+                # The job overtook the projection of its campaign's start: come back soon.
+                await msg.nak(delay=PROJECTION_LAG_RETRY_SEC)
                 return None
             if campaign is None or campaign.status != "sending":
                 # Paused, cancelled or finished: resume re-enqueues what is left.
