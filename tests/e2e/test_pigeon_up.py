@@ -16,7 +16,7 @@ from pigeon_embedded.ports import free_port
 
 
 def _start(
-    data_dir: Path, log: Path, api_port: int, projector_port: int
+    data_dir: Path, log: Path, api_port: int, projector_port: int, sender_port: int
 ) -> subprocess.Popen[bytes]:
     env = {
         key: value
@@ -27,6 +27,7 @@ def _start(
         PIGEON_DATA_DIR=str(data_dir),
         PIGEON_API_PORT=str(api_port),
         PIGEON_PROJECTOR_PORT=str(projector_port),
+        PIGEON_SENDER_PORT=str(sender_port),
     )
     return subprocess.Popen(
         [sys.executable, "-m", "pigeon_cli", "up"],
@@ -62,15 +63,16 @@ def _no_children_left(data_dir: Path) -> None:
 
 def test_pigeon_up_serves_keeps_data_and_stops_cleanly(tmp_path: Path) -> None:
     data_dir = tmp_path / "pigeon-data"
-    api_port, projector_port = free_port(), free_port()
+    api_port, projector_port, sender_port = free_port(), free_port(), free_port()
     api = f"http://127.0.0.1:{api_port}"
     log = tmp_path / "up.log"
-    process = _start(data_dir, log, api_port, projector_port)
+    process = _start(data_dir, log, api_port, projector_port, sender_port)
     try:
         _wait_ready(f"{api}/readyz", process, log)
-        _wait_ready(f"http://127.0.0.1:{projector_port}/readyz", process, log)
+        for port in (projector_port, sender_port):
+            _wait_ready(f"http://127.0.0.1:{port}/readyz", process, log)
+            assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
         assert httpx.get(f"{api}/healthz").json() == {"status": "ok"}
-        assert httpx.get(f"http://127.0.0.1:{projector_port}/healthz").status_code == 200
         output = log.read_text()
         token = re.search(r"token:\s+(pgn_\S+)", output)
         assert token, output
@@ -89,7 +91,7 @@ def test_pigeon_up_serves_keeps_data_and_stops_cleanly(tmp_path: Path) -> None:
     _no_children_left(data_dir)
 
     log2 = tmp_path / "up2.log"
-    process = _start(data_dir, log2, api_port, projector_port)
+    process = _start(data_dir, log2, api_port, projector_port, sender_port)
     try:
         _wait_ready(f"{api}/readyz", process, log2)
         assert "First administrator" not in log2.read_text()
