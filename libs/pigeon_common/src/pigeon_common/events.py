@@ -8,11 +8,12 @@ Events never carry secrets: mailbox passwords live encrypted in the API's own ta
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 EVENT_SUBJECT_PREFIX = "pigeon.events"
 
@@ -374,6 +375,22 @@ def envelope_for(
     )
 
 
+def envelope_of_data(
+    cls: type[Event], data: dict[str, Any], aggregate_id: str, *, actor: str | None = None
+) -> Envelope:
+    """An envelope around payload data already in its JSON form (for bulk events whose
+    parts were validated one by one; the projector validates the whole on decode)."""
+    return Envelope(
+        event_id=uuid.uuid4(),
+        type=cls.type,
+        schema_version=cls.schema_version,
+        occurred_at=datetime.now(UTC),
+        aggregate_id=aggregate_id,
+        actor=actor,
+        data=data,
+    )
+
+
 class UnknownEventError(Exception):
     """Raised when a stored envelope names a type (or a version) the catalog does not know."""
 
@@ -385,6 +402,48 @@ class UnknownEventError(Exception):
 
 def decode_envelope(raw: bytes) -> Envelope:
     return Envelope.model_validate_json(raw)
+
+
+class StoredFact(BaseModel):
+    """An envelope whose `data` is already the typed payload (see `decode_event`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: uuid.UUID
+    type: str
+    schema_version: int
+    occurred_at: datetime
+    aggregate_id: str
+    causation_id: str | None = None
+    actor: str | None = None
+    data: Any
+
+
+def _typed_envelope(cls: type[Event]) -> type[StoredFact]:
+    return create_model(f"Stored{cls.__name__}", __base__=StoredFact, data=(cls, ...))
+
+
+_TYPED_ENVELOPES: dict[str, type[StoredFact]] = {
+    name: _typed_envelope(cls) for name, cls in CATALOG.items()
+}
+_TYPE_FIELD = re.compile(rb'"type":"([a-z_.]+)"')
+
+
+def decode_event(raw: bytes) -> tuple[StoredFact, Event]:
+    """Envelope and typed payload in one JSON pass (the projector's hot path); events of
+    an unknown type or another schema version raise UnknownEventError."""
+    match = _TYPE_FIELD.search(raw, 0, 512)
+    typed = _TYPED_ENVELOPES.get(match.group(1).decode()) if match else None
+    if typed is None:
+        envelope = decode_envelope(raw)
+        payload = payload_of(envelope)  # raises UnknownEventError
+        fact = StoredFact(**{**envelope.model_dump(), "data": payload})
+        return fact, payload
+    fact = typed.model_validate_json(raw)
+    event = fact.data
+    if fact.schema_version != event.schema_version:
+        raise UnknownEventError(fact.type, fact.schema_version)
+    return fact, event
 
 
 def payload_of(envelope: Envelope) -> Event:

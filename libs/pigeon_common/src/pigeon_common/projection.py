@@ -45,8 +45,13 @@ class Write:
 
 def writes_for(seq: int, envelope: ev.Envelope) -> list[Write]:
     """The writes that apply one event (raises UnknownEventError for an unknown type)."""
-    event = ev.payload_of(envelope)
-    at = envelope.occurred_at
+    return writes_for_event(seq, ev.payload_of(envelope), envelope.occurred_at, envelope)
+
+
+def writes_for_event(
+    seq: int, event: ev.Event, at: datetime, envelope: ev.Envelope | ev.StoredFact
+) -> list[Write]:
+    """`writes_for` with the payload already decoded."""
     match event:
         case ev.MailboxCreated() | ev.MailboxUpdated():
             return [_upsert_mailbox(event.mailbox_id, event.config, at, seq)]

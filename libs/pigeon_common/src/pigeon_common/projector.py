@@ -11,7 +11,6 @@ restart starts a new consumer right after it.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -22,8 +21,9 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
+from pydantic_core import to_json
 
-from pigeon_common.events import EVENT_SUBJECT_PREFIX, Envelope, UnknownEventError, decode_envelope
+from pigeon_common.events import EVENT_SUBJECT_PREFIX, UnknownEventError, decode_event
 from pigeon_common.jetstream import EVENTS_STREAM
 from pigeon_common.projection import (
     READ_MODEL_TABLES,
@@ -31,7 +31,7 @@ from pigeon_common.projection import (
     Write,
     group_writes,
     merge_recipient_rows,
-    writes_for,
+    writes_for_event,
 )
 from pigeon_common.pull import BatchPuller, stream_sequence
 
@@ -61,12 +61,11 @@ async def read_checkpoint(conn: asyncpg.Connection, projection: str = PROJECTION
 
 def _decode(event: StoredEvent) -> tuple[list[Write], tuple[int, str, str] | None]:
     """Writes for one stored event, or a skip record when it cannot be applied."""
-    envelope: Envelope | None = None
     try:
-        envelope = decode_envelope(event.raw)
-        return writes_for(event.seq, envelope), None
+        fact, payload = decode_event(event.raw)
+        return writes_for_event(event.seq, payload, fact.occurred_at, fact), None
     except (UnknownEventError, ValidationError, ValueError) as exc:
-        event_type = envelope.type if envelope is not None else "<undecodable>"
+        event_type = exc.event_type if isinstance(exc, UnknownEventError) else "<undecodable>"
         log.error("skipping event seq=%d type=%s: %s", event.seq, event_type, exc)
         return [], (event.seq, event_type, str(exc)[:2000])
 
@@ -134,7 +133,8 @@ async def _copy_upsert_recipients(conn: asyncpg.Connection, rows: list[tuple[Any
     await conn.copy_records_to_table(
         "recipients_incoming",
         records=[
-            (c, i, e, n, json.dumps(a), at) for c, i, e, n, a, at in merge_recipient_rows(rows)
+            (c, i, e, n, to_json(a).decode(), at)
+            for c, i, e, n, a, at in merge_recipient_rows(rows)
         ],
         columns=["campaign_id", "id", "email", "name", "attributes", "at"],
     )

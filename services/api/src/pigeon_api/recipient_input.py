@@ -11,7 +11,7 @@ import io
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from pigeon_api.schemas.recipients import (
     MAX_ATTRIBUTES,
@@ -42,12 +42,19 @@ class CsvFormatError(ValueError):
         self.line = line
 
 
+Payload = dict[str, Any]
+
+
 @dataclass
 class MergedRecipients:
-    """Recipients of one campaign keyed by case-folded address, in first-seen order."""
+    """Recipients of one campaign keyed by case-folded address, in first-seen order.
+
+    Each is kept as the JSON-ready dict the RecipientsAdded event carries: every field was
+    validated on the way in, so a large import builds no model per row.
+    """
 
     campaign_id: uuid.UUID
-    by_key: dict[str, RecipientData] = field(default_factory=dict)
+    by_key: dict[str, Payload] = field(default_factory=dict)
     rows: int = 0
     merged: int = 0
     errors: list[RowError] = field(default_factory=list)
@@ -61,20 +68,16 @@ class MergedRecipients:
         key = address_key(email)
         previous = self.by_key.get(key)
         if previous is None:
-            self.by_key[key] = RecipientData(
-                recipient_id=self._ids(email),
-                email=email,
-                name=name,
-                attributes=attributes,
-            )
+            self.by_key[key] = {
+                "recipient_id": str(self._ids(email)),
+                "email": email,
+                "name": name,
+                "attributes": attributes,
+            }
             return
         self.merged += 1
-        self.by_key[key] = previous.model_copy(
-            update={
-                "name": name or previous.name,
-                "attributes": {**previous.attributes, **attributes},
-            }
-        )
+        previous["name"] = name or previous["name"]
+        previous["attributes"] = {**previous["attributes"], **attributes}
 
     def reject(self, line: int, reason: str) -> None:
         self.error_count += 1
@@ -82,8 +85,12 @@ class MergedRecipients:
             self.errors.append(RowError(line=line, reason=reason))
 
     @property
-    def recipients(self) -> list[RecipientData]:
+    def payloads(self) -> list[Payload]:
         return list(self.by_key.values())
+
+    @property
+    def recipients(self) -> list[RecipientData]:
+        return [RecipientData.model_validate(p) for p in self.by_key.values()]
 
 
 def _decode(data: bytes) -> str:
@@ -202,20 +209,27 @@ def text_size_bound(text: str) -> int:
     return 6 * len(text)
 
 
-def json_size_bound(recipient: RecipientData) -> int:
+def json_size_bound(recipient: RecipientData | Payload) -> int:
     """An upper bound of the recipient's size in the event's JSON, without encoding it."""
-    size = 120 + text_size_bound(recipient.email) + text_size_bound(recipient.name)
-    for key, value in recipient.attributes.items():
+    if isinstance(recipient, RecipientData):
+        recipient = {
+            "email": recipient.email,
+            "name": recipient.name,
+            "attributes": recipient.attributes,
+        }
+    size = 120 + text_size_bound(recipient["email"]) + text_size_bound(recipient["name"])
+    for key, value in recipient["attributes"].items():
         size += 8 + len(key) + (text_size_bound(value) if isinstance(value, str) else 32)
     return size
 
 
-def chunk(
-    recipients: list[RecipientData], max_count: int = 1000, max_bytes: int = 400_000
-) -> list[list[RecipientData]]:
+R = TypeVar("R", RecipientData, Payload)
+
+
+def chunk(recipients: list[R], max_count: int = 1000, max_bytes: int = 400_000) -> list[list[R]]:
     """Split recipients into event-sized groups (NATS messages stay well under 1 MB)."""
-    chunks: list[list[RecipientData]] = []
-    current: list[RecipientData] = []
+    chunks: list[list[R]] = []
+    current: list[R] = []
     size = 0
     for recipient in recipients:
         estimate = json_size_bound(recipient)

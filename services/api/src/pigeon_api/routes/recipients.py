@@ -60,13 +60,16 @@ async def _store(
     merged: MergedRecipients,
     source: Literal["api", "bulk", "csv"],
 ) -> bool:
+    # The payloads were validated field by field on the way in; the event is built
+    # from them as the JSON it is stored as (see events.RecipientsAdded).
     envelopes = [
-        ev.envelope_for(
-            ev.RecipientsAdded(campaign_id=campaign_id, recipients=group, source=source),
+        ev.envelope_of_data(
+            ev.RecipientsAdded,
+            {"campaign_id": str(campaign_id), "recipients": group, "source": source},
             str(campaign_id),
             actor=str(user_id),
         )
-        for group in chunk(merged.recipients)
+        for group in chunk(merged.payloads)
     ]
     if not envelopes:
         return True
