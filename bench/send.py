@@ -530,9 +530,12 @@ async def measure_send(
     deadline = started + opts.timeout
     last_progress = started
     state: dict[str, Any] = {}
+    polls: list[float] = []
     while True:
+        asked = loop.time()
         state = (await client.get(f"{API}/campaigns/{campaign_id}/status")).json()
         now = loop.time()
+        polls.append(now - asked)
         for proc in senders:
             if proc.poll() is not None:
                 raise RuntimeError(
@@ -568,6 +571,12 @@ async def measure_send(
         if rss is not None:
             result.peak_rss_mb = max(result.peak_rss_mb, rss)
     log.info("campaign done after %.2f s: %s", result.send_seconds, state)
+    log.info(
+        "GET /status: %d polls, mean %.1f ms, max %.1f ms",
+        len(polls),
+        1000 * sum(polls) / len(polls),
+        1000 * max(polls),
+    )
     if state.get("sent") != opts.recipients:
         raise RuntimeError(f"expected {opts.recipients} sent: {state}")
     for spy in spies:  # let the profiles be written before the senders go
@@ -658,6 +667,15 @@ async def run(
         return result
     finally:
         await stack.close()
+
+
+def sent_folder_count(dovecot: Any) -> int:
+    """How many messages the bench user's Sent folder holds (IMAP STATUS)."""
+    with dovecot.imap(IMAP_USER) as client:
+        typ, data = client.status('"Sent"', "(MESSAGES)")
+    if typ != "OK":
+        raise RuntimeError(f"STATUS Sent failed: {data!r}")
+    return int(data[0].decode().rpartition("MESSAGES ")[2].rstrip(")"))
 
 
 def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -781,6 +799,11 @@ def main(argv: list[str] | None = None) -> int:
                     run(opts, root, procs, postgres.url, nats_server.url, imap), timeout=overall
                 )
             )
+            if dovecot is not None:
+                filed = sent_folder_count(dovecot)
+                log.info("Sent folder holds %d messages", filed)
+                if filed != opts.recipients:
+                    raise RuntimeError(f"{filed} messages in Sent, expected {opts.recipients}")
         finally:
             procs.stop_all()
             if dovecot is not None:

@@ -9,6 +9,7 @@ jobs, which JetStream drops as duplicates; the sender's claims cover anything la
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import asyncpg
@@ -19,6 +20,7 @@ from pigeon_common.jetstream import publish_event
 from pigeon_common.jobs import SendChunk, chunk_ids, publish_chunks
 from pigeon_common.render import CampaignSpec
 
+WaitProjected = Callable[[int], Awaitable[bool]]
 RUN_NAMESPACE = uuid.UUID("0b7f5a52-6a0e-4f0e-a7c1-3b1d1c9e2f44")
 
 ALL_RECIPIENTS = "SELECT id FROM recipients WHERE campaign_id = $1 ORDER BY lower(email), id"
@@ -59,6 +61,7 @@ async def start_sending(
     options: ev.SendOptions,
     links: list[str],
     actor: str | None = None,
+    wait_projected: WaitProjected | None = None,
 ) -> Enqueued:
     ids = [row["id"] for row in await conn.fetch(ALL_RECIPIENTS, campaign_id)]
     run_id = first_run_id(campaign_id)
@@ -75,6 +78,8 @@ async def start_sending(
         event, str(campaign_id), event_id=uuid.uuid5(RUN_NAMESPACE, f"{run_id}:event"), actor=actor
     )
     seq = await publish_event(js, envelope, msg_id=f"start:{campaign_id}")
+    if wait_projected is not None:
+        await wait_projected(seq)  # senders then find the campaign sending
     await publish_chunks(js, jobs)
     if not ids:
         seq = await complete_empty(js, campaign_id)
@@ -87,6 +92,7 @@ async def resume_sending(
     campaign_id: uuid.UUID,
     batch_size: int,
     actor: str | None = None,
+    wait_projected: WaitProjected | None = None,
 ) -> Enqueued:
     """Enqueue, under a new run, every recipient that has no outcome yet."""
     ids = [row["id"] for row in await conn.fetch(RECIPIENTS_WITHOUT_OUTCOME, campaign_id)]
@@ -94,6 +100,8 @@ async def resume_sending(
     jobs = _jobs(campaign_id, run_id, ids, batch_size)
     event = ev.CampaignResumed(campaign_id=campaign_id, run_id=run_id, chunks=len(jobs))
     seq = await publish_event(js, ev.envelope_for(event, str(campaign_id), actor=actor))
+    if wait_projected is not None:
+        await wait_projected(seq)
     await publish_chunks(js, jobs)
     return Enqueued(run_id, len(ids), len(jobs), seq)
 

@@ -162,6 +162,10 @@ class SenderService:
         log.info("campaign %s done: %s", campaign_id, counts)
         return True
 
+    async def _wait_projected(self, seq: int) -> bool:
+        assert self._watermark is not None
+        return await self._watermark.wait_for(seq, COMPLETION_WAIT_SEC)
+
     async def _schedule(self, stop: asyncio.Event) -> None:
         """Start scheduled campaigns whose time has come (every replica may; starting is
         idempotent)."""
@@ -199,7 +203,15 @@ class SenderService:
                     batch_size=campaign["batch_size"] or self.settings.batch_size,
                     sleep_between_batches_sec=campaign["sleep_between_batches_sec"] or 0.0,
                 )
-                await start_sending(conn, self._conns.js, row["id"], options, links, "scheduler")
+                await start_sending(
+                    conn,
+                    self._conns.js,
+                    row["id"],
+                    options,
+                    links,
+                    "scheduler",
+                    wait_projected=self._wait_projected,
+                )
                 log.info("scheduled campaign %s started", row["id"])
 
 

@@ -46,6 +46,14 @@ NOT_YET_STARTED = frozenset({"draft", "scheduled"})
 PROJECTION_LAG_RETRY_SEC = 0.5
 
 
+def job_overtook_projection(campaign: SendingCampaign, job: SendChunk) -> bool:
+    """True when the read model has not yet seen the start (or resume) that enqueued
+    `job`: a not-yet-started campaign, or a paused one whose run is not the job's."""
+    if campaign.status in NOT_YET_STARTED:
+        return True
+    return campaign.status == "paused" and campaign.run_id != job.run_id
+
+
 def outcome_record(email: str, outcome: Outcome, message_id: str) -> dict[str, Any]:
     """What a claim stores once SMTP answered: enough to publish the event again."""
     if outcome.verdict is Verdict.SENT:
@@ -159,8 +167,8 @@ class Worker:
                 await self._fail_campaign(job.campaign_id, str(exc))
                 await msg.ack()
                 return None
-            if campaign is not None and campaign.status in NOT_YET_STARTED:
-                # The job overtook the projection of its campaign's start: come back soon.
+            if campaign is not None and job_overtook_projection(campaign, job):
+                # The job overtook the projection of its start or resume: come back soon.
                 await msg.nak(delay=PROJECTION_LAG_RETRY_SEC)
                 return None
             if campaign is None or campaign.status != "sending":

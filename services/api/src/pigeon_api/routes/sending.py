@@ -179,7 +179,13 @@ async def send_campaign(
     links = await _checked_links(ctx, conn, campaign_id)
     conns = ctx.require()
     enqueued = await start_sending(
-        conn, conns.js, campaign_id, _options(ctx, body), links, actor=str(user.id)
+        conn,
+        conns.js,
+        campaign_id,
+        _options(ctx, body),
+        links,
+        actor=str(user.id),
+        wait_projected=ctx.wait_projected,
     )
     await ctx.wait_projected(enqueued.seq)
     return SendStarted(
@@ -248,7 +254,12 @@ async def resume_campaign(
     _require_status(row, {CampaignStatus.PAUSED}, "resume")
     conns = ctx.require()
     enqueued = await resume_sending(
-        conn, conns.js, campaign_id, row["batch_size"] or ctx.settings.batch_size, str(user.id)
+        conn,
+        conns.js,
+        campaign_id,
+        row["batch_size"] or ctx.settings.batch_size,
+        str(user.id),
+        wait_projected=ctx.wait_projected,
     )
     await ctx.wait_projected(enqueued.seq)
     return await _status(conn, campaign_id)
