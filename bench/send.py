@@ -20,15 +20,29 @@ connection or state carries over. The ratio is (a) / (b).
 
 The peak RSS is the largest VmHWM (/proc/<pid>/status) over the sender processes, read
 while they still run. The campaign: a ~3.5 KB Markdown newsletter with personalization
-({{ recipient.name }}, attributes) and nine links, tracked (`public_base_url` set);
-recipients are added with `/recipients/bulk`, 10,000 per call, before the clock starts.
+({{ recipient.name }}, attributes, an `{% if %}`) and nine links, tracked
+(`public_base_url` set); recipients are added with `/recipients/bulk`, 10,000 per call,
+before the clock starts. The senders are started before the clock too, and the send
+begins once (nearly) every worker has a pull request waiting on the job consumer. With
+`--append` the Sent folder must hold N messages at the end.
+
+The mailbox sends without SMTP AUTH: smtp-sink answers AUTH with `250` where RFC 4954
+says `235`, which aiosmtplib takes for a refused login, so the bench clears the
+mailbox's SMTP username in the read model before any sender loads it (the sender logs
+in only when a username is set). One login per connection is immaterial to the figures.
+
+stderr also gets the CPU seconds each process spent during the send (senders, this
+process, nats-server, PostgreSQL, Dovecot, the sink), and the GET /status latency.
+`--sender-command` runs the senders with another command line (to try a change outside
+the repository in the same setting).
 
 How: a throwaway nats-server and PostgreSQL (`pigeon_embedded`) in a temporary folder;
 the API and the projector run in this process and event loop (`pigeon_testing.stack`).
 Everything listens on 127.0.0.1. Every process started here (servers, sink, senders,
 smtp-source, py-spy) is stopped by its PID at the end, also on error, Ctrl-C, SIGTERM or
-timeout. `--py-spy DIR` records a flame graph of each sender (and of this process, which
-runs the API and the projector) for `--py-spy-seconds` after the send starts.
+timeout. `--py-spy DIR` records a profile (`--py-spy-format`, flame graph by default) of
+each sender and of this process (API + projector) for `--py-spy-seconds` after the send
+starts.
 
 Needs `smtp-sink` and `smtp-source` (Debian `postfix`; `--install` installs it when run
 as root, without configuring or starting a mail system) and, for `--append`, Dovecot.
@@ -87,6 +101,7 @@ SOURCE_SESSIONS = "10"
 IMAP_USER = "bench"
 IMAP_PASSWORD = "bench-secret"
 STOP_WAIT_SEC = 15.0
+PROCESS_POLL_SEC = 0.005
 DONE = "done"
 GAVE_UP = {"failed", "cancelled", "paused"}
 INSTALL_COMMANDS = (
@@ -143,10 +158,27 @@ about writing better subject lines, and about what makes people open a newslette
 all. Seats are limited: [reserve yours now](https://events.example.com/meetup-2025).
 We will send the recording to everyone who registers, also if you cannot make it.
 
+## Three tips for the month
+
+1. **Send when your readers read.** Look at when your replies arrive, not when the
+   opens do: for most lists in {{ recipient.city }} that is Tuesday or Wednesday
+   morning, a little before ten.
+2. **Keep one call to action.** A letter that asks for five things gets none of them.
+   Put the one thing you want first, and repeat it once at the end.
+3. **Clean your list every quarter.** Addresses that bounced twice or never opened in a
+   year hurt the delivery of everything else you send. Our new report lists them for
+   you, and suppressing them takes one click.
+
+## Your account
+
+You are on the **{{ recipient.plan }}** plan, with us since {{ recipient.since }}. You
+can change what we send you, or stop it altogether, at any time: every letter has the
+link at the bottom, and nothing else is needed. If a colleague should get this letter
+instead of you, just forward it; they can sign up with one click from there.
+
 > "The best newsletter we read every month." (a reader from {{ recipient.city }})
 
-Your plan: **{{ recipient.plan }}**. Thanks for reading, {{ recipient.name }}, and see
-you next month.
+Thanks for reading, {{ recipient.name }}, and see you next month.
 
 The team at Example
 """
@@ -182,8 +214,14 @@ class Processes:
     def __init__(self) -> None:
         self._procs: list[tuple[str, subprocess.Popen[bytes]]] = []
 
-    def start(self, name: str, argv: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, **kwargs)
+    def start(
+        self, name: str, argv: list[str], log_path: Path, **kwargs: Any
+    ) -> subprocess.Popen[bytes]:
+        """Start `argv` with stdout and stderr appended to `log_path`."""
+        with log_path.open("ab") as out:
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, **kwargs
+            )
         self._procs.append((name, proc))
         log.info("%s started, pid %d", name, proc.pid)
         return proc
@@ -208,6 +246,17 @@ class Processes:
                 self.stop(proc)
             except Exception as exc:  # keep stopping the others
                 log.error("could not stop pid %d: %s", proc.pid, exc)
+
+
+async def wait_process(proc: subprocess.Popen[bytes], timeout: float) -> int | None:
+    """The exit code, or None after `timeout` s (polled: no thread to outlive a cancel)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        code = proc.poll()
+        if code is not None or loop.time() >= deadline:
+            return code
+        await asyncio.sleep(PROCESS_POLL_SEC)
 
 
 def peak_rss_mb(pid: int) -> float | None:
@@ -282,8 +331,7 @@ def start_sink(procs: Processes, root: Path, name: str) -> tuple[subprocess.Pope
     if os.geteuid() == 0:
         argv += ["-u", "postfix"]
     argv += [f"{LOOPBACK}:{port}", SINK_BACKLOG]
-    err = (root / f"{name}.log").open("ab")
-    proc = procs.start(name, argv, stdout=err, stderr=err)
+    proc = procs.start(name, argv, root / f"{name}.log")
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -489,10 +537,9 @@ def start_py_spy(
     for name, pid in targets:
         suffix = {"flamegraph": "svg", "speedscope": "json"}.get(opts.py_spy_format, "txt")
         out = opts.py_spy / f"{name}.{suffix}"
-        err = (root / f"py-spy-{name}.log").open("ab")
         argv = [exe, "record", "-p", str(pid), "-d", str(int(opts.py_spy_seconds))]
         argv += ["-f", opts.py_spy_format, "-o", str(out)]
-        started.append(procs.start(f"py-spy {name}", argv, stdout=err, stderr=err))
+        started.append(procs.start(f"py-spy {name}", argv, root / f"py-spy-{name}.log"))
     return started
 
 
@@ -580,7 +627,7 @@ async def measure_send(
     if state.get("sent") != opts.recipients:
         raise RuntimeError(f"expected {opts.recipients} sent: {state}")
     for spy in spies:  # let the profiles be written before the senders go
-        await asyncio.to_thread(spy.wait, opts.py_spy_seconds + 30)
+        await wait_process(spy, opts.py_spy_seconds + 30)
 
 
 async def measure_smtp_source(procs: Processes, root: Path, opts: Options, result: Result) -> None:
@@ -601,13 +648,11 @@ async def measure_smtp_source(procs: Processes, root: Path, opts: Options, resul
         f"{LOOPBACK}:{port}",
     ]
     log.info("running %s", " ".join(argv))
-    err = (root / "smtp-source.log").open("ab")
     started = time.monotonic()
-    proc = procs.start("smtp-source", argv, stdout=err, stderr=err)
-    try:
-        code = await asyncio.to_thread(proc.wait, opts.timeout)
-    except subprocess.TimeoutExpired:
-        raise TimeoutError(f"smtp-source not done after {opts.timeout} s") from None
+    proc = procs.start("smtp-source", argv, root / "smtp-source.log")
+    code = await wait_process(proc, opts.timeout)
+    if code is None:
+        raise TimeoutError(f"smtp-source not done after {opts.timeout} s")
     result.source_seconds = time.monotonic() - started
     procs.stop(proc)
     if code != 0:
@@ -648,14 +693,12 @@ async def run(
         env = sender_env(stack, opts, root)
         senders = []
         for i in range(opts.senders):
-            out = (root / f"sender-{i}.log").open("ab")
             senders.append(
                 procs.start(
                     f"sender-{i}",
                     opts.sender_command,
+                    root / f"sender-{i}.log",
                     env=env,
-                    stdout=out,
-                    stderr=out,
                 )
             )
         await wait_workers(nats_url, opts.senders * opts.concurrency, senders)

@@ -8,6 +8,7 @@ names the variable, so a typo never ends in a traceback.
 from __future__ import annotations
 
 import secrets
+import ssl
 from pathlib import Path
 from typing import Annotated
 
@@ -56,6 +57,11 @@ class PigeonSettings(BaseSettings):
     jetstream_replicas: Annotated[int, Field(ge=1, le=5)] = Field(
         default=1,
         description="Replicas of each JetStream stream (3 on a 3-node NATS cluster).",
+    )
+    tls_ca_file: Path | None = Field(
+        default=None,
+        description="Extra CA certificates (PEM) trusted for SMTP and IMAP servers, for "
+        "mail servers with a private certificate authority.",
     )
     public_base_url: AnyHttpUrl | None = Field(
         default=None,
@@ -124,6 +130,12 @@ class PigeonSettings(BaseSettings):
         if self.secret_key is not None:
             return self.secret_key.get_secret_value().encode()
         return _stored_secret(self.data_dir).encode()
+
+    def tls_context(self) -> ssl.SSLContext:
+        """The context SMTP and IMAP connections verify servers with."""
+        return ssl.create_default_context(
+            cafile=str(self.tls_ca_file) if self.tls_ca_file else None
+        )
 
     def require_servers(self) -> tuple[str, str]:
         """The (database_url, nats_url) a service connects to, or a SettingsError."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import uuid
 from dataclasses import dataclass
 from typing import Any, cast
@@ -47,7 +48,11 @@ class NoMailboxError(Exception):
 
 
 def sending_campaign(
-    row: Any, box: SecretBox, signer: TrackingSigner, public_base_url: str | None
+    row: Any,
+    box: SecretBox,
+    signer: TrackingSigner,
+    public_base_url: str | None,
+    tls_context: ssl.SSLContext | None = None,
 ) -> SendingCampaign:
     if row["mailbox_id"] is None or row["smtp_password"] is None:
         raise NoMailboxError(f"campaign {row['id']} has no mailbox")
@@ -76,6 +81,7 @@ def sending_campaign(
             security=row["smtp_security"],
             username=row["smtp_username"],
             password=box.decrypt(row["smtp_password"]),
+            tls_context=tls_context,
         ),
         imap=ImapEndpoint(
             host=row["imap_host"],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import logging
 import uuid
 
@@ -33,19 +34,23 @@ class SentCopier:
         sent_folder: str,
         mode: str,
         js: JetStreamContext,
+        tls_context: ssl.SSLContext | None = None,
     ) -> None:
         self.mailbox_id = mailbox_id
         self.endpoint = endpoint
         self._folder = sent_folder
         self._mode = mode
         self._js = js
+        self._tls_context = tls_context
         self._imap: ImapAppender | None = None
         self._decision: str | None = None
 
     async def _connection(self) -> ImapAppender:
         if self._imap is None:
             e = self.endpoint
-            self._imap = await open_imap(e.host, e.port, e.security, e.username, e.password)
+            self._imap = await open_imap(
+                e.host, e.port, e.security, e.username, e.password, ssl_context=self._tls_context
+            )
             if not self._folder:
                 self._folder = await self._imap.find_sent_folder() or "Sent"
         return self._imap

@@ -87,6 +87,7 @@ class SenderService:
                 signer=self._signer,
                 box=self._box,
                 public_base_url=self._base_url,
+                tls_context=self.settings.tls_context(),
                 on_chunk_done=self._chunk_done,
                 heartbeat_sec=self.settings.job_ack_wait_sec / 3,
             )

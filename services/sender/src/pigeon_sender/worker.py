@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import json
 import logging
 import time
@@ -88,6 +89,7 @@ class Deps:
     signer: TrackingSigner
     box: SecretBox
     public_base_url: str | None
+    tls_context: ssl.SSLContext | None = None
     on_chunk_done: Any = None  # async callable(campaign, job) for completion checks
     heartbeat_sec: float = HEARTBEAT_SEC
 
@@ -134,7 +136,9 @@ class Worker:
         cached = self._campaigns.get(campaign_id)
         if cached is not None and cached.version == row["updated_at"]:
             return cached
-        campaign = sending_campaign(row, self.deps.box, self.deps.signer, self.deps.public_base_url)
+        campaign = sending_campaign(
+            row, self.deps.box, self.deps.signer, self.deps.public_base_url, self.deps.tls_context
+        )
         self._campaigns[campaign_id] = campaign
         return campaign
 
@@ -239,6 +243,9 @@ class Worker:
             try:
                 outcome = await session.send(campaign.from_address, row["email"], rendered.raw)
             except SmtpConnectError as exc:
+                log.warning(
+                    "SMTP %s:%s: %s", campaign.smtp.host, campaign.smtp.port, exc.outcome.reply
+                )
                 await self.deps.claims.release_for_retry(key, exc.outcome.reply)
                 if exc.outcome.verdict is Verdict.AUTH:
                     await self._pause(campaign, f"SMTP authentication failed: {exc.outcome.reply}")
@@ -247,6 +254,7 @@ class Worker:
                 report.retry += 1
                 break
             if outcome.verdict is Verdict.RETRY:
+                log.info("will retry %s: %s", row["email"], outcome.reply)
                 await self.deps.claims.release_for_retry(key, outcome.reply)
                 report.retry += 1
                 delay = retry_delay(deliveries)
@@ -355,6 +363,7 @@ class Worker:
                     campaign.sent_folder,
                     campaign.append_to_sent,
                     self.deps.js,
+                    self.deps.tls_context,
                 )
             appended = await copier.file(
                 [raw for _, raw in pending.sent], pending.sent[0][0].message_id

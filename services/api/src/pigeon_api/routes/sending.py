@@ -123,6 +123,7 @@ async def test_send_campaign(
             security=mailbox["smtp_security"],
             username=mailbox["smtp_username"],
             password=ctx.box.decrypt(mailbox["smtp_password"]),
+            tls_context=ctx.settings.tls_context(),
         )
     )
     try:
