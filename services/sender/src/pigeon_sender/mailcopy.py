@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ssl
 import logging
+import ssl
 import uuid
 
 from nats.js import JetStreamContext

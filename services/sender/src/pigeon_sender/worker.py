@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ssl
 import json
 import logging
+import ssl
 import time
 import uuid
 from collections.abc import Awaitable
