@@ -116,3 +116,19 @@ async def test_append_auto_appends_when_the_provider_does_not(
     assert sorted(dovecot.fetch_all(imap_user.username, "Sent")) == sorted(
         m.data for m in smtp.messages
     )
+
+
+async def test_relay_without_smtp_login(
+    running_sender: Stack, smtp: SmtpTestServer, imap_user: ImapAccount
+) -> None:
+    client = running_sender.client
+    assert client is not None
+    mailbox = mailbox_for(smtp, imap_user)
+    mailbox["smtp"].update(username="", password="")
+    campaign_id = await create_campaign(client, mailbox, people(2))
+    await client.post(f"/api/v1/campaigns/{campaign_id}/send", json={})
+    await wait_status(client, campaign_id, {"done"}, timeout=30)
+    assert [m.auth_user for m in smtp.messages] == [None, None]
+    no_imap_login = mailbox_for(smtp, imap_user)
+    no_imap_login["imap"]["username"] = ""
+    assert (await client.post("/api/v1/mailboxes", json=no_imap_login)).status_code == 422

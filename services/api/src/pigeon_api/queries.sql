@@ -81,13 +81,20 @@ SELECT DISTINCT jsonb_object_keys(attributes) AS key FROM recipients WHERE campa
 SELECT email, name, attributes FROM recipients WHERE campaign_id = $1 ORDER BY lower(email), id;
 
 -- name: campaign-status
+-- One pass over the campaign's messages.
 SELECT c.id, c.status, c.status_reason, c.send_at, c.started_at, c.finished_at,
   (SELECT count(*) FROM recipients r WHERE r.campaign_id = c.id) AS recipients,
-  (SELECT count(*) FILTER (WHERE status = 'sent') FROM messages m WHERE m.campaign_id = c.id) AS sent,
-  (SELECT count(*) FILTER (WHERE status = 'failed') FROM messages m WHERE m.campaign_id = c.id) AS failed,
-  (SELECT count(*) FILTER (WHERE status = 'unknown') FROM messages m WHERE m.campaign_id = c.id) AS unknown,
-  (SELECT count(*) FILTER (WHERE status = 'suppressed') FROM messages m WHERE m.campaign_id = c.id) AS suppressed
-FROM campaigns c WHERE c.id = $1;
+  coalesce(o.sent, 0) AS sent, coalesce(o.failed, 0) AS failed,
+  coalesce(o.unknown, 0) AS unknown, coalesce(o.suppressed, 0) AS suppressed
+FROM campaigns c
+LEFT JOIN LATERAL (
+  SELECT count(*) FILTER (WHERE status = 'sent') AS sent,
+         count(*) FILTER (WHERE status = 'failed') AS failed,
+         count(*) FILTER (WHERE status = 'unknown') AS unknown,
+         count(*) FILTER (WHERE status = 'suppressed') AS suppressed
+  FROM messages m WHERE m.campaign_id = c.id
+) o ON true
+WHERE c.id = $1;
 
 -- name: list-messages
 -- Every recipient with its outcome; `queued` when it has none yet. $2 filters by status.

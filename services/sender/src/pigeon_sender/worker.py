@@ -90,6 +90,9 @@ class Deps:
     box: SecretBox
     public_base_url: str | None
     tls_context: ssl.SSLContext | None = None
+    # Compiled campaigns, shared by the workers of a process (keyed by id, checked
+    # against updated_at): a campaign is compiled once per process, not per worker.
+    campaigns: dict[uuid.UUID, SendingCampaign] = field(default_factory=dict)
     on_chunk_done: Any = None  # async callable(campaign, job) for completion checks
     heartbeat_sec: float = HEARTBEAT_SEC
 
@@ -119,7 +122,7 @@ class Worker:
         self.deps = deps
         self._smtp: dict[uuid.UUID, SmtpSession] = {}
         self._copiers: dict[uuid.UUID, SentCopier] = {}
-        self._campaigns: dict[uuid.UUID, SendingCampaign] = {}
+        self._campaigns = deps.campaigns
 
     async def close(self) -> None:
         for session in self._smtp.values():

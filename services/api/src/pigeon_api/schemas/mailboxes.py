@@ -32,6 +32,13 @@ class ServerIn(RequestModel):
     password: Password
 
 
+class SmtpServerIn(ServerIn):
+    """An SMTP server; an empty username means no AUTH (a relay that trusts the host)."""
+
+    username: HeaderText = ""
+    password: Password | Literal[""] = ""
+
+
 class ServerPatch(RequestModel):
     host: HostName | None = None
     port: Port | None = None
@@ -44,7 +51,7 @@ class MailboxCreate(RequestModel):
     name: NonEmptyHeaderText
     from_name: HeaderText = ""
     from_address: EmailAddress
-    smtp: ServerIn
+    smtp: SmtpServerIn
     imap: ServerIn
     sent_folder: FolderName = ""
     bounce_folder: FolderName = ""
