@@ -491,3 +491,18 @@ def test_sending_started_without_links_only_starts() -> None:
 def test_status_changes_keep_a_finished_campaign_finished() -> None:
     sql = " ".join(SQL.set_campaign_status.split())
     assert "WHERE id = $1 AND status NOT IN ('done', 'cancelled', 'failed')" in sql
+
+
+def test_merge_recipient_rows_folds_repeats_like_the_upsert() -> None:
+    from pigeon_common.projection import merge_recipient_rows
+
+    rows = [
+        (CAMPAIGN_ID, R1, "a@example.org", "Ann", {"x": 1, "y": 1}, AT),
+        (CAMPAIGN_ID, R2, "b@example.org", "Bob", {}, AT),
+        (CAMPAIGN_ID, R1, "A@example.org", "", {"y": 2}, AT),
+    ]
+    assert merge_recipient_rows(rows) == [
+        (CAMPAIGN_ID, R1, "A@example.org", "Ann", {"x": 1, "y": 2}, AT),
+        (CAMPAIGN_ID, R2, "b@example.org", "Bob", {}, AT),
+    ]
+    assert merge_recipient_rows(rows[:2]) == rows[:2]

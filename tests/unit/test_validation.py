@@ -367,3 +367,4 @@ def test_recipient_ids_match_recipient_id() -> None:
     ids = RecipientIds(campaign)
     for address in ("a@example.com", "Ann.Lee+x@Example.ORG", "josé@bücher.example.com"):
         assert ids(address) == recipient_id(campaign, address)
+        assert ids.text(address) == str(recipient_id(campaign, address))

@@ -286,6 +286,8 @@ def merge_recipient_rows(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     """Upsert rows for `recipients`, with repeated (campaign, recipient) pairs folded into
     one by the rule the upsert applies (a non-empty name wins, attributes merge), so a
     set-based INSERT ... ON CONFLICT never meets the same row twice."""
+    if len({row[1] for row in rows}) == len(rows):
+        return rows  # the usual case: one event's recipients, already merged by the API
     merged: dict[tuple[Any, Any], tuple[Any, ...]] = {}
     for row in rows:
         campaign_id, recipient_id, email, name, attributes, at = row

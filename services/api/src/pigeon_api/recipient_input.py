@@ -69,7 +69,7 @@ class MergedRecipients:
         previous = self.by_key.get(key)
         if previous is None:
             self.by_key[key] = {
-                "recipient_id": str(self._ids(email)),
+                "recipient_id": self._ids.text(email),
                 "email": email,
                 "name": name,
                 "attributes": attributes,
