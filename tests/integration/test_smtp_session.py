@@ -87,3 +87,32 @@ async def test_replies_by_phase(smtp: SmtpTestServer) -> None:
     finally:
         await session.close()
     assert [list(m.rcpt_tos) for m in smtp.messages] == [["c@example.com"]]
+
+
+@pytest.fixture(scope="module")
+def no_pipelining() -> Iterator[SmtpTestServer]:
+    with SmtpTestServer(pipelining=False) as server:
+        yield server
+
+
+@pytest.mark.parametrize("pipelined", [True, False])
+async def test_refusals_leave_the_session_usable(
+    smtp: SmtpTestServer, no_pipelining: SmtpTestServer, pipelined: bool
+) -> None:
+    server = smtp if pipelined else no_pipelining
+    server.clear()
+    session = SmtpSession(_endpoint(server, "plain"))
+    try:
+        server.fail("mail", 451, "4.3.0 busy")
+        assert (await session.send("a@example.com", "b@example.com", RAW)).verdict is Verdict.RETRY
+        server.fail("rcpt", 550, "5.1.1 no such user")
+        refused = await session.send("a@example.com", "b@example.com", RAW)
+        assert (refused.verdict, refused.hard_bounce) == (Verdict.FAILED, True)
+        dotted = RAW + b".leading dot\r\n..two dots\r\n"
+        assert (
+            await session.send("a@example.com", "d@example.com", dotted)
+        ).verdict is Verdict.SENT
+    finally:
+        await session.close()
+    assert [list(m.rcpt_tos) for m in server.messages] == [["d@example.com"]]
+    assert server.messages[0].data.endswith(b".leading dot\r\n..two dots\r\n")

@@ -1,7 +1,8 @@
 """One SMTP connection to a mailbox's server, reused for many messages.
 
-Each message goes MAIL, RCPT, DATA as separate steps so a failure is known to have
-happened before or after the data was handed over (see outcomes.py).
+aiosmtplib connects, negotiates TLS and logs in; then `smtp_wire.ReplyReader` takes over
+the transport for the messages (pipelined when the server offers it). A failure is
+always known to have happened before or after the data was handed over (smtp_outcomes).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pigeon_common.smtp_outcomes import (
     classify_lost_connection,
     classify_reply,
 )
+from pigeon_common.smtp_wire import Reply, ReplyReader, dot_stuffed
 
 LOST = (
     aiosmtplib.SMTPServerDisconnected,
@@ -53,11 +55,12 @@ class SmtpSession:
 
     def __init__(self, endpoint: SmtpEndpoint) -> None:
         self.endpoint = endpoint
-        self._client: aiosmtplib.SMTP | None = None
+        self._wire: ReplyReader | None = None
+        self._pipelining = False
 
     @property
     def connected(self) -> bool:
-        return self._client is not None and self._client.is_connected
+        return self._wire is not None and self._wire.lost is None
 
     async def connect(self) -> None:
         e = self.endpoint
@@ -73,6 +76,8 @@ class SmtpSession:
             await client.connect()
             if e.username:
                 await client.login(e.username, e.password)
+            elif client.last_ehlo_response is None:
+                await client.ehlo()  # login would have sent it; the messages need it
         except aiosmtplib.SMTPAuthenticationError as exc:
             await _close(client)
             raise SmtpConnectError(Outcome(Verdict.AUTH, exc.code, exc.message)) from None
@@ -82,39 +87,81 @@ class SmtpSession:
         except (*LOST, aiosmtplib.SMTPException, OSError) as exc:
             await _close(client)
             raise SmtpConnectError(classify_lost_connection(Phase.CONNECT, str(exc))) from None
-        self._client = client
+        transport = client.transport
+        if transport is None or transport.is_closing():
+            raise SmtpConnectError(classify_lost_connection(Phase.CONNECT, "connection closed"))
+        wire = ReplyReader()
+        wire.transport = transport  # type: ignore[assignment]
+        transport.set_protocol(wire)
+        self._pipelining = client.supports_extension("pipelining")
+        self._wire = wire
 
     async def send(self, sender: str, recipient: str, raw: bytes) -> Outcome:
-        if self._client is None or not self._client.is_connected:
+        if not self.connected:
             await self.connect()
-        client = self._client
-        assert client is not None
+        wire = self._wire
+        assert wire is not None
+        timeout = self.endpoint.timeout
         phase = Phase.ENVELOPE
+        commands = [
+            f"MAIL FROM:<{sender}>\r\n".encode(),
+            f"RCPT TO:<{recipient}>\r\n".encode(),
+            b"DATA\r\n",
+        ]
         try:
-            await client.mail(sender)
-            await client.rcpt(recipient)
+            replies = await self._envelope(wire, commands, timeout)
+            for reply in replies:
+                if reply.code >= 400 or (reply is replies[-1] and reply.code != 354):
+                    await self._reset(wire, data_started=replies[-1].code == 354)
+                    return classify_reply(phase, reply.code, reply.text)
             phase = Phase.DATA
-            reply = await client.data(raw)
-        except aiosmtplib.SMTPResponseException as exc:
-            await self._reset()
-            return classify_reply(phase, exc.code, exc.message)
-        except (*LOST, aiosmtplib.SMTPException) as exc:
+            wire.write(dot_stuffed(raw))
+            (reply,) = await wire.read(1, timeout)
+        except (ConnectionError, OSError, TimeoutError) as exc:
             await self.close()
             return classify_lost_connection(phase, str(exc) or type(exc).__name__)
-        return Outcome(Verdict.SENT, reply.code, f"{reply.code} {reply.message}")
+        if reply.code != 250:
+            return classify_reply(phase, reply.code, reply.text)
+        return Outcome(Verdict.SENT, reply.code, str(reply))
 
-    async def _reset(self) -> None:
-        if self._client is None:
-            return
+    async def _envelope(
+        self, wire: ReplyReader, commands: list[bytes], timeout: float
+    ) -> list[Reply]:
+        """MAIL, RCPT and DATA: in one write when pipelining, else one at a time up to
+        the first refusal."""
+        if self._pipelining:
+            wire.write(b"".join(commands))
+            return await wire.read(len(commands), timeout)
+        replies: list[Reply] = []
+        for command in commands:
+            wire.write(command)
+            (reply,) = await wire.read(1, timeout)
+            replies.append(reply)
+            if reply.code >= 400:
+                break
+        return replies
+
+    async def _reset(self, wire: ReplyReader, *, data_started: bool) -> None:
+        """Back to a clean state after a refused envelope (RSET; an empty message first
+        if the server already said 354, which makes it drop the transaction's data)."""
         try:
-            await self._client.rset()
-        except (*LOST, aiosmtplib.SMTPException):
+            if data_started:
+                wire.write(b".\r\n")
+                await wire.read(1, self.endpoint.timeout)
+            wire.write(b"RSET\r\n")
+            await wire.read(1, self.endpoint.timeout)
+        except (ConnectionError, OSError, TimeoutError):
             await self.close()
 
     async def close(self) -> None:
-        if self._client is not None:
-            await _close(self._client)
-            self._client = None
+        wire, self._wire = self._wire, None
+        if wire is None or wire.transport is None:
+            return
+        with contextlib.suppress(Exception):
+            if wire.lost is None:
+                wire.write(b"QUIT\r\n")
+                await wire.read(1, 5)
+        wire.transport.close()
 
 
 async def _close(client: aiosmtplib.SMTP) -> None:

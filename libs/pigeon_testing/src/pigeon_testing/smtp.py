@@ -141,6 +141,7 @@ class SmtpTestServer:
         auth_require_tls: bool = False,
         implicit_tls: bool = False,
         require_starttls: bool = False,
+        pipelining: bool = True,
     ) -> None:
         self.host = LOOPBACK
         self.port = 0
@@ -150,6 +151,9 @@ class SmtpTestServer:
         self.auth_require_tls = auth_require_tls
         self.implicit_tls = implicit_tls
         self.require_starttls = require_starttls
+        # aiosmtpd reads commands one line at a time, so pipelined commands (RFC 2920)
+        # work; it just does not say so. Advertising it lets clients pipeline.
+        self.pipelining = pipelining
         self._lock = threading.Condition()
         self._messages: list[ReceivedMessage] = []
         self._faults: list[_Fault] = []
@@ -454,6 +458,19 @@ class _RecordingHandler:
             else:
                 reply = fault.reply
         return reply
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        session.host_name = hostname
+        if self._owner.pipelining:
+            responses.insert(len(responses) - 1, "250-PIPELINING")
+        return responses
 
     async def handle_MAIL(
         self,

@@ -33,12 +33,19 @@ class Limits:
         return [(name, span, values[name]) for name, span in WINDOWS if values[name]]  # type: ignore[misc]
 
 
+# Sends reserved in a window must be handed over before it ends, with this margin for
+# the time a message takes to reach the server.
+WINDOW_MARGIN_SEC = 0.1
+
+
 @dataclass(frozen=True)
 class Grant:
-    """`count` sends may go now; when 0, `retry_after` seconds until a window opens."""
+    """`count` sends may go until `valid_until` (time.time()); when 0, `retry_after`
+    seconds until a window opens."""
 
     count: int
     retry_after: float = 0.0
+    valid_until: float = float("inf")
 
 
 def window_start(now: float, span: int) -> int:
@@ -71,7 +78,8 @@ class RateLimiter:
             granted = min(granted, got)
             if granted == 0:
                 return Grant(0, retry_after=window_start(now, span) + span - now + 0.01)
-        return Grant(granted)
+        ends = min(window_start(now, span) + span for _, span, _ in windows)
+        return Grant(granted, valid_until=ends - WINDOW_MARGIN_SEC)
 
     def _key(self, mailbox_id: uuid.UUID, name: str, start: int) -> str:
         return f"{mailbox_id}.{name}.{start}"

@@ -36,13 +36,14 @@ from pigeon_common.validation import address_key
 from pigeon_sender.campaign import NoMailboxError, SendingCampaign, sending_campaign
 from pigeon_sender.claims import ClaimStore, claim_key
 from pigeon_sender.mailcopy import SentCopier
-from pigeon_sender.ratelimit import RateLimiter
+from pigeon_sender.ratelimit import Grant, RateLimiter
 
 log = logging.getLogger(__name__)
 SQL = Queries.from_package("pigeon_sender", "queries.sql")
 HEARTBEAT_SEC = 10.0
 RETRY_DELAYS_SEC = (2.0, 10.0, 60.0, 300.0, 900.0)
 MAX_RATE_WAIT_IN_JOB_SEC = 5.0
+TOKENS_PER_BLOCK = 50
 NOT_YET_STARTED = frozenset({"draft", "scheduled"})
 PROJECTION_LAG_RETRY_SEC = 0.5
 
@@ -207,14 +208,14 @@ class Worker:
         report = ChunkReport()
         pending = _Pending()
         delay: float | None = None
-        tokens = 0
+        tokens, tokens_until = 0, 0.0
         last_beat = time.monotonic()
         session = self._smtp.setdefault(campaign.mailbox_id, SmtpSession(campaign.smtp))
         if session.endpoint != campaign.smtp:
             await session.close()
             session = self._smtp[campaign.mailbox_id] = SmtpSession(campaign.smtp)
         deliveries = msg.metadata.num_delivered or 1
-        for row in recipients:
+        for index, row in enumerate(recipients):
             if time.monotonic() - last_beat > self.deps.heartbeat_sec:
                 await msg.in_progress()
                 last_beat = time.monotonic()
@@ -227,18 +228,18 @@ class Worker:
                 record = suppressed_record(row["email"], "address is suppressed")
                 await self._record(pending, campaign, row, record, report)
                 continue
-            if tokens == 0:
-                grant = await self.deps.limiter.reserve(campaign.mailbox_id, campaign.limits, 50)
-                if grant.count == 0 and grant.retry_after <= MAX_RATE_WAIT_IN_JOB_SEC:
-                    await asyncio.sleep(grant.retry_after)
-                    grant = await self.deps.limiter.reserve(
-                        campaign.mailbox_id, campaign.limits, 50
-                    )
+            if tokens == 0 or time.time() >= tokens_until:
+                grant = await self._sendable(campaign, len(recipients) - index)
                 if grant.count == 0:
                     await self.deps.claims.release_for_retry(key, "rate limit")
                     delay = grant.retry_after
                     break
-                tokens = grant.count
+                if not await self._still_sending(campaign):
+                    # Paused or cancelled meanwhile (checked after any wait for the rate
+                    # limit): stop; resume enqueues whoever has no outcome.
+                    await self.deps.claims.release_for_retry(key, "campaign stopped")
+                    break
+                tokens, tokens_until = grant.count, grant.valid_until
             tokens -= 1
             rendered = campaign.compiled.render(
                 RecipientSpec(row["id"], row["email"], row["name"], row["attributes"])
@@ -268,6 +269,29 @@ class Worker:
         for ack in pending.acks:
             await ack
         return report, delay
+
+    async def _still_sending(self, campaign: SendingCampaign) -> bool:
+        """Checked before each block of sends (at most TOKENS_PER_BLOCK messages)."""
+        async with self.deps.pool.acquire() as conn:
+            status = await conn.fetchval(SQL.campaign_status_only, campaign.id)
+        return bool(status == "sending")
+
+    async def _sendable(self, campaign: SendingCampaign, left: int) -> Grant:
+        """Sends the mailbox's limits allow now, waiting up to a few seconds for a window
+        to open; a grant with count 0 says how long the job must wait instead."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + MAX_RATE_WAIT_IN_JOB_SEC
+        while True:
+            grant = await self.deps.limiter.reserve(
+                campaign.mailbox_id, campaign.limits, min(left, TOKENS_PER_BLOCK)
+            )
+            now = time.time()
+            if grant.count and now < grant.valid_until:
+                return grant
+            wait = grant.retry_after if grant.count == 0 else grant.valid_until - now + 0.11
+            if loop.time() + wait > deadline:
+                return Grant(0, retry_after=wait)
+            await asyncio.sleep(wait)
 
     async def _record(
         self,
