@@ -13,7 +13,8 @@ RUN useradd --system --uid 10001 pigeon
 COPY --from=build /app/.venv /app/.venv
 ENV PATH="/app/.venv/bin:$PATH" \
     PIGEON_API_HOST=0.0.0.0 \
-    PIGEON_PROJECTOR_HOST=0.0.0.0
+    PIGEON_PROJECTOR_HOST=0.0.0.0 \
+    PIGEON_SENDER_HOST=0.0.0.0
 USER pigeon
 ENTRYPOINT ["pigeon"]
 CMD ["serve", "api"]
