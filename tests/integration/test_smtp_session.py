@@ -90,16 +90,16 @@ async def test_replies_by_phase(smtp: SmtpTestServer) -> None:
 
 
 @pytest.fixture(scope="module")
-def no_pipelining() -> Iterator[SmtpTestServer]:
-    with SmtpTestServer(pipelining=False) as server:
+def pipelining() -> Iterator[SmtpTestServer]:
+    with SmtpTestServer(pipelining=True) as server:
         yield server
 
 
 @pytest.mark.parametrize("pipelined", [True, False])
 async def test_refusals_leave_the_session_usable(
-    smtp: SmtpTestServer, no_pipelining: SmtpTestServer, pipelined: bool
+    smtp: SmtpTestServer, pipelining: SmtpTestServer, pipelined: bool
 ) -> None:
-    server = smtp if pipelined else no_pipelining
+    server = pipelining if pipelined else smtp
     server.clear()
     session = SmtpSession(_endpoint(server, "plain"))
     try:

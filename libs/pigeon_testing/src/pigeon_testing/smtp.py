@@ -141,7 +141,7 @@ class SmtpTestServer:
         auth_require_tls: bool = False,
         implicit_tls: bool = False,
         require_starttls: bool = False,
-        pipelining: bool = True,
+        pipelining: bool = False,
     ) -> None:
         self.host = LOOPBACK
         self.port = 0
@@ -152,7 +152,8 @@ class SmtpTestServer:
         self.implicit_tls = implicit_tls
         self.require_starttls = require_starttls
         # aiosmtpd reads commands one line at a time, so pipelined commands (RFC 2920)
-        # work; it just does not say so. Advertising it lets clients pipeline.
+        # work, but it answers them about 45 ms late each: it is off by default, on for
+        # the tests of the pipelined path.
         self.pipelining = pipelining
         self._lock = threading.Condition()
         self._messages: list[ReceivedMessage] = []

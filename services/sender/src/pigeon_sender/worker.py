@@ -189,6 +189,13 @@ class Worker:
                 r["email_key"]
                 for r in await conn.fetch(SQL.suppressed_keys, keys, campaign.mailbox_id)
             }
+        log.info(
+            "chunk %d of campaign %s: %d recipients (delivery %d)",
+            job.chunk_index,
+            job.campaign_id,
+            len(rows),
+            msg.metadata.num_delivered or 1,
+        )
         order = {rid: i for i, rid in enumerate(job.recipient_ids)}
         recipients = sorted(rows, key=lambda r: order[r["id"]])
         report, delay = await self._send_all(msg, campaign, recipients, suppressed)
