@@ -103,6 +103,17 @@ async def test_wrong_password_pauses_the_campaign_with_the_reason(
     assert smtp.recipients() == []
     assert state["queued"] == 3
 
+    # The user fixes the password and resumes: the new password is used at once.
+    mailbox_id = (await client.get(f"/api/v1/campaigns/{campaign_id}")).json()["mailbox_id"]
+    fixed = await client.patch(
+        f"/api/v1/mailboxes/{mailbox_id}", json={"smtp": {"password": smtp.password}}
+    )
+    assert fixed.status_code == 200, fixed.text
+    assert (await client.post(f"/api/v1/campaigns/{campaign_id}/resume")).status_code == 200
+    state = await wait_status(client, campaign_id, {"done"})
+    assert state["sent"] == 3
+    assert sorted(smtp.recipients()) == sorted(p["email"] for p in people(3))
+
 
 async def test_template_escapes_and_undefined_variables_are_refused(
     running_sender: Stack, smtp: SmtpTestServer, imap_user: ImapAccount

@@ -45,3 +45,11 @@ def test_retry_delay_grows_and_caps() -> None:
     delays = [retry_delay(n) for n in range(1, 10)]
     assert delays == sorted(delays)
     assert delays[-1] == delays[-2]
+
+
+def test_a_new_mailbox_password_invalidates_the_compiled_campaign() -> None:
+    from pigeon_sender.campaign import compiled_version
+
+    row = {"updated_at": 1, "mailbox_updated_at": 2, "secrets_updated_at": 3}
+    assert compiled_version(row) != compiled_version({**row, "secrets_updated_at": 4})
+    assert compiled_version(row) != compiled_version({**row, "mailbox_updated_at": 5})

@@ -47,6 +47,12 @@ class NoMailboxError(Exception):
     """The campaign has no (longer a) mailbox to send from."""
 
 
+def compiled_version(row: Any) -> tuple[Any, Any, Any]:
+    """What a cached SendingCampaign depends on: the campaign, its mailbox and the
+    mailbox's passwords (a new SMTP password must be used at once)."""
+    return (row["updated_at"], row["mailbox_updated_at"], row["secrets_updated_at"])
+
+
 def sending_campaign(
     row: Any,
     box: SecretBox,
@@ -94,5 +100,5 @@ def sending_campaign(
         append_to_sent=row["append_to_sent"],
         limits=Limits(row["rate_per_second"], row["rate_per_hour"], row["rate_per_day"]),
         compiled=compile_campaign(spec, signer),
-        version=row["updated_at"],
+        version=compiled_version(row),
     )

@@ -4,6 +4,7 @@
 -- The campaign with its mailbox, as the sender needs them.
 SELECT c.id, c.name, c.subject, c.template_markdown, c.status, c.run_id, c.run_chunks,
        c.sleep_between_batches_sec, c.updated_at,
+       m.updated_at AS mailbox_updated_at, s.updated_at AS secrets_updated_at,
        m.id AS mailbox_id, m.from_name, m.from_address,
        m.smtp_host, m.smtp_port, m.smtp_security, m.smtp_username,
        m.imap_host, m.imap_port, m.imap_security, m.imap_username,

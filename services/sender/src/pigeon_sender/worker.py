@@ -10,7 +10,6 @@ an authentication failure pauses the campaign.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import ssl
@@ -23,9 +22,10 @@ from typing import Any
 import asyncpg
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
 from pigeon_common import events as ev
-from pigeon_common.jetstream import EVENTS_STREAM, Header, encode, subject_for
+from pigeon_common.jetstream import EVENTS_STREAM, Header, encode, publish_event, subject_for
 from pigeon_common.jobs import RUNS_BUCKET, SendChunk
 from pigeon_common.queries import Queries
 from pigeon_common.render import RecipientSpec, TemplateError, TrackingSigner
@@ -33,7 +33,12 @@ from pigeon_common.secrets_box import SecretBox
 from pigeon_common.smtp import SmtpConnectError, SmtpSession
 from pigeon_common.smtp_outcomes import Outcome, Verdict
 from pigeon_common.validation import address_key
-from pigeon_sender.campaign import NoMailboxError, SendingCampaign, sending_campaign
+from pigeon_sender.campaign import (
+    NoMailboxError,
+    SendingCampaign,
+    compiled_version,
+    sending_campaign,
+)
 from pigeon_sender.claims import ClaimStore, claim_key
 from pigeon_sender.mailcopy import SentCopier
 from pigeon_sender.ratelimit import Grant, RateLimiter
@@ -54,6 +59,11 @@ def job_overtook_projection(campaign: SendingCampaign, job: SendChunk) -> bool:
     if campaign.status in NOT_YET_STARTED:
         return True
     return campaign.status == "paused" and campaign.run_id != job.run_id
+
+
+def outcome_msg_id(campaign_id: uuid.UUID, recipient_id: uuid.UUID) -> str:
+    """One outcome event per recipient: a re-publish after a redelivery is a duplicate."""
+    return f"outcome:{campaign_id}:{recipient_id}"
 
 
 def outcome_record(email: str, outcome: Outcome, message_id: str) -> dict[str, Any]:
@@ -138,7 +148,7 @@ class Worker:
         if row is None:
             return None
         cached = self._campaigns.get(campaign_id)
-        if cached is not None and cached.version == row["updated_at"]:
+        if cached is not None and cached.version == compiled_version(row):
             return cached
         campaign = sending_campaign(
             row, self.deps.box, self.deps.signer, self.deps.public_base_url, self.deps.tls_context
@@ -330,7 +340,7 @@ class Worker:
         status = record.get("status")
         email = str(record.get("email", row["email"]))
         base = {"campaign_id": campaign.id, "recipient_id": row["id"], "email": email}
-        msg_id = f"outcome:{campaign.id}:{row['id']}"
+        msg_id = outcome_msg_id(campaign.id, row["id"])
         if status == "sent":
             event = ev.MessageSent(
                 **base, message_id=record["message_id"], smtp_reply=record["reply"], appended=False
@@ -407,30 +417,20 @@ class Worker:
                 pending,
                 event.model_copy(update={"appended": appended}),
                 campaign.id,
-                f"outcome:{campaign.id}:{event.recipient_id}",
+                outcome_msg_id(campaign.id, event.recipient_id),
             )
 
     async def _pause(self, campaign: SendingCampaign, reason: str) -> None:
         event = ev.CampaignPaused(campaign_id=campaign.id, reason=reason)
-        envelope = ev.envelope_for(event, str(campaign.id))
-        await self.deps.js.publish(
-            subject_for(envelope),
-            encode(envelope),
-            stream=EVENTS_STREAM,
-            headers={Header.MSG_ID: f"pause:{campaign.id}:{campaign.run_id}"},
-        )
+        msg_id = f"pause:{campaign.id}:{campaign.run_id}"
+        await publish_event(self.deps.js, ev.envelope_for(event, str(campaign.id)), msg_id)
         log.warning("campaign %s paused: %s", campaign.id, reason)
 
     async def _fail_campaign(self, campaign_id: uuid.UUID, reason: str) -> None:
+        """Store the failure; if it cannot be stored the job is not acked (it comes back)."""
         event = ev.CampaignFailed(campaign_id=campaign_id, reason=reason)
         envelope = ev.envelope_for(event, str(campaign_id))
-        with contextlib.suppress(Exception):
-            await self.deps.js.publish(
-                subject_for(envelope),
-                encode(envelope),
-                stream=EVENTS_STREAM,
-                headers={Header.MSG_ID: f"fail:{campaign_id}"},
-            )
+        await publish_event(self.deps.js, envelope, f"fail:{campaign_id}")
         log.error("campaign %s failed: %s", campaign_id, reason)
 
 
@@ -440,8 +440,6 @@ async def mark_chunk_done(
     """Add the chunk to its run's set of finished chunks; returns how many are finished."""
     kv = await js.key_value(RUNS_BUCKET)
     key = f"{campaign_id}.{run_id}"
-    from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
-
     for _ in range(50):
         try:
             entry = await kv.get(key)

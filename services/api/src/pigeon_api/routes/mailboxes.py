@@ -24,54 +24,29 @@ from pigeon_common import events as ev
 router = APIRouter(prefix="/mailboxes", tags=["mailboxes"])
 
 
-def _public(row: Any) -> MailboxPublic:
-    def server(prefix: str) -> ServerPublic:
-        return ServerPublic(
-            host=row[f"{prefix}_host"],
-            port=row[f"{prefix}_port"],
-            security=row[f"{prefix}_security"],
-            username=row[f"{prefix}_username"],
+def _config_of(row: Any) -> ev.MailboxConfig:
+    """The mailbox's configuration as its events carry it, from its read-model row."""
+
+    def server(prefix: str) -> ev.ServerEndpoint:
+        return ev.ServerEndpoint(
+            **{field: row[f"{prefix}_{field}"] for field in ev.ServerEndpoint.model_fields}
         )
 
-    return MailboxPublic(
-        id=row["id"],
-        name=row["name"],
-        from_name=row["from_name"],
-        from_address=row["from_address"],
-        smtp=server("smtp"),
-        imap=server("imap"),
-        sent_folder=row["sent_folder"],
-        bounce_folder=row["bounce_folder"],
-        rate_per_second=row["rate_per_second"],
-        rate_per_hour=row["rate_per_hour"],
-        rate_per_day=row["rate_per_day"],
-        append_to_sent=row["append_to_sent"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
+    fields = set(ev.MailboxConfig.model_fields) - {"smtp", "imap"}
+    return ev.MailboxConfig(
+        **{field: row[field] for field in fields}, smtp=server("smtp"), imap=server("imap")
     )
 
 
-def _config_of(row: Any) -> ev.MailboxConfig:
-    def server(prefix: str) -> ev.ServerEndpoint:
-        return ev.ServerEndpoint(
-            host=row[f"{prefix}_host"],
-            port=row[f"{prefix}_port"],
-            security=row[f"{prefix}_security"],
-            username=row[f"{prefix}_username"],
-        )
-
-    return ev.MailboxConfig(
-        name=row["name"],
-        from_name=row["from_name"],
-        from_address=row["from_address"],
-        smtp=server("smtp"),
-        imap=server("imap"),
-        sent_folder=row["sent_folder"],
-        bounce_folder=row["bounce_folder"],
-        rate_per_second=row["rate_per_second"],
-        rate_per_hour=row["rate_per_hour"],
-        rate_per_day=row["rate_per_day"],
-        append_to_sent=row["append_to_sent"],
+def _public(row: Any) -> MailboxPublic:
+    config = _config_of(row)
+    return MailboxPublic(
+        **config.model_dump(exclude={"smtp", "imap"}),
+        id=row["id"],
+        smtp=ServerPublic(**config.smtp.model_dump()),
+        imap=ServerPublic(**config.imap.model_dump()),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
     )
 
 
