@@ -6,18 +6,16 @@ import http.client
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import sysconfig
 import time
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Self
 
 from pigeon_embedded.errors import EmbeddedServerError
 from pigeon_embedded.ports import LOOPBACK
+from pigeon_embedded.process import ServerProcess
 
 NATS_SERVER_EXE = "nats-server"
 LOG_FILE_NAME = "nats.log"
@@ -51,12 +49,14 @@ def find_nats_server() -> Path:
     )
 
 
-class NatsServer:
+class NatsServer(ServerProcess):
     """One nats-server process with JetStream, listening on `host` only.
 
     The store (and the log, `nats.log`) live in `store_dir`. With `port=0` the server picks a
     free port itself; `url` and `port` are known once `start()` has returned.
     """
+
+    NAME = "nats-server"
 
     def __init__(
         self,
@@ -72,8 +72,7 @@ class NatsServer:
         self._requested_port = port
         self._port: int | None = None
         self._monitor_port: int | None = None
-        self._process: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
+        super().__init__()
 
     @property
     def log_path(self) -> Path:
@@ -95,24 +94,9 @@ class NatsServer:
     def url(self) -> str:
         return f"nats://{self.host}:{self.port}"
 
-    @property
-    def process(self) -> subprocess.Popen[bytes]:
-        if self._process is None:
-            raise EmbeddedServerError("nats-server has not been started")
-        return self._process
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
     def start(self, timeout: float = 15.0) -> None:
         """Start the server and return once clients can connect and JetStream is enabled."""
-        if self.running:
-            raise EmbeddedServerError(f"nats-server already running (pid {self.pid})")
+        self._ensure_stopped()
         binary = self.binary or find_nats_server()
         self.store_dir.mkdir(parents=True, exist_ok=True)
         for stale in self.store_dir.glob("*.ports"):  # left by a killed earlier run
@@ -140,33 +124,6 @@ class NatsServer:
         except BaseException:
             self.stop()
             raise
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop the server: SIGTERM, then SIGKILL if it has not exited within `timeout`."""
-        process = self._process
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def __enter__(self) -> Self:
-        if not self.running:
-            self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _wait_ready(self, deadline: float) -> None:
         process = self.process

@@ -22,11 +22,11 @@ import time
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any, Self
+from typing import Any
 
 from pigeon_embedded.errors import EmbeddedServerError
 from pigeon_embedded.ports import LOOPBACK, free_port
+from pigeon_embedded.process import ServerProcess
 
 SYSTEM_USER = "pigeon-postgres"
 SUPERUSER = "postgres"
@@ -138,13 +138,17 @@ def _add_mode(path: Path, bits: int) -> None:
         path.chmod(mode | bits)
 
 
-class PostgresServer:
+class PostgresServer(ServerProcess):
     """One PostgreSQL server process for `data_dir`, listening on `host` only.
 
     `start()` runs initdb when the data directory is new and keeps the data when it is not.
     With `port=0` a free port is picked at each start. With `fsync=False` the server trades
     durability on power loss for speed (for tests). The log goes to `data_dir/postgres.log`.
     """
+
+    NAME = "postgres"
+    STOP_SIGNAL = signal.SIGINT  # fast shutdown
+    STOP_TIMEOUT = 30.0
 
     def __init__(
         self,
@@ -163,8 +167,7 @@ class PostgresServer:
         self._bin_dir = bin_dir
         self._requested_port = port
         self._port: int | None = None
-        self._process: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
+        super().__init__()
         self._temporary_socket_dir: Path | None = None
 
     @property
@@ -190,24 +193,9 @@ class PostgresServer:
     def url_for(self, database: str) -> str:
         return f"postgresql://{SUPERUSER}@{self.host}:{self.port}/{database}"
 
-    @property
-    def process(self) -> subprocess.Popen[bytes]:
-        if self._process is None:
-            raise EmbeddedServerError("postgres has not been started")
-        return self._process
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
     def start(self, timeout: float = 30.0) -> None:
         """Start the server (initdb first if needed) and return once it accepts connections."""
-        if self.running:
-            raise EmbeddedServerError(f"postgres already running (pid {self.pid})")
+        self._ensure_stopped()
         deadline = time.monotonic() + timeout
         user = ensure_system_user() if os.geteuid() == 0 else None
         if user is not None:
@@ -237,19 +225,9 @@ class PostgresServer:
                 self.stop()
                 raise
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stop the server: SIGINT (fast shutdown), then SIGKILL if it lingers past `timeout`."""
-        process = self._process
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+    def stop(self, timeout: float | None = None) -> None:
+        """Fast shutdown (SIGINT), then SIGKILL if it lingers; removes a temporary socket dir."""
+        super().stop(timeout)
         if self._temporary_socket_dir is not None:
             shutil.rmtree(self._temporary_socket_dir, ignore_errors=True)
             self._temporary_socket_dir = None
@@ -279,19 +257,6 @@ class PostgresServer:
         if result.returncode != 0:
             raise EmbeddedServerError(f"psql failed: {sql}", log_tail=result.stderr.strip())
         return result.stdout
-
-    def __enter__(self) -> Self:
-        if not self.running:
-            self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _initdb(self, user: SystemUser | None, deadline: float) -> None:
         self.data_dir.mkdir(exist_ok=True)

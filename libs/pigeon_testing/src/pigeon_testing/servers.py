@@ -6,6 +6,7 @@ in a folder of `tmp_path_factory` and is stopped (by its process) when the sessi
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import Iterator
 
@@ -17,15 +18,21 @@ from pigeon_embedded.postgres import PostgresServer
 FRESH_DATABASE_PREFIX = "t_"
 
 
+@contextlib.contextmanager
+def _new_database(server: PostgresServer) -> Iterator[str]:
+    name = f"{FRESH_DATABASE_PREFIX}{secrets.token_hex(8)}"
+    url = server.create_database(name)
+    try:
+        yield url
+    finally:
+        server.drop_database(name)
+
+
 @pytest.fixture(scope="session")
 def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
     """A started nats-server with JetStream on a free port, shared by the whole session."""
-    server = NatsServer(tmp_path_factory.mktemp("nats"))
-    server.start()
-    try:
+    with NatsServer(tmp_path_factory.mktemp("nats")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -37,12 +44,8 @@ def nats_url(nats_server: NatsServer) -> str:
 @pytest.fixture(scope="session")
 def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
     """A started PostgreSQL (fsync off) on a free port, shared by the whole session."""
-    server = PostgresServer(tmp_path_factory.mktemp("postgres") / "data", fsync=False)
-    server.start()
-    try:
+    with PostgresServer(tmp_path_factory.mktemp("postgres") / "data", fsync=False) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -54,31 +57,19 @@ def postgres_url(postgres_server: PostgresServer) -> str:
 @pytest.fixture
 def fresh_database(postgres_server: PostgresServer) -> Iterator[str]:
     """URL of a new, empty database (`t_<hex>`) for one test; dropped after the test."""
-    name = f"{FRESH_DATABASE_PREFIX}{secrets.token_hex(8)}"
-    url = postgres_server.create_database(name)
-    try:
+    with _new_database(postgres_server) as url:
         yield url
-    finally:
-        postgres_server.drop_database(name)
 
 
 @pytest.fixture(scope="module")
 def module_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
     """A nats-server of its own for one test module (an empty EVENTS stream)."""
-    server = NatsServer(tmp_path_factory.mktemp("nats-module"))
-    server.start()
-    try:
+    with NatsServer(tmp_path_factory.mktemp("nats-module")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
 def module_database(postgres_server: PostgresServer) -> Iterator[str]:
     """URL of a new, empty database for one test module; dropped afterwards."""
-    name = f"{FRESH_DATABASE_PREFIX}{secrets.token_hex(8)}"
-    url = postgres_server.create_database(name)
-    try:
+    with _new_database(postgres_server) as url:
         yield url
-    finally:
-        postgres_server.drop_database(name)
