@@ -53,3 +53,12 @@ def test_a_new_mailbox_password_invalidates_the_compiled_campaign() -> None:
     row = {"updated_at": 1, "mailbox_updated_at": 2, "secrets_updated_at": 3}
     assert compiled_version(row) != compiled_version({**row, "secrets_updated_at": 4})
     assert compiled_version(row) != compiled_version({**row, "mailbox_updated_at": 5})
+
+
+def test_endpoints_never_show_their_password() -> None:
+    from pigeon_common.smtp import SmtpEndpoint
+    from pigeon_sender.campaign import ImapEndpoint
+
+    smtp = SmtpEndpoint("smtp.example.com", 587, "starttls", "ann", "s3cret-pw")
+    imap = ImapEndpoint("imap.example.com", 993, "tls", "ann", "s3cret-pw")
+    assert "s3cret-pw" not in repr(smtp) + repr(imap)

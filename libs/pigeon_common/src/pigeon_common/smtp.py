@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiosmtplib
 
@@ -36,7 +36,7 @@ class SmtpEndpoint:
     port: int
     security: str  # plain | starttls | tls
     username: str
-    password: str
+    password: str = field(repr=False)  # never in a log line or traceback
     tls_context: ssl.SSLContext | None = None
     timeout: float = 30.0
 

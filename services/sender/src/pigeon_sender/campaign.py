@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ssl
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from pigeon_common.events import Security
@@ -20,7 +20,7 @@ class ImapEndpoint:
     port: int
     security: Security
     username: str
-    password: str
+    password: str = field(repr=False)  # never in a log line or traceback
 
 
 @dataclass(frozen=True)
