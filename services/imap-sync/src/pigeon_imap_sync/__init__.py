@@ -1,0 +1,1 @@
+"""Mailbox sync: bounces, delays, replies and auto-replies read from the bounce folder."""

@@ -1,0 +1,1 @@
+"""Public tracking endpoints: open pixel, click redirect, unsubscribe."""
