@@ -71,14 +71,39 @@ SEND_AT = datetime(2001, 3, 1, 9, 0, tzinfo=UTC)
 OPTIONS = ev.SendOptions(batch_size=25, sleep_between_batches_sec=2.5)
 
 
+EVENT_ID = uuid.UUID("10000000-0000-4000-8000-000000000031")
+
+
 def _writes(event: ev.Event, seq: int = SEQ) -> list[Write]:
     # Decoded from storage, as the projector sees it.
-    envelope = ev.envelope_for(event, "agg", occurred_at=AT)
+    envelope = ev.envelope_for(event, "agg", occurred_at=AT, event_id=EVENT_ID)
     return writes_for(seq, ev.decode_envelope(envelope.model_dump_json().encode()))
 
 
 def _placeholders(sql: str) -> int:
     return max((int(n) for n in re.findall(r"\$(\d+)", sql)), default=0)
+
+
+def _reply_row(kind: str, subject: str, source: str) -> Any:
+    return (
+        SQL.record_delivery_event,
+        (
+            f"{kind}:{source}:{R1}",
+            CAMPAIGN_ID,
+            R1,
+            "ann@example.org",
+            None,
+            kind,
+            False,
+            "",
+            "",
+            "",
+            "ann@example.org",
+            subject,
+            source,
+            AT,
+        ),
+    )
 
 
 def _status(status: str, reason: str = "", run_id: Any = None, chunks: Any = None) -> Any:
@@ -267,6 +292,169 @@ CASES: dict[str, tuple[ev.Event, list[tuple[str, tuple[Any, ...]]]]] = {
     "address.unsuppressed": (
         ev.AddressUnsuppressed(email="Ann@Example.ORG", mailbox_id=MAILBOX_ID),
         [(SQL.remove_suppression, ("ann@example.org", MAILBOX_ID))],
+    ),
+    "message.opened": (
+        ev.MessageOpened(
+            campaign_id=CAMPAIGN_ID, recipient_id=R1, machine=True, machine_reason="apple_mpp"
+        ),
+        [(SQL.record_open, (EVENT_ID, CAMPAIGN_ID, R1, AT, True, "apple_mpp", ""))],
+    ),
+    "link.clicked": (
+        ev.LinkClicked(
+            campaign_id=CAMPAIGN_ID,
+            recipient_id=R1,
+            link_index=2,
+            url="https://example.org/x",
+            machine=False,
+            user_agent="UA",
+        ),
+        [
+            (
+                SQL.record_click,
+                (EVENT_ID, CAMPAIGN_ID, R1, 2, "https://example.org/x", AT, False, "", "UA"),
+            )
+        ],
+    ),
+    "recipient.unsubscribed": (
+        ev.RecipientUnsubscribed(
+            campaign_id=CAMPAIGN_ID,
+            recipient_id=R1,
+            email="Ann@Example.ORG",
+            mailbox_id=MAILBOX_ID,
+            method="one_click",
+        ),
+        [
+            (SQL.record_unsubscribe, (CAMPAIGN_ID, R1, "Ann@Example.ORG", "one_click", AT)),
+            (
+                SQL.add_suppression,
+                ("ann@example.org", MAILBOX_ID, "Ann@Example.ORG", "unsubscribed", "one_click", AT),
+            ),
+        ],
+    ),
+    "recipient.resubscribed": (
+        ev.RecipientResubscribed(
+            campaign_id=CAMPAIGN_ID, recipient_id=R1, email="Ann@Example.ORG", mailbox_id=None
+        ),
+        [
+            (SQL.record_resubscribe, (CAMPAIGN_ID, R1, AT)),
+            (SQL.remove_unsubscribe_suppression, ("ann@example.org", NIL_MAILBOX)),
+        ],
+    ),
+    "message.bounced": (
+        ev.MessageBounced(
+            campaign_id=CAMPAIGN_ID,
+            recipient_id=R1,
+            email="ann@example.org",
+            mailbox_id=MAILBOX_ID,
+            hard=True,
+            status="5.1.1",
+            action="failed",
+            diagnostic="550 no such user",
+            suppress=True,
+            source="m:1:9",
+        ),
+        [
+            (
+                SQL.record_delivery_event,
+                (
+                    f"bounced:m:1:9:{R1}",
+                    CAMPAIGN_ID,
+                    R1,
+                    "ann@example.org",
+                    MAILBOX_ID,
+                    "bounced",
+                    True,
+                    "5.1.1",
+                    "failed",
+                    "550 no such user",
+                    "",
+                    "",
+                    "m:1:9",
+                    AT,
+                ),
+            ),
+            (
+                SQL.add_suppression,
+                (
+                    "ann@example.org",
+                    MAILBOX_ID,
+                    "ann@example.org",
+                    "hard_bounce",
+                    "5.1.1 550 no such user",
+                    AT,
+                ),
+            ),
+        ],
+    ),
+    "message.deferred": (
+        ev.MessageDeferred(
+            campaign_id=CAMPAIGN_ID,
+            recipient_id=R1,
+            email="ann@example.org",
+            status="4.2.2",
+            diagnostic="full",
+            source="m:1:10",
+        ),
+        [
+            (
+                SQL.record_delivery_event,
+                (
+                    f"deferred:m:1:10:{R1}",
+                    CAMPAIGN_ID,
+                    R1,
+                    "ann@example.org",
+                    None,
+                    "deferred",
+                    False,
+                    "4.2.2",
+                    "",
+                    "full",
+                    "",
+                    "",
+                    "m:1:10",
+                    AT,
+                ),
+            )
+        ],
+    ),
+    "message.replied": (
+        ev.MessageReplied(
+            campaign_id=CAMPAIGN_ID,
+            recipient_id=R1,
+            from_address="ann@example.org",
+            subject="Re: hi",
+            reply_message_id="r@x",
+            source="m:1:11",
+        ),
+        [_reply_row("replied", "Re: hi", "m:1:11")],
+    ),
+    "message.auto_replied": (
+        ev.MessageAutoReplied(
+            campaign_id=CAMPAIGN_ID,
+            recipient_id=R1,
+            from_address="ann@example.org",
+            subject="Out of office",
+            reply_message_id="r@x",
+            source="m:1:12",
+        ),
+        [_reply_row("auto_replied", "Out of office", "m:1:12")],
+    ),
+    "inbound.skipped": (
+        ev.InboundSkipped(
+            mailbox_id=MAILBOX_ID,
+            folder="Bounces",
+            uidvalidity=1,
+            uid=13,
+            kind="unparsed",
+            reason="too large",
+            source="m:1:13",
+        ),
+        [
+            (
+                SQL.record_inbound_skipped,
+                ("m:1:13", MAILBOX_ID, "Bounces", 1, 13, "unparsed", "too large", AT),
+            )
+        ],
     ),
 }
 

@@ -29,10 +29,24 @@ async def run_sender(settings: PigeonSettings, stop: asyncio.Event) -> None:
     await serve(settings, stop)
 
 
+async def run_tracker(settings: PigeonSettings, stop: asyncio.Event) -> None:
+    from pigeon_tracker.service import serve
+
+    await serve(settings, stop)
+
+
+async def run_imap_sync(settings: PigeonSettings, stop: asyncio.Event) -> None:
+    from pigeon_imap_sync.service import serve
+
+    await serve(settings, stop)
+
+
 SERVICES: dict[str, ServiceMain] = {
     "projector": run_projector,
     "api": run_api,
     "sender": run_sender,
+    "tracker": run_tracker,
+    "imap-sync": run_imap_sync,
 }
 
 
@@ -42,4 +56,6 @@ def health_urls(settings: PigeonSettings) -> dict[str, str]:
         "api": f"http://{settings.api_host}:{settings.api_port}",
         "projector": f"http://{settings.projector_host}:{settings.projector_port}",
         "sender": f"http://{settings.sender_host}:{settings.sender_port}",
+        "tracker": f"http://{settings.tracker_host}:{settings.tracker_port}",
+        "imap-sync": f"http://{settings.imap_sync_host}:{settings.imap_sync_port}",
     }

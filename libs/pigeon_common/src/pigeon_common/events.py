@@ -324,6 +324,140 @@ class AddressUnsuppressed(Event):
     mailbox_id: uuid.UUID | None
 
 
+# --- engagement (tracker) -------------------------------------------------------------
+
+MachineReason = Literal["", "proxy", "apple_mpp", "scanner", "head", "prefetch"]
+
+
+class MessageOpened(Event):
+    """The open pixel of a message was fetched. `machine` is true when the fetch came from
+    an image proxy, Apple Mail Privacy Protection or a scanner rather than a person
+    (`machine_reason` says which); the read model also counts a fetch within seconds of
+    delivery as a machine's."""
+
+    type: ClassVar[str] = "message.opened"
+    campaign_id: uuid.UUID
+    recipient_id: uuid.UUID
+    machine: bool
+    machine_reason: MachineReason = ""
+    user_agent: str = ""
+
+
+class LinkClicked(Event):
+    """A tracked link of a message was followed (redirected to `url`, the campaign's
+    registered link `link_index`). `machine` as for `message.opened`: link scanners, HEAD
+    requests and known bot agents."""
+
+    type: ClassVar[str] = "link.clicked"
+    campaign_id: uuid.UUID
+    recipient_id: uuid.UUID
+    link_index: int
+    url: str
+    machine: bool
+    machine_reason: MachineReason = ""
+    user_agent: str = ""
+
+
+class RecipientUnsubscribed(Event):
+    """The recipient unsubscribed through a message's unsubscribe URL: the address is
+    suppressed for the campaign's mailbox (`mailbox_id`; null: every mailbox). `method`:
+    one_click (RFC 8058 POST from the mail client) or page (the confirmation button)."""
+
+    type: ClassVar[str] = "recipient.unsubscribed"
+    campaign_id: uuid.UUID
+    recipient_id: uuid.UUID
+    email: str
+    mailbox_id: uuid.UUID | None
+    method: Literal["one_click", "page"]
+
+
+class RecipientResubscribed(Event):
+    """The recipient undid their unsubscribe from the confirmation page: the unsubscribe
+    suppression of that address for that mailbox is lifted."""
+
+    type: ClassVar[str] = "recipient.resubscribed"
+    campaign_id: uuid.UUID
+    recipient_id: uuid.UUID
+    email: str
+    mailbox_id: uuid.UUID | None
+
+
+# --- mailbox sync (imap-sync) -----------------------------------------------------------
+
+
+class MessageBounced(Event):
+    """A delivery status notification (or a non-standard bounce) says the message could
+    not be delivered. `hard`: the address itself is bad (unknown user or domain, moved,
+    disabled). `suppress`: the address is suppressed for the mailbox by this event (a hard
+    bounce, or the soft bounce that reached the repeat limit). `source` names the mail it
+    was read from (mailbox, folder UIDVALIDITY and UID)."""
+
+    type: ClassVar[str] = "message.bounced"
+    campaign_id: uuid.UUID
+    recipient_id: uuid.UUID
+    email: str
+    mailbox_id: uuid.UUID | None
+    hard: bool
+    status: str
+    action: str
+    diagnostic: str
+    suppress: bool
+    source: str
+
+
+class MessageDeferred(Event):
+    """A delivery status notification says delivery of the message is delayed (the
+    remote server keeps trying)."""
+
+    type: ClassVar[str] = "message.deferred"
+    campaign_id: uuid.UUID
+    recipient_id: uuid.UUID
+    email: str
+    status: str
+    diagnostic: str
+    source: str
+
+
+class MessageReplied(Event):
+    """A person replied to the message (their mail quotes its Message-ID)."""
+
+    type: ClassVar[str] = "message.replied"
+    campaign_id: uuid.UUID
+    recipient_id: uuid.UUID
+    from_address: str
+    subject: str
+    reply_message_id: str
+    source: str
+
+
+class MessageAutoReplied(Event):
+    """An automatic answer (RFC 3834 Auto-Submitted, out-of-office) came back for the
+    message."""
+
+    type: ClassVar[str] = "message.auto_replied"
+    campaign_id: uuid.UUID
+    recipient_id: uuid.UUID
+    from_address: str
+    subject: str
+    reply_message_id: str
+    source: str
+
+
+class InboundSkipped(Event):
+    """A mail in a mailbox's bounce folder was read but yields nothing: it could not be
+    parsed (`kind` unparsed), or it matches no message of MC Pigeon (`kind` unmatched).
+    Recorded so it can be looked at; the sync goes on past it."""
+
+    type: ClassVar[str] = "inbound.skipped"
+    mailbox_id: uuid.UUID
+    folder: str
+    uidvalidity: int
+    uid: int
+    kind: Literal["unparsed", "unmatched"]
+    reason: str
+    source: str
+
+
 CATALOG: dict[str, type[Event]] = {
     cls.type: cls
     for cls in (
@@ -349,6 +483,15 @@ CATALOG: dict[str, type[Event]] = {
         MessageSuppressed,
         AddressSuppressed,
         AddressUnsuppressed,
+        MessageOpened,
+        LinkClicked,
+        RecipientUnsubscribed,
+        RecipientResubscribed,
+        MessageBounced,
+        MessageDeferred,
+        MessageReplied,
+        MessageAutoReplied,
+        InboundSkipped,
     )
 }
 

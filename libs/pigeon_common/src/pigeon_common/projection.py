@@ -29,6 +29,11 @@ READ_MODEL_TABLES: tuple[str, ...] = (
     "campaign_links",
     "messages",
     "suppressions",
+    "open_events",
+    "link_clicks",
+    "unsubscribes",
+    "delivery_events",
+    "inbound_skipped",
     "projection_skipped",
 )
 NIL_MAILBOX = uuid.UUID(int=0)
@@ -103,6 +108,10 @@ def writes_for_event(
         case ev.RecipientDeleted():
             return [Write(SQL.delete_recipient, (event.campaign_id, event.recipient_id))]
     writes = _sending_writes(seq, event, at)
+    if writes is None:
+        writes = _engagement_writes(event, at, envelope.event_id)
+    if writes is None:
+        writes = _inbound_writes(event, at)
     if writes is None:
         raise ev.UnknownEventError(envelope.type, envelope.schema_version)
     return writes
@@ -252,6 +261,166 @@ def _sending_writes(seq: int, event: ev.Event, at: datetime) -> list[Write] | No
             mailbox = event.mailbox_id or NIL_MAILBOX
             return [Write(SQL.remove_suppression, (address_key(event.email), mailbox))]
     return None
+
+
+def _engagement_writes(event: ev.Event, at: datetime, event_id: uuid.UUID) -> list[Write] | None:
+    """Writes of the tracker's events (opens, clicks, unsubscribes); None if not one."""
+    match event:
+        case ev.MessageOpened():
+            return [
+                Write(
+                    SQL.record_open,
+                    (
+                        event_id,
+                        event.campaign_id,
+                        event.recipient_id,
+                        at,
+                        event.machine,
+                        event.machine_reason,
+                        event.user_agent,
+                    ),
+                )
+            ]
+        case ev.LinkClicked():
+            return [
+                Write(
+                    SQL.record_click,
+                    (
+                        event_id,
+                        event.campaign_id,
+                        event.recipient_id,
+                        event.link_index,
+                        event.url,
+                        at,
+                        event.machine,
+                        event.machine_reason,
+                        event.user_agent,
+                    ),
+                )
+            ]
+        case ev.RecipientUnsubscribed():
+            return [
+                Write(
+                    SQL.record_unsubscribe,
+                    (event.campaign_id, event.recipient_id, event.email, event.method, at),
+                ),
+                _suppress(event.email, event.mailbox_id, "unsubscribed", event.method, at),
+            ]
+        case ev.RecipientResubscribed():
+            mailbox = event.mailbox_id or NIL_MAILBOX
+            return [
+                Write(SQL.record_resubscribe, (event.campaign_id, event.recipient_id, at)),
+                Write(SQL.remove_unsubscribe_suppression, (address_key(event.email), mailbox)),
+            ]
+    return None
+
+
+def _inbound_writes(event: ev.Event, at: datetime) -> list[Write] | None:
+    """Writes of imap-sync's events (bounces, delays, replies); None if not one."""
+    match event:
+        case ev.MessageBounced():
+            writes = [
+                _delivery_event(
+                    event,
+                    "bounced",
+                    at,
+                    email=event.email,
+                    mailbox_id=event.mailbox_id,
+                    hard=event.hard,
+                    status=event.status,
+                    action=event.action,
+                    diagnostic=event.diagnostic,
+                )
+            ]
+            if event.suppress:
+                reason = "hard_bounce" if event.hard else "soft_bounce"
+                detail = f"{event.status} {event.diagnostic}".strip()
+                writes.append(_suppress(event.email, event.mailbox_id, reason, detail, at))
+            return writes
+        case ev.MessageDeferred():
+            return [
+                _delivery_event(
+                    event,
+                    "deferred",
+                    at,
+                    email=event.email,
+                    status=event.status,
+                    diagnostic=event.diagnostic,
+                )
+            ]
+        case ev.MessageReplied() | ev.MessageAutoReplied():
+            kind = "replied" if isinstance(event, ev.MessageReplied) else "auto_replied"
+            return [
+                _delivery_event(
+                    event,
+                    kind,
+                    at,
+                    email=event.from_address,
+                    from_address=event.from_address,
+                    subject=event.subject,
+                )
+            ]
+        case ev.InboundSkipped():
+            return [
+                Write(
+                    SQL.record_inbound_skipped,
+                    (
+                        event.source,
+                        event.mailbox_id,
+                        event.folder,
+                        event.uidvalidity,
+                        event.uid,
+                        event.kind,
+                        event.reason,
+                        at,
+                    ),
+                )
+            ]
+    return None
+
+
+def _delivery_event(
+    event: ev.MessageBounced | ev.MessageDeferred | ev.MessageReplied | ev.MessageAutoReplied,
+    kind: str,
+    at: datetime,
+    *,
+    email: str,
+    mailbox_id: uuid.UUID | None = None,
+    hard: bool = False,
+    status: str = "",
+    action: str = "",
+    diagnostic: str = "",
+    from_address: str = "",
+    subject: str = "",
+) -> Write:
+    return Write(
+        SQL.record_delivery_event,
+        (
+            f"{kind}:{event.source}:{event.recipient_id}",
+            event.campaign_id,
+            event.recipient_id,
+            email,
+            mailbox_id,
+            kind,
+            hard,
+            status,
+            action,
+            diagnostic,
+            from_address,
+            subject,
+            event.source,
+            at,
+        ),
+    )
+
+
+def _suppress(
+    email: str, mailbox_id: uuid.UUID | None, reason: str, detail: str, at: datetime
+) -> Write:
+    return Write(
+        SQL.add_suppression,
+        (address_key(email), mailbox_id or NIL_MAILBOX, email, reason, detail, at),
+    )
 
 
 def _upsert_mailbox(mailbox_id: Any, config: ev.MailboxConfig, at: datetime, seq: int) -> Write:

@@ -108,3 +108,41 @@ ON CONFLICT (email_key, mailbox_key) DO NOTHING;
 
 -- name: remove-suppression
 DELETE FROM suppressions WHERE email_key = $1 AND mailbox_key = $2;
+
+-- name: record-open
+INSERT INTO open_events (id, campaign_id, recipient_id, at, machine, machine_reason,
+    user_agent)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (id) DO NOTHING;
+
+-- name: record-click
+INSERT INTO link_clicks (id, campaign_id, recipient_id, link_index, url, at, machine,
+    machine_reason, user_agent)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+ON CONFLICT (id) DO NOTHING;
+
+-- name: record-unsubscribe
+INSERT INTO unsubscribes (campaign_id, recipient_id, email, method, unsubscribed_at)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (campaign_id, recipient_id) DO UPDATE SET
+    method = excluded.method, unsubscribed_at = excluded.unsubscribed_at,
+    resubscribed_at = NULL
+WHERE unsubscribes.resubscribed_at IS NOT NULL;
+
+-- name: record-resubscribe
+UPDATE unsubscribes SET resubscribed_at = $3
+WHERE campaign_id = $1 AND recipient_id = $2 AND resubscribed_at IS NULL;
+
+-- name: remove-unsubscribe-suppression
+DELETE FROM suppressions WHERE email_key = $1 AND mailbox_key = $2 AND reason = 'unsubscribed';
+
+-- name: record-delivery-event
+INSERT INTO delivery_events (id, campaign_id, recipient_id, email, mailbox_id, kind, hard,
+    status, action, diagnostic, from_address, subject, source, at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+ON CONFLICT (id) DO NOTHING;
+
+-- name: record-inbound-skipped
+INSERT INTO inbound_skipped (source, mailbox_id, folder, uidvalidity, uid, kind, reason, at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+ON CONFLICT (source) DO NOTHING;

@@ -90,6 +90,50 @@ class PigeonSettings(BaseSettings):
     sender_port: Annotated[int, Field(ge=0, le=65535)] = Field(
         default=8027, description="Port of the sender's /healthz and /readyz."
     )
+    tracker_host: str = Field(
+        default="127.0.0.1",
+        description="Address the tracker (open pixel, click redirect, unsubscribe) binds to.",
+    )
+    tracker_port: Annotated[int, Field(ge=0, le=65535)] = Field(
+        default=8028, description="Port of the tracker; it also answers /healthz and /readyz."
+    )
+    tracker_workers: Annotated[int, Field(ge=1, le=64)] = Field(
+        default=2,
+        description="Tracker worker processes sharing the port (SO_REUSEPORT); one per core.",
+    )
+    tracker_trusted_proxies: Annotated[int, Field(ge=0, le=10)] = Field(
+        default=0,
+        description="Proxies (CDN, load balancer) in front of the tracker whose "
+        "X-Forwarded-For entries are trusted to name the client; 0 uses the peer address.",
+    )
+    imap_sync_host: str = Field(
+        default="127.0.0.1", description="Address of imap-sync's health endpoints."
+    )
+    imap_sync_port: Annotated[int, Field(ge=0, le=65535)] = Field(
+        default=8029, description="Port of imap-sync's /healthz and /readyz."
+    )
+    imap_sync_interval: Annotated[float, Field(ge=1, le=86_400)] = Field(
+        default=60.0,
+        description="Seconds between two syncs of a mailbox's bounce folder when the IMAP "
+        "server has no IDLE (with IDLE, new mail is read as it arrives and this is the "
+        "longest wait between full checks).",
+    )
+    imap_sync_idle: bool = Field(
+        default=True, description="Use IMAP IDLE where the server offers it."
+    )
+    imap_processed_folder: str = Field(
+        default="",
+        description="Folder that processed bounce-folder mail is moved to (created if "
+        "missing); empty leaves it in place. Mail is never deleted.",
+    )
+    soft_bounce_limit: Annotated[int, Field(ge=1, le=100)] = Field(
+        default=3,
+        description="Soft bounces of one address (on different messages of one mailbox, "
+        "within soft_bounce_window_days) after which it is suppressed.",
+    )
+    soft_bounce_window_days: Annotated[int, Field(ge=1, le=3650)] = Field(
+        default=30, description="Days over which soft bounces are counted."
+    )
     sender_concurrency: Annotated[int, Field(ge=1, le=64)] = Field(
         default=4,
         description="Chunk jobs one sender process works on at once (one SMTP connection each).",

@@ -1,0 +1,106 @@
+-- Engagement (tracker) and mailbox sync (imap-sync): opens, clicks, unsubscribes,
+-- bounces, delays, replies. One row per event, so unique counts are DISTINCT queries and
+-- a message's history is a plain list.
+
+-- Every pixel fetch, as the tracker judged it (see the *_seen views for the final call).
+CREATE TABLE open_events (
+    id              uuid PRIMARY KEY,          -- the event's id
+    campaign_id     uuid NOT NULL,
+    recipient_id    uuid NOT NULL,
+    at              timestamptz NOT NULL,
+    machine         boolean NOT NULL,
+    machine_reason  text NOT NULL,
+    user_agent      text NOT NULL
+);
+CREATE INDEX open_events_message_idx ON open_events (campaign_id, recipient_id);
+
+CREATE TABLE link_clicks (
+    id              uuid PRIMARY KEY,
+    campaign_id     uuid NOT NULL,
+    recipient_id    uuid NOT NULL,
+    link_index      integer NOT NULL,
+    url             text NOT NULL,
+    at              timestamptz NOT NULL,
+    machine         boolean NOT NULL,
+    machine_reason  text NOT NULL,
+    user_agent      text NOT NULL
+);
+CREATE INDEX link_clicks_message_idx ON link_clicks (campaign_id, recipient_id);
+
+-- One row per recipient that unsubscribed from a campaign's message.
+CREATE TABLE unsubscribes (
+    campaign_id      uuid NOT NULL,
+    recipient_id     uuid NOT NULL,
+    email            text NOT NULL,
+    method           text NOT NULL,
+    unsubscribed_at  timestamptz NOT NULL,
+    resubscribed_at  timestamptz,
+    PRIMARY KEY (campaign_id, recipient_id)
+);
+
+-- Bounces, delays, replies and auto-replies read from a mailbox's bounce folder. The id is
+-- "<kind>:<source>:<recipient>", so re-reading the same mail adds nothing.
+CREATE TABLE delivery_events (
+    id              text PRIMARY KEY,
+    campaign_id     uuid NOT NULL,
+    recipient_id    uuid NOT NULL,
+    email           text NOT NULL,
+    mailbox_id      uuid,
+    kind            text NOT NULL,        -- bounced | deferred | replied | auto_replied
+    hard            boolean NOT NULL DEFAULT false,
+    status          text NOT NULL DEFAULT '',
+    action          text NOT NULL DEFAULT '',
+    diagnostic      text NOT NULL DEFAULT '',
+    from_address    text NOT NULL DEFAULT '',
+    subject         text NOT NULL DEFAULT '',
+    source          text NOT NULL,
+    at              timestamptz NOT NULL
+);
+CREATE INDEX delivery_events_message_idx ON delivery_events (campaign_id, recipient_id);
+CREATE INDEX delivery_events_soft_idx ON delivery_events (mailbox_id, lower(email), at)
+    WHERE kind = 'bounced' AND NOT hard;
+
+-- Mail in a bounce folder that yielded nothing (unparsed, or matching no message).
+CREATE TABLE inbound_skipped (
+    source       text PRIMARY KEY,
+    mailbox_id   uuid NOT NULL,
+    folder       text NOT NULL,
+    uidvalidity  bigint NOT NULL,
+    uid          bigint NOT NULL,
+    kind         text NOT NULL,
+    reason       text NOT NULL,
+    at           timestamptz NOT NULL
+);
+
+-- Owned by imap-sync (not a read model): how far each mailbox's bounce folder was read.
+CREATE TABLE imap_sync_state (
+    mailbox_id   uuid NOT NULL,
+    folder       text NOT NULL,
+    uidvalidity  bigint NOT NULL,
+    last_uid     bigint NOT NULL,
+    synced_at    timestamptz NOT NULL,
+    last_error   text NOT NULL DEFAULT '',
+    PRIMARY KEY (mailbox_id, folder)
+);
+
+-- Opens and clicks with the final human/machine call: besides the tracker's own judgement
+-- (proxies, Apple MPP, scanners, HEAD), a fetch within 10 seconds of the message being
+-- sent is a machine's: security gateways and mail servers fetch on delivery, people
+-- do not. Computed when read, so the projection stays a pure function of each event.
+CREATE VIEW opens_seen AS
+SELECT o.id, o.campaign_id, o.recipient_id, o.at, o.user_agent,
+    o.machine OR coalesce(o.at < m.at + interval '10 seconds', false) AS machine,
+    CASE WHEN o.machine THEN o.machine_reason
+         WHEN o.at < m.at + interval '10 seconds' THEN 'prefetch' ELSE '' END AS machine_reason
+FROM open_events o
+LEFT JOIN messages m ON m.campaign_id = o.campaign_id AND m.recipient_id = o.recipient_id
+    AND m.status = 'sent';
+
+CREATE VIEW clicks_seen AS
+SELECT c.id, c.campaign_id, c.recipient_id, c.link_index, c.url, c.at, c.user_agent,
+    c.machine OR coalesce(c.at < m.at + interval '10 seconds', false) AS machine,
+    CASE WHEN c.machine THEN c.machine_reason
+         WHEN c.at < m.at + interval '10 seconds' THEN 'prefetch' ELSE '' END AS machine_reason
+FROM link_clicks c
+LEFT JOIN messages m ON m.campaign_id = c.campaign_id AND m.recipient_id = c.recipient_id
+    AND m.status = 'sent';
