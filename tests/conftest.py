@@ -5,4 +5,5 @@ pytest_plugins = [
     "pigeon_testing.dovecot",
     "pigeon_testing.smtp",
     "pigeon_testing.stack_fixtures",
+    "pigeon_testing.flufl_samples",
 ]

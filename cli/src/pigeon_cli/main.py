@@ -9,6 +9,7 @@ import typer
 
 from pigeon_cli import admin, config
 from pigeon_cli.campaign_cmd import app as campaign_app
+from pigeon_cli.imap_sync_cmd import imap_sync
 from pigeon_cli.services import SERVICES
 from pigeon_common import db
 from pigeon_common.auth import MIN_PASSWORD_LENGTH, TokenSigner
@@ -26,6 +27,7 @@ app.add_typer(projector_app, name="projector")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(campaign_app, name="campaign")
+app.command("imap-sync")(imap_sync)
 
 
 @app.command()

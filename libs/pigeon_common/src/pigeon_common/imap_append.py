@@ -461,6 +461,7 @@ async def open_imap(
     use_literal_plus: bool = True,
     batch_messages: int = DEFAULT_BATCH_MESSAGES,
     batch_bytes: int = DEFAULT_BATCH_BYTES,
+    client_class: type[ImapAppender] | None = None,
 ) -> ImapAppender:
     """Connect (`security`: plain, starttls or tls), log in and learn the capabilities.
 
@@ -484,7 +485,7 @@ async def open_imap(
         raise ImapTimeoutError(f"connecting to {host}:{port} timed out after {timeout} s") from None
     except OSError as error:
         raise ImapConnectionError(f"cannot connect to {host}:{port}: {error}") from error
-    appender = ImapAppender(
+    appender = (client_class or ImapAppender)(
         reader,
         writer,
         host=host,

@@ -162,14 +162,22 @@ async def publish_event(js: JetStreamContext, envelope: Envelope, msg_id: str | 
 
 async def publish_events(js: JetStreamContext, envelopes: Sequence[Envelope]) -> list[int]:
     """Store many events with their acks awaited together; returns their sequences in order."""
+    return await publish_events_with_ids(js, [(e, str(e.event_id)) for e in envelopes])
+
+
+async def publish_events_with_ids(
+    js: JetStreamContext, envelopes: Sequence[tuple[Envelope, str]]
+) -> list[int]:
+    """Store many events, each under its own deterministic `Nats-Msg-Id`, with their acks
+    awaited together; returns their sequences in order."""
     futures = [
         await js.publish_async(
             subject_for(envelope),
             encode(envelope),
             stream=EVENTS_STREAM,
-            headers={Header.MSG_ID: str(envelope.event_id)},
+            headers={Header.MSG_ID: msg_id},
         )
-        for envelope in envelopes
+        for envelope, msg_id in envelopes
     ]
     acks = await asyncio.gather(*futures)
     return [int(ack.seq) for ack in acks]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,8 @@ def stack_settings(
         "api_port": free_port(),
         "projector_port": free_port(),
         "sender_port": free_port(),
+        "tracker_port": free_port(),
+        "imap_sync_port": free_port(),
         "read_your_writes_timeout_sec": 10.0,
     }
     values.update(overrides)
@@ -75,7 +77,7 @@ async def create_admin(settings: PigeonSettings, email: str = ADMIN_EMAIL) -> st
 
 @dataclass
 class SenderHandle:
-    """A sender started by `Stack.start_sender`."""
+    """A service started by `Stack.start_service` (a sender, imap-sync...)."""
 
     stop_event: asyncio.Event
     task: asyncio.Task[None]
@@ -125,11 +127,25 @@ class Stack:
         """Run a sender in this loop until `await handle.stop()` (or the stack closes)."""
         from pigeon_sender.service import serve as serve_sender
 
+        return self.start_service(serve_sender)
+
+    def start_imap_sync(self, **overrides: Any) -> SenderHandle:
+        """Run imap-sync in this loop (with settings `overrides`) until stopped."""
+        from pigeon_imap_sync.service import serve as serve_imap_sync
+
+        settings = self.settings.model_copy(update=overrides)
+        return self.start_service(lambda s, stop: serve_imap_sync(settings, stop))
+
+    def start_service(
+        self, serve: Callable[[PigeonSettings, asyncio.Event], Awaitable[None]]
+    ) -> SenderHandle:
+        """Run `serve(settings, stop)` in this loop until `await handle.stop()` (or the
+        stack closes)."""
         stop = asyncio.Event()
 
         async def run() -> None:
             waiter = asyncio.create_task(self.stop.wait())
-            task = asyncio.create_task(serve_sender(self.settings, stop))
+            task = asyncio.ensure_future(serve(self.settings, stop))
             await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)
             stop.set()
             waiter.cancel()

@@ -10,7 +10,17 @@ from fastapi import APIRouter, FastAPI
 from pigeon_api.body_limit import BodyLimitMiddleware
 from pigeon_api.context import ApiContext
 from pigeon_api.errors import ErrorResponse, install_error_handlers
-from pigeon_api.routes import campaigns, health, mailboxes, recipients, sending, suppressions, users
+from pigeon_api.routes import (
+    campaigns,
+    engagement,
+    health,
+    mailbox_sync,
+    mailboxes,
+    recipients,
+    sending,
+    suppressions,
+    users,
+)
 from pigeon_common.settings import PigeonSettings
 
 API_PREFIX = "/api/v1"
@@ -51,7 +61,8 @@ def create_app(settings: PigeonSettings) -> FastAPI:
 
     app.add_middleware(BodyLimitMiddleware, limit_for=limit_for)
     v1 = APIRouter(prefix=API_PREFIX)
-    for module in (users, mailboxes, campaigns, recipients, sending, suppressions):
+    modules = (users, mailboxes, mailbox_sync, campaigns, recipients, sending, engagement)
+    for module in (*modules, suppressions):
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(health.router)

@@ -97,20 +97,92 @@ LEFT JOIN LATERAL (
 WHERE c.id = $1;
 
 -- name: list-messages
--- Every recipient with its outcome; `queued` when it has none yet. $2 filters by status.
-SELECT r.campaign_id, r.id AS recipient_id, r.email,
+-- Every recipient with its outcome (`queued` when it has none yet) and what followed:
+-- opens, clicks, bounces, delays, replies, unsubscribe. $2 filters by outcome, $5 by a
+-- later state (opened, opened_human, clicked, clicked_human, bounced, bounced_hard,
+-- bounced_soft, deferred, replied, auto_replied, unsubscribed).
+SELECT * FROM (
+  SELECT r.campaign_id, r.id AS recipient_id, r.email, r.name,
        coalesce(m.status, 'queued') AS status, m.message_id, m.smtp_code,
        coalesce(m.smtp_reply, '') AS smtp_reply, coalesce(m.hard_bounce, false) AS hard_bounce,
-       coalesce(m.appended, false) AS appended, coalesce(m.reason, '') AS reason, m.at
-FROM recipients r
-LEFT JOIN messages m ON m.campaign_id = r.campaign_id AND m.recipient_id = r.id
-WHERE r.campaign_id = $1 AND ($2::text IS NULL OR coalesce(m.status, 'queued') = $2)
-ORDER BY lower(r.email), r.id LIMIT $3 OFFSET $4;
+       coalesce(m.appended, false) AS appended, coalesce(m.reason, '') AS reason, m.at,
+       (SELECT count(*) FROM opens_seen o
+          WHERE o.campaign_id = r.campaign_id AND o.recipient_id = r.id) AS opens,
+       (SELECT count(*) FROM opens_seen o WHERE o.campaign_id = r.campaign_id
+          AND o.recipient_id = r.id AND NOT o.machine) AS human_opens,
+       (SELECT count(*) FROM clicks_seen c
+          WHERE c.campaign_id = r.campaign_id AND c.recipient_id = r.id) AS clicks,
+       (SELECT count(*) FROM clicks_seen c WHERE c.campaign_id = r.campaign_id
+          AND c.recipient_id = r.id AND NOT c.machine) AS human_clicks,
+       (SELECT CASE WHEN bool_or(d.hard) THEN 'hard' WHEN count(*) > 0 THEN 'soft' END
+          FROM delivery_events d WHERE d.campaign_id = r.campaign_id
+          AND d.recipient_id = r.id AND d.kind = 'bounced') AS bounce,
+       EXISTS (SELECT 1 FROM delivery_events d WHERE d.campaign_id = r.campaign_id
+          AND d.recipient_id = r.id AND d.kind = 'deferred') AS deferred,
+       EXISTS (SELECT 1 FROM delivery_events d WHERE d.campaign_id = r.campaign_id
+          AND d.recipient_id = r.id AND d.kind = 'replied') AS replied,
+       EXISTS (SELECT 1 FROM delivery_events d WHERE d.campaign_id = r.campaign_id
+          AND d.recipient_id = r.id AND d.kind = 'auto_replied') AS auto_replied,
+       EXISTS (SELECT 1 FROM unsubscribes u WHERE u.campaign_id = r.campaign_id
+          AND u.recipient_id = r.id AND u.resubscribed_at IS NULL) AS unsubscribed
+  FROM recipients r
+  LEFT JOIN messages m ON m.campaign_id = r.campaign_id AND m.recipient_id = r.id
+  WHERE r.campaign_id = $1 AND ($2::text IS NULL OR coalesce(m.status, 'queued') = $2)
+) x
+WHERE CASE $5::text
+  WHEN 'opened' THEN opens > 0
+  WHEN 'opened_human' THEN human_opens > 0
+  WHEN 'clicked' THEN clicks > 0
+  WHEN 'clicked_human' THEN human_clicks > 0
+  WHEN 'bounced' THEN bounce IS NOT NULL
+  WHEN 'bounced_hard' THEN bounce = 'hard'
+  WHEN 'bounced_soft' THEN bounce = 'soft'
+  WHEN 'deferred' THEN deferred
+  WHEN 'replied' THEN replied
+  WHEN 'auto_replied' THEN auto_replied
+  WHEN 'unsubscribed' THEN unsubscribed
+  ELSE true END
+ORDER BY lower(email), recipient_id LIMIT $3 OFFSET $4;
 
 -- name: count-messages
-SELECT count(*) FROM recipients r
-LEFT JOIN messages m ON m.campaign_id = r.campaign_id AND m.recipient_id = r.id
-WHERE r.campaign_id = $1 AND ($2::text IS NULL OR coalesce(m.status, 'queued') = $2);
+SELECT count(*) FROM (
+  SELECT
+       EXISTS (SELECT 1 FROM opens_seen o
+          WHERE o.campaign_id = r.campaign_id AND o.recipient_id = r.id) AS opened,
+       EXISTS (SELECT 1 FROM opens_seen o WHERE o.campaign_id = r.campaign_id
+          AND o.recipient_id = r.id AND NOT o.machine) AS opened_human,
+       EXISTS (SELECT 1 FROM clicks_seen c
+          WHERE c.campaign_id = r.campaign_id AND c.recipient_id = r.id) AS clicked,
+       EXISTS (SELECT 1 FROM clicks_seen c WHERE c.campaign_id = r.campaign_id
+          AND c.recipient_id = r.id AND NOT c.machine) AS clicked_human,
+       (SELECT CASE WHEN bool_or(d.hard) THEN 'hard' WHEN count(*) > 0 THEN 'soft' END
+          FROM delivery_events d WHERE d.campaign_id = r.campaign_id
+          AND d.recipient_id = r.id AND d.kind = 'bounced') AS bounce,
+       EXISTS (SELECT 1 FROM delivery_events d WHERE d.campaign_id = r.campaign_id
+          AND d.recipient_id = r.id AND d.kind = 'deferred') AS deferred,
+       EXISTS (SELECT 1 FROM delivery_events d WHERE d.campaign_id = r.campaign_id
+          AND d.recipient_id = r.id AND d.kind = 'replied') AS replied,
+       EXISTS (SELECT 1 FROM delivery_events d WHERE d.campaign_id = r.campaign_id
+          AND d.recipient_id = r.id AND d.kind = 'auto_replied') AS auto_replied,
+       EXISTS (SELECT 1 FROM unsubscribes u WHERE u.campaign_id = r.campaign_id
+          AND u.recipient_id = r.id AND u.resubscribed_at IS NULL) AS unsubscribed
+  FROM recipients r
+  LEFT JOIN messages m ON m.campaign_id = r.campaign_id AND m.recipient_id = r.id
+  WHERE r.campaign_id = $1 AND ($2::text IS NULL OR coalesce(m.status, 'queued') = $2)
+) x
+WHERE CASE $3::text
+  WHEN 'opened' THEN opened
+  WHEN 'opened_human' THEN opened_human
+  WHEN 'clicked' THEN clicked
+  WHEN 'clicked_human' THEN clicked_human
+  WHEN 'bounced' THEN bounce IS NOT NULL
+  WHEN 'bounced_hard' THEN bounce = 'hard'
+  WHEN 'bounced_soft' THEN bounce = 'soft'
+  WHEN 'deferred' THEN deferred
+  WHEN 'replied' THEN replied
+  WHEN 'auto_replied' THEN auto_replied
+  WHEN 'unsubscribed' THEN unsubscribed
+  ELSE true END;
 
 -- name: first-recipients
 SELECT id, email, name, attributes FROM recipients WHERE campaign_id = $1
@@ -123,3 +195,110 @@ WHERE campaign_id = $1 AND id = ANY($2::uuid[]) ORDER BY lower(email), id;
 -- name: mailbox-for-send
 SELECT m.*, s.smtp_password, s.imap_password FROM mailboxes m
 JOIN mailbox_secrets s ON s.mailbox_id = m.id WHERE m.id = $1;
+
+-- name: campaign-stats
+-- Unique recipients per outcome and engagement (opens and clicks as finally judged, in
+-- the *_seen views: a machine's fetch is counted apart).
+SELECT
+  (SELECT count(*) FROM recipients WHERE campaign_id = $1) AS recipients,
+  (SELECT count(*) FROM messages WHERE campaign_id = $1 AND status = 'sent') AS sent,
+  (SELECT count(*) FROM messages WHERE campaign_id = $1 AND status = 'failed') AS failed,
+  (SELECT count(*) FROM messages WHERE campaign_id = $1 AND status = 'unknown') AS unknown,
+  (SELECT count(*) FROM messages WHERE campaign_id = $1 AND status = 'suppressed') AS suppressed,
+  (SELECT count(*) FROM opens_seen WHERE campaign_id = $1) AS opens,
+  (SELECT count(DISTINCT recipient_id) FROM opens_seen WHERE campaign_id = $1) AS opened,
+  (SELECT count(DISTINCT recipient_id) FROM opens_seen
+     WHERE campaign_id = $1 AND NOT machine) AS opened_human,
+  (SELECT count(DISTINCT recipient_id) FROM opens_seen
+     WHERE campaign_id = $1 AND machine) AS opened_machine,
+  (SELECT count(*) FROM clicks_seen WHERE campaign_id = $1) AS clicks,
+  (SELECT count(DISTINCT recipient_id) FROM clicks_seen WHERE campaign_id = $1) AS clicked,
+  (SELECT count(DISTINCT recipient_id) FROM clicks_seen
+     WHERE campaign_id = $1 AND NOT machine) AS clicked_human,
+  (SELECT count(DISTINCT recipient_id) FROM delivery_events
+     WHERE campaign_id = $1 AND kind = 'bounced' AND hard) AS bounced_hard,
+  (SELECT count(DISTINCT recipient_id) FROM delivery_events d
+     WHERE d.campaign_id = $1 AND d.kind = 'bounced' AND NOT d.hard
+       AND NOT EXISTS (SELECT 1 FROM delivery_events h WHERE h.campaign_id = $1
+         AND h.recipient_id = d.recipient_id AND h.kind = 'bounced' AND h.hard)) AS bounced_soft,
+  (SELECT count(DISTINCT recipient_id) FROM delivery_events
+     WHERE campaign_id = $1 AND kind = 'deferred') AS deferred,
+  (SELECT count(DISTINCT recipient_id) FROM delivery_events
+     WHERE campaign_id = $1 AND kind = 'replied') AS replied,
+  (SELECT count(DISTINCT recipient_id) FROM delivery_events
+     WHERE campaign_id = $1 AND kind = 'auto_replied') AS auto_replied,
+  (SELECT count(*) FROM unsubscribes
+     WHERE campaign_id = $1 AND resubscribed_at IS NULL) AS unsubscribed;
+
+-- name: link-stats
+SELECT l.link_index, l.url,
+  count(c.id) AS clicks,
+  count(DISTINCT c.recipient_id) AS clicked,
+  count(DISTINCT c.recipient_id) FILTER (WHERE NOT c.machine) AS clicked_human
+FROM campaign_links l
+LEFT JOIN clicks_seen c ON c.campaign_id = l.campaign_id AND c.link_index = l.link_index
+WHERE l.campaign_id = $1
+GROUP BY l.link_index, l.url ORDER BY l.link_index;
+
+-- name: list-opens
+SELECT o.id, o.recipient_id, r.email, o.at, o.machine, o.machine_reason, o.user_agent
+FROM opens_seen o LEFT JOIN recipients r ON r.campaign_id = o.campaign_id AND r.id = o.recipient_id
+WHERE o.campaign_id = $1 AND ($2::uuid IS NULL OR o.recipient_id = $2)
+  AND ($3::boolean IS NULL OR o.machine = $3)
+ORDER BY o.at DESC, o.id LIMIT $4 OFFSET $5;
+
+-- name: count-opens
+SELECT count(*) FROM opens_seen o
+WHERE o.campaign_id = $1 AND ($2::uuid IS NULL OR o.recipient_id = $2)
+  AND ($3::boolean IS NULL OR o.machine = $3);
+
+-- name: list-clicks
+SELECT c.id, c.recipient_id, r.email, c.link_index, c.url, c.at, c.machine, c.machine_reason,
+       c.user_agent
+FROM clicks_seen c LEFT JOIN recipients r ON r.campaign_id = c.campaign_id AND r.id = c.recipient_id
+WHERE c.campaign_id = $1 AND ($2::uuid IS NULL OR c.recipient_id = $2)
+  AND ($3::boolean IS NULL OR c.machine = $3)
+ORDER BY c.at DESC, c.id LIMIT $4 OFFSET $5;
+
+-- name: count-clicks
+SELECT count(*) FROM clicks_seen c
+WHERE c.campaign_id = $1 AND ($2::uuid IS NULL OR c.recipient_id = $2)
+  AND ($3::boolean IS NULL OR c.machine = $3);
+
+-- name: list-delivery-events
+SELECT id, recipient_id, email, kind, hard, status, action, diagnostic, from_address, subject,
+       source, at
+FROM delivery_events
+WHERE campaign_id = $1 AND ($2::uuid IS NULL OR recipient_id = $2)
+  AND ($3::text IS NULL OR kind = $3)
+ORDER BY at DESC, id LIMIT $4 OFFSET $5;
+
+-- name: count-delivery-events
+SELECT count(*) FROM delivery_events
+WHERE campaign_id = $1 AND ($2::uuid IS NULL OR recipient_id = $2)
+  AND ($3::text IS NULL OR kind = $3);
+
+-- name: list-suppressions
+SELECT email, nullif(mailbox_key, '00000000-0000-0000-0000-000000000000') AS mailbox_id,
+       reason, detail, created_at
+FROM suppressions
+WHERE ($1::text IS NULL OR email_key = $1)
+  AND ($2::uuid IS NULL OR mailbox_key = $2)
+  AND ($3::text IS NULL OR reason = $3)
+ORDER BY created_at DESC, email_key, mailbox_key LIMIT $4 OFFSET $5;
+
+-- name: count-suppressions
+SELECT count(*) FROM suppressions
+WHERE ($1::text IS NULL OR email_key = $1)
+  AND ($2::uuid IS NULL OR mailbox_key = $2)
+  AND ($3::text IS NULL OR reason = $3);
+
+-- name: suppression-exists
+SELECT 1 FROM suppressions WHERE email_key = $1 AND mailbox_key = $2;
+
+-- name: imap-sync-state
+SELECT folder, uidvalidity, last_uid, synced_at, last_error FROM imap_sync_state
+WHERE mailbox_id = $1 ORDER BY folder;
+
+-- name: count-inbound-skipped
+SELECT count(*) FROM inbound_skipped WHERE mailbox_id = $1;

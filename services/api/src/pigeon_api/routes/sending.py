@@ -13,6 +13,7 @@ from pigeon_api.deps import Conn, Ctx, CurrentUser
 from pigeon_api.errors import ApiError
 from pigeon_api.routes.campaigns import load_campaign
 from pigeon_api.schemas.common import Page
+from pigeon_api.schemas.engagement import MessageState
 from pigeon_api.schemas.sending import (
     CampaignStatusPublic,
     DryRunRequest,
@@ -315,11 +316,14 @@ async def list_messages(
     _user: CurrentUser,
     conn: Conn,
     status: MessageStatus | None = Query(None),
+    state: MessageState | None = Query(None),
     limit: int = Query(50, ge=1, le=1000),
     offset: int = Query(0, ge=0),
 ) -> Page[MessagePublic]:
-    """Each recipient's outcome: queued, sent, failed, unknown or suppressed."""
+    """Each recipient's outcome (`status`: queued, sent, failed, unknown, suppressed) and
+    what followed; `state` keeps those opened, clicked, bounced, deferred, replied,
+    auto-replied or unsubscribed (see MessageState)."""
     await load_campaign(conn, campaign_id)
-    rows = await conn.fetch(SQL.list_messages, campaign_id, status, limit, offset)
-    count = await conn.fetchval(SQL.count_messages, campaign_id, status)
+    rows = await conn.fetch(SQL.list_messages, campaign_id, status, limit, offset, state)
+    count = await conn.fetchval(SQL.count_messages, campaign_id, status, state)
     return Page(data=[MessagePublic(**dict(r.items())) for r in rows], count=count)

@@ -84,9 +84,13 @@ class CampaignStatusPublic(BaseModel):
 
 
 class MessagePublic(BaseModel):
+    """A recipient's message: its sending outcome, then what followed (opens and clicks
+    counted with machine ones, `human_*` without; `bounce` hard, soft or null)."""
+
     campaign_id: uuid.UUID
     recipient_id: uuid.UUID
     email: str
+    name: str
     status: str
     message_id: str | None
     smtp_code: int | None
@@ -95,6 +99,15 @@ class MessagePublic(BaseModel):
     appended: bool
     reason: str
     at: datetime | None
+    opens: int
+    human_opens: int
+    clicks: int
+    human_clicks: int
+    bounce: str | None
+    deferred: bool
+    replied: bool
+    auto_replied: bool
+    unsubscribed: bool
 
 
 class SuppressionCreate(RequestModel):

@@ -1,0 +1,183 @@
+"""What happened after sending: campaign stats, opens, clicks, bounces and replies, and
+every recipient's outcome as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
+
+from pigeon_api.context import SQL
+from pigeon_api.deps import Conn, Ctx, CurrentUser
+from pigeon_api.routes.campaigns import load_campaign
+from pigeon_api.schemas.common import Page
+from pigeon_api.schemas.engagement import (
+    CampaignStats,
+    ClickPublic,
+    DeliveryEventPublic,
+    DeliveryKind,
+    LinkStats,
+    OpenPublic,
+)
+
+router = APIRouter(prefix="/campaigns/{campaign_id}", tags=["engagement"])
+
+EXPORT_COLUMNS = (
+    "email",
+    "name",
+    "status",
+    "sent_at",
+    "message_id",
+    "smtp_code",
+    "smtp_reply",
+    "opens",
+    "human_opens",
+    "clicks",
+    "human_clicks",
+    "bounce",
+    "deferred",
+    "replied",
+    "auto_replied",
+    "unsubscribed",
+)
+EXPORT_PAGE = 2000
+ALL_ROWS = 2**62  # LIMIT of the export query
+
+
+def rate(part: int, whole: int) -> float:
+    return round(part / whole, 4) if whole else 0.0
+
+
+@router.get("/stats", operation_id="campaign_stats", response_model=CampaignStats)
+async def campaign_stats(campaign_id: uuid.UUID, _user: CurrentUser, conn: Conn) -> CampaignStats:
+    """The campaign's numbers: outcomes, unique opens and clicks (people and machines
+    apart), bounces (hard, soft), delays, replies, unsubscribes, rates, and per link."""
+    await load_campaign(conn, campaign_id)
+    row = dict((await conn.fetchrow(SQL.campaign_stats, campaign_id)).items())
+    links = [LinkStats(**dict(r.items())) for r in await conn.fetch(SQL.link_stats, campaign_id)]
+    bounced = row["bounced_hard"] + row["bounced_soft"]
+    delivered = max(row["sent"] - bounced, 0)
+    return CampaignStats(
+        campaign_id=campaign_id,
+        delivered=delivered,
+        bounced=bounced,
+        open_rate=rate(row["opened_human"], delivered),
+        click_rate=rate(row["clicked_human"], delivered),
+        links=links,
+        **row,
+    )
+
+
+@router.get("/opens", operation_id="list_opens", response_model=Page[OpenPublic])
+async def list_opens(
+    campaign_id: uuid.UUID,
+    _user: CurrentUser,
+    conn: Conn,
+    recipient_id: uuid.UUID | None = Query(None),
+    machine: bool | None = Query(None),
+    limit: int = Query(50, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+) -> Page[OpenPublic]:
+    """Every fetch of the open pixel, newest first (`machine` filters people or machines)."""
+    await load_campaign(conn, campaign_id)
+    rows = await conn.fetch(SQL.list_opens, campaign_id, recipient_id, machine, limit, offset)
+    count = await conn.fetchval(SQL.count_opens, campaign_id, recipient_id, machine)
+    return Page(data=[OpenPublic(**dict(r.items())) for r in rows], count=count)
+
+
+@router.get("/clicks", operation_id="list_clicks", response_model=Page[ClickPublic])
+async def list_clicks(
+    campaign_id: uuid.UUID,
+    _user: CurrentUser,
+    conn: Conn,
+    recipient_id: uuid.UUID | None = Query(None),
+    machine: bool | None = Query(None),
+    limit: int = Query(50, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+) -> Page[ClickPublic]:
+    """Every followed link, newest first."""
+    await load_campaign(conn, campaign_id)
+    rows = await conn.fetch(SQL.list_clicks, campaign_id, recipient_id, machine, limit, offset)
+    count = await conn.fetchval(SQL.count_clicks, campaign_id, recipient_id, machine)
+    return Page(data=[ClickPublic(**dict(r.items())) for r in rows], count=count)
+
+
+@router.get(
+    "/delivery-events",
+    operation_id="list_delivery_events",
+    response_model=Page[DeliveryEventPublic],
+)
+async def list_delivery_events(
+    campaign_id: uuid.UUID,
+    _user: CurrentUser,
+    conn: Conn,
+    recipient_id: uuid.UUID | None = Query(None),
+    kind: DeliveryKind | None = Query(None),
+    limit: int = Query(50, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+) -> Page[DeliveryEventPublic]:
+    """Bounces, delays, replies and auto-replies read from the mailbox, newest first."""
+    await load_campaign(conn, campaign_id)
+    rows = await conn.fetch(
+        SQL.list_delivery_events, campaign_id, recipient_id, kind, limit, offset
+    )
+    count = await conn.fetchval(SQL.count_delivery_events, campaign_id, recipient_id, kind)
+    return Page(data=[DeliveryEventPublic(**dict(r.items())) for r in rows], count=count)
+
+
+@router.get(
+    "/messages/export",
+    operation_id="export_messages",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+async def export_messages(
+    campaign_id: uuid.UUID, _user: CurrentUser, ctx: Ctx, conn: Conn
+) -> StreamingResponse:
+    """Every recipient with its outcome and what followed, as CSV (one row each)."""
+    await load_campaign(conn, campaign_id)
+    pool = ctx.require().pool
+
+    async def rows() -> AsyncIterator[bytes]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(EXPORT_COLUMNS)
+        # One query streamed through a cursor: memory stays flat, however many rows.
+        async with pool.acquire() as stream_conn, stream_conn.transaction():
+            cursor = stream_conn.cursor(
+                SQL.list_messages, campaign_id, None, ALL_ROWS, 0, None, prefetch=EXPORT_PAGE
+            )
+            async for row in cursor:
+                writer.writerow(_export_row(row))
+                if buffer.tell() > 64_000:
+                    yield buffer.getvalue().encode()
+                    buffer.seek(0)
+                    buffer.truncate()
+        yield buffer.getvalue().encode()
+
+    return StreamingResponse(
+        rows(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="messages-{campaign_id}.csv"'},
+    )
+
+
+def _export_row(row: Any) -> list[str]:
+    values = dict(row.items())
+    values["sent_at"] = row["at"].isoformat() if row["at"] and row["status"] == "sent" else ""
+    return [_cell(values[column]) for column in EXPORT_COLUMNS]
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    # A cell starting with = + - @ is a formula to spreadsheet programs: keep it text.
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

@@ -1,0 +1,71 @@
+"""A mailbox's bounce-folder sync: where it stands, and "sync now" (asks imap-sync)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from fastapi import APIRouter
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
+
+from pigeon_api.context import SQL
+from pigeon_api.deps import Conn, Ctx, CurrentUser
+from pigeon_api.errors import ApiError, not_found
+from pigeon_api.schemas.engagement import MailboxSyncPublic, SyncReportPublic, SyncStatePublic
+
+router = APIRouter(prefix="/mailboxes/{mailbox_id}/sync", tags=["mailboxes"])
+
+SYNC_NOW_SUBJECT = "pigeon.imap_sync.now"  # answered by imap-sync (pigeon_imap_sync.service)
+SYNC_NOW_TIMEOUT_SEC = 120.0
+
+
+async def _mailbox(conn: Conn, mailbox_id: uuid.UUID) -> str:
+    row = await conn.fetchrow(SQL.mailbox_by_id, mailbox_id)
+    if row is None:
+        raise not_found("mailbox")
+    return str(row["bounce_folder"])
+
+
+@router.get("", operation_id="get_mailbox_sync", response_model=MailboxSyncPublic)
+async def get_mailbox_sync(
+    mailbox_id: uuid.UUID, _user: CurrentUser, conn: Conn
+) -> MailboxSyncPublic:
+    """How far the bounce folder was read, when, the last error, and how many mails were
+    skipped (unparsed, or matching no message)."""
+    folder = await _mailbox(conn, mailbox_id)
+    states = await conn.fetch(SQL.imap_sync_state, mailbox_id)
+    return MailboxSyncPublic(
+        mailbox_id=mailbox_id,
+        bounce_folder=folder,
+        folders=[SyncStatePublic(**dict(r.items())) for r in states],
+        skipped=await conn.fetchval(SQL.count_inbound_skipped, mailbox_id),
+    )
+
+
+@router.post("", operation_id="sync_mailbox_now", response_model=SyncReportPublic)
+async def sync_mailbox_now(
+    mailbox_id: uuid.UUID, _user: CurrentUser, ctx: Ctx, conn: Conn
+) -> SyncReportPublic:
+    """Read the bounce folder now and answer with what was found (the events are stored;
+    the campaign numbers follow as soon as the projector applies them)."""
+    if not await _mailbox(conn, mailbox_id):
+        raise ApiError(409, "no_bounce_folder", "the mailbox has no bounce_folder to sync")
+    nc = ctx.require().nc
+    try:
+        reply = await nc.request(
+            SYNC_NOW_SUBJECT,
+            json.dumps({"mailbox_id": str(mailbox_id)}).encode(),
+            timeout=SYNC_NOW_TIMEOUT_SEC,
+        )
+    except NoRespondersError:
+        raise ApiError(503, "imap_sync_unavailable", "no imap-sync service is running") from None
+    except NatsTimeoutError:
+        raise ApiError(504, "imap_sync_timeout", "the sync did not finish in time") from None
+    answer = json.loads(reply.data)
+    if "refused" in answer:
+        raise ApiError(409, "sync_refused", str(answer["refused"]))
+    report = SyncReportPublic(**answer)
+    if report.error:
+        raise ApiError(502, "imap_error", f"the IMAP server: {report.error}")
+    return report

@@ -1,0 +1,166 @@
+"""RFC 3464 delivery status notifications: the per-recipient fields of a report.
+
+A report is any message/delivery-status (or RFC 6533 message/global-delivery-status) part,
+also inside an attached message (a bounce forwarded by a gateway or a person). Its first
+field block is about the message; every later block naming a recipient is about that one:
+
+- the address is Original-Recipient when it names one (that is what we sent to), else
+  Final-Recipient; types other than rfc822 and utf-8 (x400, unknown) are not addresses;
+- Action `failed` (also `failure`, `error`, and comments after the word) is a bounce,
+  `delayed` a deferral; `delivered`, `relayed` and `expanded` are no failure at all; a block
+  without an Action takes it from its status class;
+- the status is the Status field, unless that is missing or vague (X.Y.0, "other") and
+  the Diagnostic-Code names a specific one ("Status: 5.0.0" with "550 5.7.1 spam" is 5.7.1);
+- the diagnostic is the Diagnostic-Code without its type ("smtp;", "X-Postfix;").
+
+Hard or soft follows `hardness` with a soft default.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email.message import Message
+from email.parser import HeaderParser
+from email.policy import compat32
+from enum import StrEnum
+
+from pigeon_common.smtp_outcomes import enhanced_status
+from pigeon_common.validation import MAX_ADDRESS_LENGTH
+from pigeon_imap_sync.hardness import is_hard, is_specific, status_in_text
+from pigeon_imap_sync.inbound import Action, BouncedRecipient
+from pigeon_imap_sync.mailtext import header_text, one_line, part_text, walk_parts
+
+MAX_DIAGNOSTIC_CHARS = 500
+REPORT_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})
+ADDRESS_TYPES = frozenset({"rfc822", "utf-8"})
+
+
+class Field(StrEnum):
+    ORIGINAL_RECIPIENT = "Original-Recipient"
+    FINAL_RECIPIENT = "Final-Recipient"
+    ACTION = "Action"
+    STATUS = "Status"
+    DIAGNOSTIC_CODE = "Diagnostic-Code"
+
+
+# Leading words of an Action value, as MTAs write it.
+_ACTION_WORDS: tuple[tuple[str, Action], ...] = (
+    ("fail", Action.FAILED),
+    ("error", Action.FAILED),  # OpenSMTPD
+    ("delay", Action.DELAYED),
+    ("deliver", Action.DELIVERED),
+    ("relay", Action.RELAYED),
+    ("expand", Action.EXPANDED),
+)
+_ACTION_OF_CLASS = {"5": Action.FAILED, "4": Action.DELAYED, "2": Action.DELIVERED}
+_ADDRESS = re.compile(r"[^\s<>@;,]+@[^\s<>@;,]+")
+_DIAGNOSTIC_TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9-]*\s*;\s*")
+_BLANK_LINE = re.compile(r"\r?\n[ \t]*\r?\n")
+
+
+@dataclass(frozen=True)
+class Report:
+    """What one message's delivery status parts say, recipient by recipient."""
+
+    failures: tuple[BouncedRecipient, ...]  # Action failed or delayed, in report order
+    other_actions: frozenset[Action]  # delivered, relayed, expanded
+
+
+def read_report(msg: Message) -> Report | None:
+    """The report in `msg`, or None when it has no status block naming a recipient."""
+    failures: list[BouncedRecipient] = []
+    others: set[Action] = set()
+    seen: set[tuple[str, Action]] = set()
+    for block in _recipient_blocks(msg):
+        entry = _read_block(block)
+        if entry is None:
+            continue
+        key = (entry.email.casefold(), entry.action)
+        if entry.action in (Action.FAILED, Action.DELAYED) and key not in seen:
+            seen.add(key)
+            failures.append(entry)
+        elif entry.action not in (Action.FAILED, Action.DELAYED):
+            others.add(entry.action)
+    if not failures and not others:
+        return None
+    return Report(tuple(failures), frozenset(others))
+
+
+def _recipient_blocks(msg: Message) -> Iterator[Message]:
+    for part in walk_parts(msg):
+        if part.get_content_type() in REPORT_TYPES:
+            # The block about the message itself (Reporting-MTA, ...) names no recipient,
+            # so `_read_block` passes over it like any other block without one.
+            yield from _field_blocks(part)
+
+
+def _field_blocks(part: Message) -> list[Message]:
+    payload = part.get_payload()
+    if not isinstance(payload, list):  # a part built by hand: text only
+        return _split_blocks(part_text(part))
+    blocks: list[Message] = []
+    for block in payload:
+        if isinstance(block, Message):
+            # message/delivery-status comes parsed into blocks with empty bodies; the
+            # global kind is parsed like an attached message: its first block becomes the
+            # header and the other blocks its body.
+            blocks += [block, *_split_blocks(part_text(block))]
+    return blocks
+
+
+def _split_blocks(text: str) -> list[Message]:
+    parser = HeaderParser(policy=compat32)
+    return [parser.parsestr(chunk) for chunk in _BLANK_LINE.split(text) if chunk.strip()]
+
+
+def _read_block(block: Message) -> BouncedRecipient | None:
+    address = _address(header_text(block, Field.ORIGINAL_RECIPIENT)) or _address(
+        header_text(block, Field.FINAL_RECIPIENT)
+    )
+    status_field = header_text(block, Field.STATUS)
+    action = _action(header_text(block, Field.ACTION), enhanced_status(status_field) or "")
+    if not address or action is None:
+        return None
+    diagnostic = _DIAGNOSTIC_TYPE.sub("", header_text(block, Field.DIAGNOSTIC_CODE))
+    status = _status(enhanced_status(status_field) or "", diagnostic)
+    hard = action is Action.FAILED and is_hard(
+        status, f"{status_field} {diagnostic}", default=False
+    )
+    return BouncedRecipient(
+        email=address,
+        action=action,
+        status=status,
+        diagnostic=one_line(diagnostic, MAX_DIAGNOSTIC_CHARS),
+        hard=hard,
+    )
+
+
+def _address(value: str) -> str:
+    """The address of a recipient field ("rfc822; a@b", "<a@b>"), '' for anything else."""
+    kind, separator, rest = value.partition(";")
+    if separator and kind.strip().lower() not in ADDRESS_TYPES:
+        return ""
+    words = (rest if separator else value).split()
+    candidate = words[0].strip("<>") if words else ""
+    if len(candidate) > MAX_ADDRESS_LENGTH or not _ADDRESS.fullmatch(candidate):
+        return ""
+    return candidate
+
+
+def _action(value: str, status: str) -> Action | None:
+    word = value.strip().lower()
+    if not word:
+        return _ACTION_OF_CLASS.get(status[:1])
+    for prefix, action in _ACTION_WORDS:
+        if word.startswith(prefix):
+            return action
+    return None
+
+
+def _status(field: str, diagnostic: str) -> str:
+    """The Status field, or the diagnostic's status when the field is missing or generic."""
+    if is_specific(field):
+        return field
+    return status_in_text(diagnostic) or field

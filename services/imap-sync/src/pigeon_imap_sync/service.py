@@ -1,0 +1,159 @@
+"""The imap-sync service: one watcher per mailbox with a bounce folder, plus "sync now".
+
+A watcher logs in, syncs, then waits for new mail with IMAP IDLE where the server offers
+it (and `PIGEON_IMAP_SYNC_IDLE` allows), or sleeps `PIGEON_IMAP_SYNC_INTERVAL` between
+polls. With IDLE it still syncs at least once per interval. A watcher whose mailbox
+changed (server, folder, password) or was removed is replaced; one that fails retries
+with backoff and says why in imap_sync_state and the log.
+
+"Sync now" (the API's `POST /api/v1/mailboxes/{id}/sync`) is a NATS request on
+`pigeon.imap_sync.now`, answered by one imap-sync replica (a queue group) with the sync's
+report as JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from typing import Any
+
+from nats.aio.msg import Msg
+
+from pigeon_common.backoff import Backoff
+from pigeon_common.health import health_app
+from pigeon_common.runtime import Connections, Readiness, check_live, open_connections
+from pigeon_common.secrets_box import SecretBox
+from pigeon_common.serving import serve_asgi
+from pigeon_common.settings import PigeonSettings
+from pigeon_imap_sync.sync import MailboxAccount, MailboxSync, connect, load_accounts
+
+log = logging.getLogger(__name__)
+SYNC_NOW_SUBJECT = "pigeon.imap_sync.now"
+QUEUE_GROUP = "imap-sync"
+RECONCILE_SEC = 5.0  # how soon a new, changed or removed mailbox is noticed
+SYNC_NOW_WAIT_SEC = 30.0  # a running sync of the same mailbox is waited for, this long
+
+
+class ImapSyncService:
+    def __init__(self, settings: PigeonSettings) -> None:
+        self.settings = settings
+        self.readiness = Readiness()
+        self._box = SecretBox(settings.secret())
+        self._conns: Connections | None = None
+        self._sync: MailboxSync | None = None
+        self._watchers: dict[uuid.UUID, tuple[MailboxAccount, asyncio.Task[None]]] = {}
+
+    async def check(self) -> Readiness:
+        if self._conns is not None:
+            await check_live(self._conns, self.readiness)
+        return self.readiness
+
+    async def run(self, stop: asyncio.Event) -> None:
+        database_url, nats_url = self.settings.require_servers()
+        self._conns = await open_connections(
+            database_url,
+            nats_url,
+            name="pigeon-imap-sync",
+            readiness=self.readiness,
+            pool_size=5,
+            replicas=self.settings.jetstream_replicas,
+        )
+        self._sync = MailboxSync(self._conns.pool, self._conns.js, self.settings)
+        subscription = await self._conns.nc.subscribe(
+            SYNC_NOW_SUBJECT, queue=QUEUE_GROUP, cb=self._on_sync_now
+        )
+        self.readiness.reason = None
+        try:
+            while not stop.is_set():
+                with contextlib.suppress(Exception):
+                    await self._reconcile(stop)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=RECONCILE_SEC)
+        finally:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+            for _, task in self._watchers.values():
+                task.cancel()
+            for _, task in self._watchers.values():
+                with contextlib.suppress(BaseException):
+                    await task
+            await self._conns.close()
+
+    async def _reconcile(self, stop: asyncio.Event) -> None:
+        """Start a watcher per mailbox; replace those whose mailbox changed."""
+        assert self._conns is not None
+        accounts = {a.id: a for a in await load_accounts(self._conns.pool, self._box)}
+        for mailbox_id, (account, task) in list(self._watchers.items()):
+            current = accounts.get(mailbox_id)
+            if current is None or current.version != account.version or task.done():
+                task.cancel()
+                del self._watchers[mailbox_id]
+        for mailbox_id, account in accounts.items():
+            if mailbox_id not in self._watchers:
+                task = asyncio.create_task(self._watch(account, stop))
+                self._watchers[mailbox_id] = (account, task)
+
+    async def _watch(self, account: MailboxAccount, stop: asyncio.Event) -> None:
+        assert self._sync is not None
+        backoff = Backoff()
+        interval = self.settings.imap_sync_interval
+        while not stop.is_set():
+            try:
+                async with await connect(account, self.settings) as reader:
+                    while not stop.is_set():
+                        report = await self._sync.sync(account, reader)
+                        if report.error:
+                            raise ConnectionError(report.error)
+                        backoff = Backoff()
+                        if self.settings.imap_sync_idle and reader.can_idle:
+                            await reader.idle(interval)
+                        else:
+                            with contextlib.suppress(TimeoutError):
+                                await asyncio.wait_for(stop.wait(), timeout=interval)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                delay = min(backoff.next_delay(), interval)
+                log.warning("mailbox %s: %s; retrying in %.1fs", account.name, exc, delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
+
+    async def _on_sync_now(self, msg: Msg) -> None:
+        reply = await self.sync_now(msg.data)
+        with contextlib.suppress(Exception):
+            await msg.respond(json.dumps(reply).encode())
+
+    async def sync_now(self, request: bytes) -> dict[str, Any]:
+        """Sync one mailbox now (its own connection, beside its watcher); the report."""
+        assert self._conns is not None and self._sync is not None
+        try:
+            mailbox_id = uuid.UUID(json.loads(request)["mailbox_id"])
+        except (ValueError, KeyError, TypeError):
+            return {"error": 'bad request: want {"mailbox_id": UUID}'}
+        accounts = {a.id: a for a in await load_accounts(self._conns.pool, self._box)}
+        account = accounts.get(mailbox_id)
+        if account is None:
+            return {"refused": "no such mailbox, or it has no bounce folder"}
+        report = await self._sync.sync(account, wait_sec=SYNC_NOW_WAIT_SEC)
+        return report.as_dict()
+
+
+async def serve(settings: PigeonSettings, stop: asyncio.Event) -> None:
+    service = ImapSyncService(settings)
+    health = asyncio.create_task(
+        serve_asgi(
+            health_app(service.check),
+            settings.imap_sync_host,
+            settings.imap_sync_port,
+            stop,
+            lifespan="off",
+        )
+    )
+    try:
+        await service.run(stop)
+    finally:
+        stop.set()
+        await health

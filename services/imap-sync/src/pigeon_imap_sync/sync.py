@@ -1,0 +1,326 @@
+"""One sync of one mailbox's bounce folder: read the new mail by UID, store what it means.
+
+The position (UIDVALIDITY and the last UID read) is kept in `imap_sync_state`. A batch of
+mail is read, its events are stored in JetStream (acks awaited), and only then is the
+position moved past it; processed mail is moved to the processed folder last. A crash
+anywhere re-reads the batch, and the events' deterministic message ids (plus the read
+model's unique row ids) make the re-read add nothing. When UIDVALIDITY changes, the folder
+is read again from its start, as RFC 3501 requires.
+
+Two syncs of the same mailbox never overlap: a PostgreSQL advisory lock is taken per
+mailbox, so imap-sync may run as several replicas (and `pigeon imap-sync` beside them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+from nats.js import JetStreamContext
+
+from pigeon_common import jetstream
+from pigeon_common.events import Security, envelope_for
+from pigeon_common.imap_folder import FetchedMessage, ImapFolderReader, open_folder_reader
+from pigeon_common.queries import Queries
+from pigeon_common.secrets_box import SecretBox
+from pigeon_common.settings import PigeonSettings
+from pigeon_common.validation import address_key
+from pigeon_imap_sync.classify import classify
+from pigeon_imap_sync.inbound import Action, Inbound, InboundKind
+from pigeon_imap_sync.plan import (
+    MessageRef,
+    Planned,
+    Source,
+    bounce_event,
+    reply_event,
+    skipped_event,
+    suppresses,
+)
+
+log = logging.getLogger(__name__)
+SQL = Queries.from_package("pigeon_imap_sync", "queries.sql")
+BATCH = 100  # mails read, stored and acknowledged together
+MAX_MESSAGE_BYTES = 10 * 1024 * 1024  # bigger mail is recorded as unparsed, never downloaded
+LOCK_NAMESPACE = 0x5049_4D53  # "PIMS": the advisory-lock class of mailbox syncs
+
+
+@dataclass(frozen=True)
+class MailboxAccount:
+    """A mailbox whose bounce folder is synced, with its IMAP login."""
+
+    id: uuid.UUID
+    name: str
+    host: str
+    port: int
+    security: Security
+    username: str
+    password: str = field(repr=False)  # never in a log line or traceback
+    folder: str = ""
+    version: tuple[Any, ...] = ()
+
+
+@dataclass
+class SyncReport:
+    """What one sync did (what `pigeon imap-sync` and the API's "sync now" show)."""
+
+    mailbox_id: uuid.UUID
+    folder: str
+    read: int = 0
+    counts: Counter[str] = field(default_factory=Counter)
+    uidvalidity: int = 0
+    last_uid: int = 0
+    busy: bool = False
+    error: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "mailbox_id": str(self.mailbox_id),
+            "folder": self.folder,
+            "read": self.read,
+            "bounced": self.counts["bounced"],
+            "deferred": self.counts["deferred"],
+            "replied": self.counts["replied"],
+            "auto_replied": self.counts["auto_replied"],
+            "skipped": self.counts["skipped"],
+            "ignored": self.counts["ignored"],
+            "uidvalidity": self.uidvalidity,
+            "last_uid": self.last_uid,
+            "busy": self.busy,
+            "error": self.error,
+        }
+
+
+def account_of(row: Any, box: SecretBox) -> MailboxAccount:
+    return MailboxAccount(
+        id=row["id"],
+        name=row["name"],
+        host=row["imap_host"],
+        port=row["imap_port"],
+        security=row["imap_security"],
+        username=row["imap_username"],
+        password=box.decrypt(row["imap_password"]),
+        folder=row["bounce_folder"],
+        version=(row["updated_at"], row["secrets_updated_at"]),
+    )
+
+
+async def load_accounts(pool: asyncpg.Pool, box: SecretBox) -> list[MailboxAccount]:
+    """Every mailbox with a bounce folder."""
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(SQL.mailboxes_to_sync)
+    return [account_of(row, box) for row in rows]
+
+
+async def connect(account: MailboxAccount, settings: PigeonSettings) -> ImapFolderReader:
+    return await open_folder_reader(
+        account.host,
+        account.port,
+        account.security,
+        account.username,
+        account.password,
+        ssl_context=settings.tls_context() if account.security != "plain" else None,
+    )
+
+
+class MailboxSync:
+    """Syncs mailboxes; one instance per process, shared by the watchers and requests."""
+
+    def __init__(self, pool: asyncpg.Pool, js: JetStreamContext, settings: PigeonSettings):
+        self._pool = pool
+        self._js = js
+        self._settings = settings
+
+    async def sync(
+        self,
+        account: MailboxAccount,
+        reader: ImapFolderReader | None = None,
+        *,
+        wait_sec: float = 0.0,
+    ) -> SyncReport:
+        """Read the new mail of `account`'s bounce folder (over `reader`, or a connection
+        of its own); errors are reported, not raised, and recorded in imap_sync_state.
+        When another sync of the mailbox runs, wait for it up to `wait_sec`, then report
+        `busy`."""
+        report = SyncReport(account.id, account.folder)
+        async with self._pool.acquire() as lock_conn:
+            if not await _try_lock(lock_conn, account.id, wait_sec):
+                report.busy = True
+                return report
+            try:
+                await self._sync_locked(account, reader, report)
+            except Exception as exc:
+                report.error = f"{type(exc).__name__}: {exc}"
+                log.warning("sync of mailbox %s failed: %s", account.name, report.error)
+                with contextlib.suppress(Exception):
+                    await lock_conn.execute(
+                        SQL.save_sync_error, account.id, account.folder, report.error[:500]
+                    )
+            finally:
+                await lock_conn.execute(
+                    "SELECT pg_advisory_unlock($1, hashtext($2))", LOCK_NAMESPACE, str(account.id)
+                )
+        return report
+
+    async def _sync_locked(
+        self, account: MailboxAccount, reader: ImapFolderReader | None, report: SyncReport
+    ) -> None:
+        if reader is None:
+            async with await connect(account, self._settings) as own:
+                await self._read_folder(account, own, report)
+        else:
+            await self._read_folder(account, reader, report)
+
+    async def _read_folder(
+        self, account: MailboxAccount, reader: ImapFolderReader, report: SyncReport
+    ) -> None:
+        folder = await reader.select(account.folder)
+        async with self._pool.acquire() as conn:
+            state = await conn.fetchrow(SQL.sync_state, account.id, account.folder)
+        last_uid = 0
+        if state is not None and state["uidvalidity"] == folder.uidvalidity:
+            last_uid = state["last_uid"]
+        elif state is not None and state["uidvalidity"]:
+            log.info("%s: UIDVALIDITY changed, reading %s again", account.name, account.folder)
+        report.uidvalidity, report.last_uid = folder.uidvalidity, last_uid
+        uids = await reader.uids_after(last_uid)
+        for start in range(0, len(uids), BATCH):
+            batch = uids[start : start + BATCH]
+            fetched = await reader.fetch(batch, max_bytes=MAX_MESSAGE_BYTES)
+            planned: list[Planned] = []
+            soft_seen: Counter[str] = Counter()
+            for message in fetched:
+                source = Source(account.id, account.folder, folder.uidvalidity, message.uid)
+                planned += await self._plan(message, source, soft_seen, report)
+            await self._store(planned)
+            report.read += len(fetched)
+            report.last_uid = batch[-1]
+            async with self._pool.acquire() as conn:
+                await conn.execute(
+                    SQL.save_sync_state, account.id, account.folder, folder.uidvalidity, batch[-1]
+                )
+            if self._settings.imap_processed_folder:
+                await reader.move(batch, self._settings.imap_processed_folder)
+        if not uids:
+            async with self._pool.acquire() as conn:
+                await conn.execute(
+                    SQL.save_sync_state, account.id, account.folder, folder.uidvalidity, last_uid
+                )
+
+    async def _plan(
+        self,
+        message: FetchedMessage,
+        source: Source,
+        soft_seen: Counter[str],
+        report: SyncReport,
+    ) -> list[Planned]:
+        if message.raw is None:
+            report.counts["skipped"] += 1
+            return [skipped_event(source, "unparsed", f"too large ({message.size} bytes)")]
+        inbound = classify(message.raw)
+        if inbound.kind is InboundKind.UNPARSED:
+            report.counts["skipped"] += 1
+            return [skipped_event(source, "unparsed", inbound.reason)]
+        if inbound.kind in (InboundKind.BOUNCE, InboundKind.DEFERRAL):
+            return await self._plan_bounce(inbound, source, soft_seen, report)
+        if inbound.kind in (InboundKind.REPLY, InboundKind.AUTO_REPLY):
+            ref = await self._referenced(inbound)
+            if ref is None and inbound.kind is InboundKind.AUTO_REPLY and inbound.sender:
+                ref = await self._latest_to(source.mailbox_id, inbound.sender)
+            if ref is None:
+                report.counts["skipped"] += 1
+                return [skipped_event(source, "unmatched", f"{inbound.kind}: no message of ours")]
+            report.counts["replied" if inbound.kind is InboundKind.REPLY else "auto_replied"] += 1
+            return [reply_event(ref, inbound, source)]
+        report.counts["ignored"] += 1  # ordinary mail in the folder: not ours to record
+        return []
+
+    async def _plan_bounce(
+        self, inbound: Inbound, source: Source, soft_seen: Counter[str], report: SyncReport
+    ) -> list[Planned]:
+        candidates = await self._references(inbound)
+        planned: list[Planned] = []
+        for bounced in inbound.recipients:
+            key = address_key(bounced.email)
+            ref = next((c for c in candidates if address_key(c.email) == key), None)
+            if ref is None and len(candidates) == 1 and len(inbound.recipients) == 1:
+                ref = candidates[0]  # the bounce names a rewritten address (alias, forward)
+            if ref is None:
+                ref = await self._latest_to(source.mailbox_id, bounced.email)
+            if ref is None:
+                continue
+            suppress = False
+            if bounced.action is not Action.DELAYED:
+                earlier = 0
+                if not bounced.hard:
+                    earlier = await self._soft_bounces(ref, bounced.email) + soft_seen[key]
+                    soft_seen[key] += 1
+                suppress = suppresses(bounced, earlier, self._settings.soft_bounce_limit)
+            planned.append(bounce_event(ref, bounced, source, suppress=suppress))
+            report.counts["deferred" if bounced.action is Action.DELAYED else "bounced"] += 1
+        if not planned:
+            report.counts["skipped"] += 1
+            return [skipped_event(source, "unmatched", f"{inbound.kind}: no message of ours")]
+        return planned
+
+    async def _references(self, inbound: Inbound) -> list[MessageRef]:
+        refs: list[MessageRef] = []
+        async with self._pool.acquire() as conn:
+            for campaign_id, recipient_id in inbound.references:
+                row = await conn.fetchrow(SQL.message_of, campaign_id, recipient_id)
+                if row is not None:
+                    refs.append(_ref(row))
+        return refs
+
+    async def _referenced(self, inbound: Inbound) -> MessageRef | None:
+        refs = await self._references(inbound)
+        return refs[0] if refs else None
+
+    async def _latest_to(self, mailbox_id: uuid.UUID, email: str) -> MessageRef | None:
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(SQL.latest_message_to, mailbox_id, email)
+        return _ref(row) if row is not None else None
+
+    async def _soft_bounces(self, ref: MessageRef, email: str) -> int:
+        if ref.mailbox_id is None:
+            return 0
+        since = datetime.now(UTC) - timedelta(days=self._settings.soft_bounce_window_days)
+        async with self._pool.acquire() as conn:
+            return int(await conn.fetchval(SQL.soft_bounce_count, ref.mailbox_id, email, since))
+
+    async def _store(self, planned: list[Planned]) -> None:
+        if not planned:
+            return
+        envelopes = [
+            (envelope_for(p.event, p.aggregate_id, event_id=_event_id(p.msg_id)), p.msg_id)
+            for p in planned
+        ]
+        await jetstream.publish_events_with_ids(self._js, envelopes)
+
+
+async def _try_lock(conn: asyncpg.Connection, mailbox_id: uuid.UUID, wait_sec: float) -> bool:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_sec
+    while True:
+        if await conn.fetchval(
+            "SELECT pg_try_advisory_lock($1, hashtext($2))", LOCK_NAMESPACE, str(mailbox_id)
+        ):
+            return True
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(0.1)
+
+
+def _ref(row: Any) -> MessageRef:
+    return MessageRef(row["campaign_id"], row["recipient_id"], row["email"], row["mailbox_id"])
+
+
+def _event_id(msg_id: str) -> uuid.UUID:
+    # The same mail read twice gives the same event id, so read-model rows keyed by it agree.
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"pigeon:{msg_id}")
