@@ -14,7 +14,9 @@ COPY --from=build /app/.venv /app/.venv
 ENV PATH="/app/.venv/bin:$PATH" \
     PIGEON_API_HOST=0.0.0.0 \
     PIGEON_PROJECTOR_HOST=0.0.0.0 \
-    PIGEON_SENDER_HOST=0.0.0.0
+    PIGEON_SENDER_HOST=0.0.0.0 \
+    PIGEON_TRACKER_HOST=0.0.0.0 \
+    PIGEON_IMAP_SYNC_HOST=0.0.0.0
 USER pigeon
 ENTRYPOINT ["pigeon"]
 CMD ["serve", "api"]

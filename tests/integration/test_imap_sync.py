@@ -300,3 +300,32 @@ async def _json(awaitable: Any) -> Any:
 
 async def _async(check: Any) -> Any:
     return check()
+
+
+async def test_a_recreated_folder_is_read_from_its_start(
+    running_sender: Stack, smtp: SmtpTestServer, dovecot: DovecotServer, imap_user: ImapAccount
+) -> None:
+    client = running_sender.client
+    assert client is not None
+    dovecot.create_folder(imap_user.username, BOUNCES)
+    campaign_id, sent = await sent_campaign(client, smtp, imap_user, 1)
+    mailbox_id = (await client.get(f"/api/v1/campaigns/{campaign_id}")).json()["mailbox_id"]
+    p0 = sent["person0@example.org"]
+    for _ in range(3):
+        dovecot.deliver(imap_user.username, BOUNCES, b"From: x@y.example\r\n\r\nhello\r\n")
+
+    async def read() -> dict[str, Any]:
+        reports = await sync_all(running_sender.settings, mailbox_id)
+        assert len(reports) == 1 and reports[0][1]["error"] == ""
+        return reports[0][1]
+
+    first = await read()
+    assert (first["read"], first["ignored"]) == (3, 3)
+    with dovecot.imap(imap_user.username) as imap:
+        imap.delete(BOUNCES)
+        imap.create(BOUNCES)
+    dovecot.deliver(imap_user.username, BOUNCES, reply(p0["message_id"], p0["email"]))
+    second = await read()  # UID 1 again, under a new UIDVALIDITY: read, not skipped
+    assert (second["read"], second["replied"]) == (1, 1)
+    assert second["uidvalidity"] != first["uidvalidity"]
+    await wait_for(lambda: _when(stats(client, campaign_id), lambda s: s["replied"] == 1))

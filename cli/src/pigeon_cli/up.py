@@ -102,6 +102,9 @@ def run_up(settings: PigeonSettings) -> None:
             "PIGEON_SECRET_KEY": settings.secret().decode(),
             "PIGEON_DATA_DIR": str(data_dir),
         }
+        if settings.public_base_url is None:
+            # Tracking links that work on this machine until a public URL is configured.
+            env["PIGEON_PUBLIC_BASE_URL"] = health_urls(settings)["tracker"]
         for name in SERVICES:
             children[name] = _spawn(name, env)
         urls = health_urls(settings)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import random
 import time
 
 import pytest
 
-from pigeon_imap_sync import dsn
+from pigeon_imap_sync import dsn as report_parser
 from pigeon_imap_sync.classify import DEFAULT_MAX_BYTES, classify
 from pigeon_imap_sync.inbound import InboundKind
 from tests.unit.imap_sync.mails import (
@@ -17,10 +18,9 @@ from tests.unit.imap_sync.mails import (
     assert_single_lines,
     block,
     crlf,
+    dsn,
+    original_headers,
     reply,
-)
-from tests.unit.imap_sync.mails import (
-    dsn as make_dsn,
 )
 
 
@@ -85,6 +85,39 @@ def test_a_message_over_the_limit_is_unparsed_but_its_header_is_read() -> None:
     assert elapsed < 1.0  # the body is never parsed
 
 
+def test_a_plain_text_bounce_returning_a_large_message_is_found_in_time() -> None:
+    # qmail returns the whole message as text after its notice; the detectors only need
+    # the notice, and must not spend seconds on megabytes of a returned attachment.
+    attachment = base64.encodebytes(random.Random(7).randbytes(6 * 1024 * 1024)).decode()
+    raw = crlf(
+        "From: MAILER-DAEMON@mx.example.net\n"
+        "Subject: failure notice\n"
+        "\n"
+        "Hi. This is the qmail-send program at mx.example.net.\n"
+        "I'm afraid I wasn't able to deliver your message to the following addresses.\n"
+        "This is a permanent error; I've given up. Sorry it didn't work out.\n"
+        "\n"
+        "<nobody@example.org>:\n"
+        "Sorry, no mailbox here by that name. (#5.1.1)\n"
+        "\n"
+        "--- Below this line is a copy of the message.\n"
+        "\n"
+        f"{original_headers()}\n"
+        f"{attachment}"
+    )
+    assert len(raw) < DEFAULT_MAX_BYTES
+
+    started = time.perf_counter()
+    result = classify(raw)
+    elapsed = time.perf_counter() - started
+
+    assert result.kind is InboundKind.BOUNCE
+    [entry] = result.recipients
+    assert (entry.email, entry.status, entry.hard) == ("nobody@example.org", "5.1.1", True)
+    assert result.references == ((CAMPAIGN, RECIPIENT),)
+    assert elapsed < 5.0  # about 1 s; reading every returned line took 8 s
+
+
 def test_the_limit_is_a_parameter() -> None:
     raw = reply(f"Subject: Re: x\nIn-Reply-To: <{OUR_ID}>\n")
 
@@ -93,7 +126,7 @@ def test_the_limit_is_a_parameter() -> None:
 
 
 def test_a_broken_multipart_boundary_is_read_as_far_as_it_goes() -> None:
-    good = make_dsn(block("nobody@example.org", "failed", "5.1.1"))
+    good = dsn(block("nobody@example.org", "failed", "5.1.1"))
     wrong_boundary = good.replace(b'boundary="=_report_boundary"', b'boundary="nowhere"')
     unterminated = good.rsplit(b"--=_report_boundary--", 1)[0]
     truncated = good[: len(good) // 2]
@@ -118,7 +151,7 @@ def test_line_breaks_smuggled_into_headers_are_removed() -> None:
 
 
 def test_line_breaks_in_report_fields_are_removed() -> None:
-    raw = make_dsn(
+    raw = dsn(
         block(
             "nobody@example.org",
             "failed",
@@ -147,7 +180,7 @@ def test_deeply_nested_multiparts_do_not_exhaust_the_stack() -> None:
 
 
 def test_a_garbage_delivery_status_part_does_not_raise() -> None:
-    raw = make_dsn(block("nobody@example.org", "failed", "5.1.1")).replace(
+    raw = dsn(block("nobody@example.org", "failed", "5.1.1")).replace(
         b"Reporting-MTA: dns; mx.sender.example", b"\x00\xff" * 500 + b"\r\n:\r\n;;;"
     )
 
@@ -163,9 +196,9 @@ def test_an_error_inside_the_classifier_becomes_unparsed(
     def broken(_msg: object) -> None:
         raise RecursionError("too deep")
 
-    monkeypatch.setattr(dsn, "read_report", broken)
+    monkeypatch.setattr(report_parser, "read_report", broken)
 
-    result = classify(make_dsn(block("nobody@example.org", "failed", "5.1.1")))
+    result = classify(dsn(block("nobody@example.org", "failed", "5.1.1")))
 
     assert result.kind is InboundKind.UNPARSED
     assert result.reason == "classifier failed: RecursionError: too deep"

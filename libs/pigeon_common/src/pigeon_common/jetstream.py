@@ -98,10 +98,13 @@ async def connect_nats(
     name: str,
     backoff: Backoff | None = None,
     attempts: int | None = None,
+    reconnect_buffer: bool = True,
 ) -> NatsClient:
     """Connect to NATS, retrying with backoff (one log line per failure, no traceback).
 
     `attempts=None` retries forever; once connected, nats-py reconnects by itself.
+    `reconnect_buffer=False`: a publish while reconnecting fails at once instead of being
+    buffered and sent after the reconnect (for callers that answered "not stored" already).
     """
     backoff = backoff or Backoff()
     servers = [part.strip() for part in url.split(",") if part.strip()]
@@ -116,6 +119,7 @@ async def connect_nats(
                 allow_reconnect=True,
                 max_reconnect_attempts=-1,
                 reconnect_time_wait=1,
+                **({} if reconnect_buffer else {"pending_size": 0}),
             )
         except Exception as exc:
             if attempts is not None and attempt >= attempts:

@@ -10,8 +10,14 @@
 4. a reply: In-Reply-To or References names one of our messages (`references`);
 5. OTHER.
 
-A bounce's report comes first, so a DSN that carries Auto-Submitted stays a BOUNCE. Each
-recipient is hard (the address is bad, suppress it) or soft by the rule in `hardness`.
+A bounce's report comes first, so a DSN that carries Auto-Submitted stays a BOUNCE.
+
+Each failed recipient is hard (the address is bad: suppress it) or soft, by the rule in
+`hardness`: a specific status decides (5.1.1, 5.1.2, 5.1.3, 5.1.6, 5.1.10 and 5.2.1 are
+hard; policy, spam, size, content, a full mailbox and every 4.x.x are soft); without one,
+the failure text does ("user unknown" is hard; quota, blocked, timeout are soft); when
+nothing says anything, an RFC 3464 report is soft and a flufl.bounce permanent failure is
+hard (`nonstandard` says why). A delayed recipient is never hard.
 
 `references` lists our messages the mail refers to, most reliable first, whatever its kind;
 the caller matches them. `sender` is the From address of a REPLY or AUTO_REPLY only.
@@ -60,7 +66,7 @@ def _classify(msg: Message, raw: bytes) -> Inbound:
     subject = header_text(msg, SUBJECT)
     message_id = own_message_id(msg)
     report = dsn.read_report(msg)
-    failures = report.failures if report else nonstandard.read_bounce(msg)
+    failures = report.failures if report is not None else nonstandard.read_bounce(msg, raw)
     if failures:
         return Inbound(
             _bounce_kind(failures),

@@ -30,11 +30,12 @@ from pigeon_common.smtp_outcomes import enhanced_status
 from pigeon_common.validation import MAX_ADDRESS_LENGTH
 from pigeon_imap_sync.hardness import is_hard, is_specific, status_in_text
 from pigeon_imap_sync.inbound import Action, BouncedRecipient
-from pigeon_imap_sync.mailtext import header_text, one_line, part_text, walk_parts
+from pigeon_imap_sync.mailtext import BLANK_LINE, header_text, one_line, part_text, walk_parts
 
 MAX_DIAGNOSTIC_CHARS = 500
 REPORT_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})
 ADDRESS_TYPES = frozenset({"rfc822", "utf-8"})
+FAILURE_ACTIONS = frozenset({Action.FAILED, Action.DELAYED})
 
 
 class Field(StrEnum):
@@ -57,7 +58,6 @@ _ACTION_WORDS: tuple[tuple[str, Action], ...] = (
 _ACTION_OF_CLASS = {"5": Action.FAILED, "4": Action.DELAYED, "2": Action.DELIVERED}
 _ADDRESS = re.compile(r"[^\s<>@;,]+@[^\s<>@;,]+")
 _DIAGNOSTIC_TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9-]*\s*;\s*")
-_BLANK_LINE = re.compile(r"\r?\n[ \t]*\r?\n")
 
 
 @dataclass(frozen=True)
@@ -70,22 +70,19 @@ class Report:
 
 def read_report(msg: Message) -> Report | None:
     """The report in `msg`, or None when it has no status block naming a recipient."""
-    failures: list[BouncedRecipient] = []
+    failures: dict[tuple[str, Action], BouncedRecipient] = {}  # first of each, in order
     others: set[Action] = set()
-    seen: set[tuple[str, Action]] = set()
     for block in _recipient_blocks(msg):
         entry = _read_block(block)
         if entry is None:
             continue
-        key = (entry.email.casefold(), entry.action)
-        if entry.action in (Action.FAILED, Action.DELAYED) and key not in seen:
-            seen.add(key)
-            failures.append(entry)
-        elif entry.action not in (Action.FAILED, Action.DELAYED):
+        if entry.action in FAILURE_ACTIONS:
+            failures.setdefault((entry.email.casefold(), entry.action), entry)
+        else:
             others.add(entry.action)
     if not failures and not others:
         return None
-    return Report(tuple(failures), frozenset(others))
+    return Report(tuple(failures.values()), frozenset(others))
 
 
 def _recipient_blocks(msg: Message) -> Iterator[Message]:
@@ -112,7 +109,7 @@ def _field_blocks(part: Message) -> list[Message]:
 
 def _split_blocks(text: str) -> list[Message]:
     parser = HeaderParser(policy=compat32)
-    return [parser.parsestr(chunk) for chunk in _BLANK_LINE.split(text) if chunk.strip()]
+    return [parser.parsestr(chunk) for chunk in BLANK_LINE.split(text) if chunk.strip()]
 
 
 def _read_block(block: Message) -> BouncedRecipient | None:
@@ -160,7 +157,7 @@ def _action(value: str, status: str) -> Action | None:
 
 
 def _status(field: str, diagnostic: str) -> str:
-    """The Status field, or the diagnostic's status when the field is missing or generic."""
+    """The Status field, or the diagnostic's status when the field is missing or vague."""
     if is_specific(field):
         return field
     return status_in_text(diagnostic) or field

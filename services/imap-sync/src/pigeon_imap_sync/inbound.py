@@ -42,7 +42,8 @@ class Inbound:
     """The classification of one message; every string is a single line."""
 
     kind: InboundKind
-    # Failed and delayed recipients of a BOUNCE or DEFERRAL, in report order.
+    # Failed and delayed recipients of a BOUNCE or DEFERRAL: in report order for an RFC 3464
+    # report, failed then delayed, each by address, for other bounces.
     recipients: tuple[BouncedRecipient, ...] = ()
     # (campaign_id, recipient_id) of our messages this one refers to, most reliable first.
     references: tuple[tuple[uuid.UUID, uuid.UUID], ...] = ()

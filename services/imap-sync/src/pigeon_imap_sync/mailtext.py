@@ -17,6 +17,8 @@ from email.utils import getaddresses
 # Line breaks Python's str.splitlines knows, other controls, and whitespace runs.
 _BREAKS_AND_CONTROLS = re.compile(r"[\x00-\x20\x7f-\x9f\u2028\u2029]+")
 _ANGLE_TOKEN = re.compile(r"<([^<>\s]+)>")
+# The end of a paragraph, or of a header block.
+BLANK_LINE = re.compile(r"\r?\n[ \t]*\r?\n")
 # Headers and subjects: the RFC 5322 line limit is plenty for anything we show or store.
 MAX_HEADER_CHARS = 998
 # Read as UTF-8: "8-bit bytes of unknown charset", and ASCII (often a lie about 8-bit text).

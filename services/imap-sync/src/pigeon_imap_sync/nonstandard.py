@@ -11,31 +11,38 @@ not say why an address failed, so the paragraph of the bounce text that names th
 - a temporary failure is never hard;
 - the status is the first enhanced status in the paragraph, the diagnostic the paragraph.
 
-A detector that raises on a strange message counts as finding nothing.
+The detectors read every line of every part, attachments included, at about a second per
+10 MB; a bounce notice comes first, so they see at most the first `SCAN_BYTES` of the
+message. A detector that raises on a strange message counts as finding nothing.
 """
 
 from __future__ import annotations
 
+import email
 import re
 from email.message import Message
+from email.policy import compat32
 
 from flufl.bounce import all_failures
 
 from pigeon_imap_sync.dsn import MAX_DIAGNOSTIC_CHARS
 from pigeon_imap_sync.hardness import is_hard, status_in_text, verdict
 from pigeon_imap_sync.inbound import Action, BouncedRecipient
-from pigeon_imap_sync.mailtext import body_text, one_line
+from pigeon_imap_sync.mailtext import BLANK_LINE, body_text, one_line
 
+SCAN_BYTES = 512 * 1024
 WINDOW_CHARS = 600
 # Bounce notices come first; the rest is the returned message.
 BODY_CHARS = 256 * 1024
 # An address named more often than this is in a list or a loop, not a notice.
 _MAX_OCCURRENCES = 20
-_BLANK_LINE = re.compile(r"\n[ \t]*\n")
 
 
-def read_bounce(msg: Message) -> tuple[BouncedRecipient, ...]:
-    """The recipients flufl.bounce finds failing in `msg`, permanent ones first."""
+def read_bounce(msg: Message, raw: bytes) -> tuple[BouncedRecipient, ...]:
+    """The recipients flufl.bounce finds failing in `msg` (parsed from `raw`), permanent
+    ones first."""
+    if len(raw) > SCAN_BYTES:
+        msg = email.message_from_bytes(raw[:SCAN_BYTES], policy=compat32)
     try:
         temporary, permanent = all_failures(msg)
     except Exception:  # a heuristic that trips over a strange message: nothing found
@@ -73,7 +80,7 @@ def _paragraph_about(email: str, body: str) -> str:
             break
         line_start = body.rfind("\n", 0, match.start()) + 1
         start = max(line_start, match.start() - WINDOW_CHARS)
-        blank = _BLANK_LINE.search(body, match.end())
+        blank = BLANK_LINE.search(body, match.end())
         end = min(blank.start() if blank else len(body), match.end() + WINDOW_CHARS)
         paragraph = body[start:end]
         if verdict(status_in_text(paragraph), paragraph) is not None:
