@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from pigeon_embedded.ports import free_port
-from pigeon_testing.dovecot import ImapAccount
+from pigeon_testing.dovecot import DovecotServer, ImapAccount
 from pigeon_testing.smtp import SmtpTestServer
-from tests.integration.sending_helpers import mailbox_for, people
+from tests.integration.sending_helpers import mailbox_for, parse, people
 
 
 class Up:
@@ -50,7 +50,7 @@ class Up:
 @pytest.fixture(scope="module")
 def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
     folder = tmp_path_factory.mktemp("up")
-    api_port = free_port()
+    api_port, tracker_port = free_port(), free_port()
     env = {
         k: v
         for k, v in os.environ.items()
@@ -61,7 +61,9 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
         PIGEON_API_PORT=str(api_port),
         PIGEON_PROJECTOR_PORT=str(free_port()),
         PIGEON_SENDER_PORT=str(free_port()),
-        PIGEON_PUBLIC_BASE_URL="http://127.0.0.1:9",
+        PIGEON_TRACKER_PORT=str(tracker_port),
+        PIGEON_IMAP_SYNC_PORT=str(free_port()),
+        PIGEON_IMAP_SYNC_INTERVAL="3600",
     )
     log = folder / "up.log"
     process = subprocess.Popen(
@@ -89,8 +91,10 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
         process.wait(timeout=60)
 
 
-def _campaign(up: Up, smtp: SmtpTestServer, imap: ImapAccount, name: str, count: int) -> str:
-    mailbox = up.call("POST", "/mailboxes", json=mailbox_for(smtp, imap))
+def _campaign(
+    up: Up, smtp: SmtpTestServer, imap: ImapAccount, name: str, count: int, **mailbox: Any
+) -> str:
+    mailbox = up.call("POST", "/mailboxes", json=mailbox_for(smtp, imap, **mailbox))
     campaign = up.call(
         "POST",
         "/campaigns",
@@ -142,3 +146,79 @@ def test_campaign_enqueue_returns_at_once(
     assert len(smtp.messages) == 3
     missing = up.pigeon("campaign", "status", "--name", "no such campaign")
     assert missing.returncode == 2 and "no campaign" in missing.stderr
+
+
+def test_tracking_links_and_bounce_sync_close_the_loop(
+    up: Up, smtp: SmtpTestServer, dovecot: DovecotServer, imap_user: ImapAccount
+) -> None:
+    dovecot.create_folder(imap_user.username, "Bounces")
+    campaign_id = _campaign(
+        up, smtp, imap_user, "Loop check", 2, bounce_folder="Bounces", append_to_sent="never"
+    )
+    sent = up.pigeon("campaign", "send", "--campaign", campaign_id)
+    assert sent.returncode == 0, sent.stderr + sent.stdout
+    by_rcpt = {m.rcpt_tos[0]: parse(m.data) for m in smtp.messages[-2:]}
+    first = by_rcpt["person0@example.org"]
+    html = first.get_body(preferencelist=("html",)).get_content()
+    pixel = re.search(r'src="(http://127\.0\.0\.1:\d+/campaigns/o/[^"]+)"', html)
+    assert pixel, html
+    opened = httpx.get(pixel.group(1), timeout=10)
+    assert opened.status_code == 200 and opened.headers["content-type"] == "image/gif"
+    unsubscribe = first["List-Unsubscribe"].strip("<>")
+    one_click = httpx.post(
+        unsubscribe, data={"List-Unsubscribe": "One-Click"}, timeout=10, follow_redirects=False
+    )
+    assert one_click.status_code == 200, one_click.text
+
+    bounced = by_rcpt["person1@example.org"]
+    dovecot.deliver(
+        imap_user.username, "Bounces", _dsn(bounced["Message-ID"], "person1@example.org")
+    )
+    synced = up.pigeon("imap-sync")  # the running imap-sync may have read it already
+    assert synced.returncode == 0, synced.stderr
+    assert re.search(r"\(Bounces\): read \d+, bounced [01]\b", synced.stdout), synced.stdout
+
+    deadline = time.monotonic() + 30
+    stats: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        stats = up.call("GET", f"/campaigns/{campaign_id}/stats")
+        if stats["bounced_hard"] and stats["unsubscribed"] and stats["opened"]:
+            break
+        time.sleep(0.2)
+    assert (stats["opened"], stats["unsubscribed"], stats["bounced_hard"]) == (1, 1, 1), stats
+    suppressed = up.call("GET", "/suppressions")["data"]
+    assert {(s["email"], s["reason"]) for s in suppressed} >= {
+        ("person0@example.org", "unsubscribed"),
+        ("person1@example.org", "hard_bounce"),
+    }
+
+
+def _dsn(message_id: str, recipient: str) -> bytes:
+    lines = [
+        "From: MAILER-DAEMON@mx.example.org",
+        "To: sender@example.com",
+        "Subject: Undelivered Mail Returned to Sender",
+        "MIME-Version: 1.0",
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"',
+        "",
+        "--B",
+        "Content-Type: text/plain",
+        "",
+        "Your message could not be delivered.",
+        "--B",
+        "Content-Type: message/delivery-status",
+        "",
+        "Reporting-MTA: dns; mx.example.org",
+        "",
+        f"Final-Recipient: rfc822; {recipient}",
+        "Action: failed",
+        "Status: 5.1.1",
+        "Diagnostic-Code: smtp; 550 5.1.1 User unknown",
+        "--B",
+        "Content-Type: text/rfc822-headers",
+        "",
+        f"Message-ID: {message_id}",
+        "--B--",
+        "",
+    ]
+    return "\r\n".join(lines).encode()

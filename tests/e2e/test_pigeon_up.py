@@ -15,9 +15,7 @@ import httpx
 from pigeon_embedded.ports import free_port
 
 
-def _start(
-    data_dir: Path, log: Path, api_port: int, projector_port: int, sender_port: int
-) -> subprocess.Popen[bytes]:
+def _start(data_dir: Path, log: Path, ports: dict[str, int]) -> subprocess.Popen[bytes]:
     env = {
         key: value
         for key, value in os.environ.items()
@@ -25,9 +23,7 @@ def _start(
     }
     env.update(
         PIGEON_DATA_DIR=str(data_dir),
-        PIGEON_API_PORT=str(api_port),
-        PIGEON_PROJECTOR_PORT=str(projector_port),
-        PIGEON_SENDER_PORT=str(sender_port),
+        **{f"PIGEON_{name.upper()}_PORT": str(port) for name, port in ports.items()},
     )
     return subprocess.Popen(
         [sys.executable, "-m", "pigeon_cli", "up"],
@@ -63,13 +59,14 @@ def _no_children_left(data_dir: Path) -> None:
 
 def test_pigeon_up_serves_keeps_data_and_stops_cleanly(tmp_path: Path) -> None:
     data_dir = tmp_path / "pigeon-data"
-    api_port, projector_port, sender_port = free_port(), free_port(), free_port()
-    api = f"http://127.0.0.1:{api_port}"
+    ports = {name: free_port() for name in ("api", "projector", "sender", "tracker", "imap_sync")}
+    api = f"http://127.0.0.1:{ports['api']}"
     log = tmp_path / "up.log"
-    process = _start(data_dir, log, api_port, projector_port, sender_port)
+    process = _start(data_dir, log, ports)
     try:
         _wait_ready(f"{api}/readyz", process, log)
-        for port in (projector_port, sender_port):
+        for name in ("projector", "sender", "tracker", "imap_sync"):
+            port = ports[name]
             _wait_ready(f"http://127.0.0.1:{port}/readyz", process, log)
             assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
         assert httpx.get(f"{api}/healthz").json() == {"status": "ok"}
@@ -91,7 +88,7 @@ def test_pigeon_up_serves_keeps_data_and_stops_cleanly(tmp_path: Path) -> None:
     _no_children_left(data_dir)
 
     log2 = tmp_path / "up2.log"
-    process = _start(data_dir, log2, api_port, projector_port, sender_port)
+    process = _start(data_dir, log2, ports)
     try:
         _wait_ready(f"{api}/readyz", process, log2)
         assert "First administrator" not in log2.read_text()
