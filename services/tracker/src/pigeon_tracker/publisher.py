@@ -1,0 +1,157 @@
+"""Storing one event in JetStream before the tracker answers, or knowing that it was not.
+
+Each request publishes with a reply subject of its own under one inbox this publisher
+listens on, and waits only for its own ack; the publishes of concurrent requests leave
+in one socket write (nats-py's flusher) and their acks come back together. This is what
+`js.publish_async` does, minus what costs on a hot path: two `wait_for` per publish
+(each a task and a timer), random tokens and a parsed `PubAck` dataclass. Instead acks
+wait in one dict keyed by a counter, and one sweeper fails those older than `timeout`.
+
+The NATS connection is opened without a reconnect buffer: while NATS is away a publish
+fails at once instead of being kept and sent after the request was answered 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import itertools
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+
+from pigeon_common.jetstream import EVENTS_STREAM, Header
+
+log = logging.getLogger(__name__)
+
+ACK_TIMEOUT_SEC = 2.0
+SWEEP_EVERY_SEC = 0.1
+EXPECTED_STREAM = "Nats-Expected-Stream"
+STATUS = "Status"
+NO_RESPONDERS = "503"
+_PLAIN_ACK = b'{"stream":"%s","seq":' % EVENTS_STREAM.encode()
+
+
+class NotStoredError(Exception):
+    """Raised when JetStream did not confirm storing an event (NATS away, no stream, an
+    error or no ack within the timeout); `reason` says which. The event may still have
+    been stored if only its ack was lost, but it was never confirmed."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """JetStream's ack: the stream sequence, and whether the message id was already seen
+    (then `seq` is the first copy's)."""
+
+    seq: int
+    duplicate: bool
+
+
+def read_ack(data: bytes, status: str | None) -> Stored | NotStoredError:
+    """The meaning of JetStream's answer to one publish (pure, for tests)."""
+    if data.startswith(_PLAIN_ACK) and data.endswith(b"}"):
+        digits = data[len(_PLAIN_ACK) : -1]
+        if digits.isdigit():  # the usual answer, read without a JSON parser
+            return Stored(int(digits), False)
+    if status == NO_RESPONDERS:
+        return NotStoredError("no stream stores this subject")
+    try:
+        answer = json.loads(data)
+    except ValueError:
+        return NotStoredError(f"unreadable ack {data[:100]!r}")
+    if not isinstance(answer, dict) or "error" in answer or "seq" not in answer:
+        error = answer.get("error") if isinstance(answer, dict) else answer
+        return NotStoredError(f"JetStream refused: {error}")
+    return Stored(int(answer["seq"]), bool(answer.get("duplicate", False)))
+
+
+class EventPublisher:
+    """Publishes stored-before-answer events to the EVENTS stream on one connection."""
+
+    def __init__(self, nc: NatsClient, timeout: float = ACK_TIMEOUT_SEC) -> None:
+        self._nc = nc
+        self._timeout = timeout
+        self._prefix = ""
+        self._counter = itertools.count(1)
+        self._waiting: dict[str, asyncio.Future[Stored]] = {}
+        self._deadlines: collections.deque[tuple[float, str]] = collections.deque()
+        self._sweeper: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._subscription: Any = None
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._prefix = self._nc.new_inbox() + "."
+        self._subscription = await self._nc.subscribe(self._prefix + "*", cb=self._on_ack)
+        self._sweeper = asyncio.create_task(self._sweep())
+
+    async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        for future in self._waiting.values():
+            if not future.done():
+                future.set_exception(NotStoredError("tracker stopping"))
+        self._waiting.clear()
+        if self._subscription is not None:
+            with contextlib.suppress(Exception):
+                await self._subscription.unsubscribe()
+
+    @property
+    def connected(self) -> bool:
+        return bool(self._nc.is_connected)
+
+    async def store(self, subject: str, payload: bytes, msg_id: str | None = None) -> Stored:
+        """Publish and wait for the ack; raises NotStoredError when it is not confirmed."""
+        if not self._nc.is_connected or self._loop is None:
+            raise NotStoredError("NATS not connected")
+        token = self._prefix + str(next(self._counter))
+        future: asyncio.Future[Stored] = self._loop.create_future()
+        self._waiting[token] = future
+        self._deadlines.append((self._loop.time() + self._timeout, token))
+        headers = {EXPECTED_STREAM: EVENTS_STREAM}
+        if msg_id:
+            headers[Header.MSG_ID] = msg_id
+        try:
+            await self._nc.publish(subject, payload, reply=token, headers=headers)
+            return await future
+        except NotStoredError:
+            raise
+        except Exception as exc:  # nats-py raises many kinds; each means "not stored"
+            raise NotStoredError(f"{type(exc).__name__}: {exc}") from None
+        finally:
+            self._waiting.pop(token, None)
+
+    async def _on_ack(self, msg: Msg) -> None:
+        future = self._waiting.get(msg.subject)
+        if future is None or future.done():
+            return
+        status = msg.headers.get(STATUS) if msg.headers else None
+        outcome = read_ack(msg.data, status)
+        if isinstance(outcome, Stored):
+            future.set_result(outcome)
+        else:
+            future.set_exception(outcome)
+
+    async def _sweep(self) -> None:
+        """Fail the publishes whose ack is overdue (deadlines are in publish order)."""
+        assert self._loop is not None
+        deadlines = self._deadlines
+        while True:
+            await asyncio.sleep(SWEEP_EVERY_SEC)
+            now = self._loop.time()
+            while deadlines and deadlines[0][0] <= now:
+                _, token = deadlines.popleft()
+                future = self._waiting.get(token)
+                if future is not None and not future.done():
+                    future.set_exception(NotStoredError("no ack from JetStream in time"))

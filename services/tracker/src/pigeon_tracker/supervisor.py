@@ -1,0 +1,163 @@
+"""Several tracker worker processes on one port, kept running by their parent.
+
+Each worker is a fresh interpreter (multiprocessing "spawn": no event loop or connection
+inherited) with its own listening socket on the same port (SO_REUSEPORT: the kernel
+spreads new connections over the workers), its own uvloop, NATS connection and pool. The
+parent holds the port with a bound, non-listening socket of the same group (so port 0
+can be resolved once and a restarted worker finds its port again), restarts a worker that
+died, and on stop sends each worker SIGTERM by its PID, then SIGKILL if it must.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+import socket
+from multiprocessing.process import BaseProcess
+
+from pigeon_common.backoff import Backoff
+from pigeon_common.logs import configure_logging
+from pigeon_common.serving import run_service
+from pigeon_common.settings import PigeonSettings
+from pigeon_tracker.worker import listening_socket, run_worker
+
+log = logging.getLogger(__name__)
+
+CHECK_INTERVAL_SEC = 0.5
+STOP_TIMEOUT_SEC = 10.0
+PARENT_CHECK_SEC = 1.0
+
+
+def reserve_port(host: str, port: int) -> socket.socket:
+    """A bound, not listening socket in the SO_REUSEPORT group of host:port (no connection
+    is ever given to it); port 0 picks a free port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def worker_main(settings: PigeonSettings, host: str, port: int) -> None:
+    """Entry point of a worker process: serve until SIGTERM/SIGINT or the parent is gone."""
+    configure_logging(settings.log_level)
+    parent = os.getppid()
+
+    async def main(stop: asyncio.Event) -> None:
+        watcher = asyncio.create_task(_watch_parent(parent, stop))
+        try:
+            sock = listening_socket(host, port, reuse_port=True)
+            await run_worker(settings, [sock], stop)
+        finally:
+            watcher.cancel()
+
+    run_service(main)
+
+
+async def _watch_parent(parent: int, stop: asyncio.Event) -> None:
+    """Stop when the parent process is gone (it was killed and cannot stop us)."""
+    while not stop.is_set():
+        if os.getppid() != parent:
+            log.warning("tracker parent %d is gone; stopping", parent)
+            stop.set()
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=PARENT_CHECK_SEC)
+
+
+class Supervisor:
+    """Runs `settings.tracker_workers` workers until stopped."""
+
+    def __init__(self, settings: PigeonSettings) -> None:
+        self.settings = settings
+        self.port: int | None = None
+        self._context = multiprocessing.get_context("spawn")
+        self._workers: list[BaseProcess] = []
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self._workers if p.pid is not None]
+
+    def _start(self, host: str, port: int, index: int) -> BaseProcess:
+        process = self._context.Process(
+            target=worker_main,
+            args=(self.settings, host, port),
+            name=f"pigeon-tracker-{index}",
+        )
+        process.start()
+        log.info("tracker worker %d started, pid %s", index, process.pid)
+        return process
+
+    async def run(self, stop: asyncio.Event) -> None:
+        host = self.settings.tracker_host
+        reservation = reserve_port(host, self.settings.tracker_port)
+        port = self.port = int(reservation.getsockname()[1])
+        log.info("tracker on %s:%d with %d workers", host, port, self.settings.tracker_workers)
+        backoff = Backoff()
+        try:
+            self._workers = [
+                self._start(host, port, i) for i in range(self.settings.tracker_workers)
+            ]
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=CHECK_INTERVAL_SEC)
+                for index, process in enumerate(self._workers):
+                    if stop.is_set() or process.is_alive():
+                        continue
+                    delay = backoff.next_delay()
+                    log.warning(
+                        "tracker worker %d (pid %s) exited with %s; restarting in %.1fs",
+                        index,
+                        process.pid,
+                        process.exitcode,
+                        delay,
+                    )
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), timeout=delay)
+                    if not stop.is_set():
+                        self._workers[index] = self._start(host, port, index)
+        finally:
+            await self._stop_workers()
+            reservation.close()
+
+    async def _stop_workers(self) -> None:
+        for process in self._workers:
+            if process.is_alive():
+                process.terminate()  # SIGTERM to this worker's PID
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STOP_TIMEOUT_SEC
+        for process in self._workers:
+            if not await exited(process, deadline - loop.time()):
+                log.warning("tracker worker pid %s ignored SIGTERM; killing it", process.pid)
+                process.kill()
+            process.join(timeout=1)
+
+
+async def exited(process: BaseProcess, timeout: float) -> bool:
+    """True once `process` has exited, False after `timeout` seconds (its sentinel, a pipe
+    end, becomes readable when it exits: no polling, no thread)."""
+    if not process.is_alive():
+        return True
+    loop = asyncio.get_running_loop()
+    gone: asyncio.Future[None] = loop.create_future()
+
+    def readable() -> None:
+        if not gone.done():
+            gone.set_result(None)
+
+    loop.add_reader(process.sentinel, readable)
+    try:
+        await asyncio.wait_for(gone, max(timeout, 0.0))
+        return True
+    except TimeoutError:
+        return not process.is_alive()
+    finally:
+        loop.remove_reader(process.sentinel)

@@ -1,0 +1,125 @@
+"""One tracker worker: the HTTP server on its listening socket, its own NATS connection
+and a small PostgreSQL pool, all in one event loop.
+
+The server answers from the first moment (/healthz 200, /readyz and tracking routes 503)
+while the connections are being opened; it has no signal handling of its own, the caller
+decides when to stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Iterator
+
+import uvicorn
+
+from pigeon_common import db
+from pigeon_common.backoff import Backoff
+from pigeon_common.jetstream import connect_nats, provision
+from pigeon_common.runtime import Connections, Readiness, until_stopped
+from pigeon_common.settings import PigeonSettings
+from pigeon_tracker.app import TrackerApp, create_app, deps_for
+
+log = logging.getLogger(__name__)
+
+POOL_SIZE = 4  # unsubscribe pages and link-cache misses only
+BACKLOG = 2048
+
+
+def listening_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
+    """A TCP socket listening on host:port; with `reuse_port` several processes can each
+    have one on the same port and the kernel spreads connections over them."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sock.listen(BACKLOG)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve_app(app: TrackerApp, sockets: list[socket.socket], stop: asyncio.Event) -> None:
+    """Serve `app` on already-listening sockets until `stop` is set."""
+    config = uvicorn.Config(
+        app,
+        lifespan="off",
+        log_level="warning",
+        access_log=False,
+        proxy_headers=False,  # the app reads X-Forwarded-For itself, as far as it is trusted
+        server_header=False,
+    )
+    server = _Server(config)
+    task = asyncio.create_task(server.serve(sockets=sockets))
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    server.should_exit = True
+    stopper.cancel()
+    await task
+
+
+async def open_tracker_connections(
+    settings: PigeonSettings, readiness: Readiness, pool_size: int = POOL_SIZE
+) -> Connections:
+    """Like `runtime.open_connections`, but NATS without a reconnect buffer: a publish made
+    while NATS is away must fail now, not be sent later for a request answered 503."""
+    database_url, nats_url = settings.require_servers()
+    readiness.reason = "waiting for NATS"
+    nc = await connect_nats(nats_url, name="pigeon-tracker", reconnect_buffer=False)
+    js = nc.jetstream()
+    backoff = Backoff()
+    while True:
+        try:
+            await provision(js, settings.jetstream_replicas)
+            break
+        except Exception as exc:
+            readiness.reason = f"JetStream not available: {exc}"
+            delay = backoff.next_delay()
+            log.warning("JetStream not available (%s); retrying in %.1fs", exc, delay)
+            await asyncio.sleep(delay)
+    readiness.reason = "waiting for PostgreSQL"
+    pool = await db.open_pool(database_url, max_size=pool_size)
+    return Connections(pool=pool, nc=nc, js=js)
+
+
+async def run_worker(
+    settings: PigeonSettings,
+    sockets: list[socket.socket],
+    stop: asyncio.Event,
+    app: TrackerApp | None = None,
+) -> None:
+    """Serve the tracker (`app`, or a new one) on `sockets` until `stop` is set."""
+    app = app or create_app(settings)
+    server = asyncio.create_task(serve_app(app, sockets, stop))
+    server.add_done_callback(lambda _: stop.set())  # a server that failed ends the worker
+    conns = await until_stopped(open_tracker_connections(settings, app.readiness), stop)
+    deps = None
+    try:
+        if conns is not None:
+            deps = await deps_for(conns)
+            app.attach(deps)
+            await asyncio.wait({server}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.set()
+        await server  # in-flight requests finish while the connections are still open
+        app.detach()
+        if deps is not None:
+            await deps.publisher.close()
+        if conns is not None:
+            await conns.close()
