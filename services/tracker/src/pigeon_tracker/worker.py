@@ -10,20 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import socket
 from collections.abc import Iterator
 
 import uvicorn
 
-from pigeon_common import db
-from pigeon_common.backoff import Backoff
-from pigeon_common.jetstream import connect_nats, provision
-from pigeon_common.runtime import Connections, Readiness, until_stopped
+from pigeon_common.runtime import Connections, Readiness, open_connections, until_stopped
 from pigeon_common.settings import PigeonSettings
 from pigeon_tracker.app import TrackerApp, create_app, deps_for
-
-log = logging.getLogger(__name__)
 
 POOL_SIZE = 4  # unsubscribe pages and link-cache misses only
 BACKLOG = 2048
@@ -80,22 +74,15 @@ async def open_tracker_connections(
     """Like `runtime.open_connections`, but NATS without a reconnect buffer: a publish made
     while NATS is away must fail now, not be sent later for a request answered 503."""
     database_url, nats_url = settings.require_servers()
-    readiness.reason = "waiting for NATS"
-    nc = await connect_nats(nats_url, name="pigeon-tracker", reconnect_buffer=False)
-    js = nc.jetstream()
-    backoff = Backoff()
-    while True:
-        try:
-            await provision(js, settings.jetstream_replicas)
-            break
-        except Exception as exc:
-            readiness.reason = f"JetStream not available: {exc}"
-            delay = backoff.next_delay()
-            log.warning("JetStream not available (%s); retrying in %.1fs", exc, delay)
-            await asyncio.sleep(delay)
-    readiness.reason = "waiting for PostgreSQL"
-    pool = await db.open_pool(database_url, max_size=pool_size)
-    return Connections(pool=pool, nc=nc, js=js)
+    return await open_connections(
+        database_url,
+        nats_url,
+        name="pigeon-tracker",
+        readiness=readiness,
+        pool_size=pool_size,
+        replicas=settings.jetstream_replicas,
+        reconnect_buffer=False,
+    )
 
 
 async def run_worker(
