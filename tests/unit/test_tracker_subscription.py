@@ -10,80 +10,58 @@ from pigeon_tracker.subscription import (
     NIL_MAILBOX,
     Subscription,
     SuppressionRow,
-    change_for,
     page_after,
     page_for,
-    resubscribe_msg_id,
     subscription_of,
 )
 
 CAMPAIGN, RECIPIENT, MAILBOX = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
 T1 = datetime(2025, 1, 1, tzinfo=UTC)
-T2 = datetime(2025, 2, 1, tzinfo=UTC)
 
 
-def sub(
-    *suppressions: SuppressionRow,
-    unsubscribed_at: datetime | None = None,
-    resubscribed_at: datetime | None = None,
-) -> Subscription:
+def sub(*suppressions: SuppressionRow, mailbox: uuid.UUID | None = MAILBOX) -> Subscription:
     return subscription_of(
-        CAMPAIGN,
-        RECIPIENT,
-        "Ann@Example.org",
-        MAILBOX,
-        "News",
-        unsubscribed_at,
-        resubscribed_at,
-        list(suppressions),
+        CAMPAIGN, RECIPIENT, "Ann@Example.org", mailbox, "News", list(suppressions)
     )
 
 
 def test_subscribed_person() -> None:
     s = sub()
+    assert (s.unsubscribed, s.blocked) == (False, False)
     assert page_for(s) is PageKind.CONFIRM
-    assert change_for(s, "unsubscribe") == "unsubscribe"
-    assert change_for(s, "resubscribe") is None
     assert page_after(s, "unsubscribe") is PageKind.UNSUBSCRIBED
-    assert page_after(s, "resubscribe") is PageKind.CONFIRM
-
-
-def test_unsubscribed_person_can_resubscribe_once_per_suppression() -> None:
-    s = sub(SuppressionRow(MAILBOX, "unsubscribed", T1), unsubscribed_at=T1)
-    assert page_for(s) is PageKind.UNSUBSCRIBED
-    assert change_for(s, "unsubscribe") is None
-    assert change_for(s, "resubscribe") == "resubscribe"
     assert page_after(s, "resubscribe") is PageKind.RESUBSCRIBED
-    later = sub(SuppressionRow(MAILBOX, "unsubscribed", T2), unsubscribed_at=T1)
-    assert resubscribe_msg_id(s) != resubscribe_msg_id(later)
-    assert resubscribe_msg_id(s) == resubscribe_msg_id(
-        sub(SuppressionRow(MAILBOX, "unsubscribed", T1))
-    )
 
 
-def test_unsubscribed_elsewhere_counts() -> None:
-    # Unsubscribed through another campaign's message of the same mailbox.
+def test_unsubscribed_through_any_message_of_the_mailbox() -> None:
     s = sub(SuppressionRow(MAILBOX, "unsubscribed", T1))
+    assert (s.unsubscribed, s.blocked) == (True, False)
     assert page_for(s) is PageKind.UNSUBSCRIBED
-    assert change_for(s, "unsubscribe") is None
-    # Re-subscribed from another message's page: this message's row is stale, not the truth.
-    s = sub(unsubscribed_at=T1)
-    assert page_for(s) is PageKind.CONFIRM
-    assert change_for(s, "unsubscribe") == "unsubscribe"
+    assert page_after(s, "resubscribe") is PageKind.RESUBSCRIBED
+    # The unsubscribe of another mailbox does not count for this one.
+    other = sub(SuppressionRow(uuid.uuid4(), "unsubscribed", T1))
+    assert other.unsubscribed is False
 
 
 def test_other_suppressions_cannot_be_lifted_by_the_person() -> None:
     for row in (
         SuppressionRow(MAILBOX, "hard_bounce", T1),
+        SuppressionRow(MAILBOX, "manual", T1),
         SuppressionRow(NIL_MAILBOX, "manual", T1),
     ):
         s = sub(row)
+        assert (s.unsubscribed, s.blocked) == (False, True)
         assert page_for(s) is PageKind.BLOCKED
-        assert change_for(s, "resubscribe") is None
-        assert change_for(s, "unsubscribe") == "unsubscribe"  # their wish is still recorded
-        assert page_after(s, "unsubscribe") is PageKind.BLOCKED
-        recorded = sub(row, unsubscribed_at=T1)
-        assert change_for(recorded, "unsubscribe") is None  # once
+        assert page_after(s, "unsubscribe") is PageKind.UNSUBSCRIBED  # their wish is recorded
+        both = sub(row, SuppressionRow(MAILBOX, "unsubscribed", T1))
+        assert (both.unsubscribed, both.blocked) == (True, True)
+        assert page_for(both) is PageKind.UNSUBSCRIBED
+        assert page_after(both, "resubscribe") is PageKind.BLOCKED  # still suppressed
+
+
+def test_a_campaign_without_mailbox_is_never_unsubscribed_by_a_global_row() -> None:
+    s = sub(SuppressionRow(NIL_MAILBOX, "unsubscribed", T1), mailbox=None)
+    assert (s.unsubscribed, s.blocked) == (False, True)
 
 
 def test_pages_escape_what_they_show() -> None:

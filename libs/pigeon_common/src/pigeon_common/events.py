@@ -317,11 +317,13 @@ class AddressSuppressed(Event):
 
 
 class AddressUnsuppressed(Event):
-    """A suppression was lifted (e.g. the person re-subscribed)."""
+    """A suppression was lifted by a user: the one for `reason`, or every reason of that
+    address and mailbox when `reason` is null."""
 
     type: ClassVar[str] = "address.unsuppressed"
     email: str
     mailbox_id: uuid.UUID | None
+    reason: str | None = None
 
 
 # --- engagement (tracker) -------------------------------------------------------------

@@ -259,7 +259,9 @@ def _sending_writes(seq: int, event: ev.Event, at: datetime) -> list[Write] | No
             ]
         case ev.AddressUnsuppressed():
             mailbox = event.mailbox_id or NIL_MAILBOX
-            return [Write(SQL.remove_suppression, (address_key(event.email), mailbox))]
+            return [
+                Write(SQL.remove_suppression, (address_key(event.email), mailbox, event.reason))
+            ]
     return None
 
 

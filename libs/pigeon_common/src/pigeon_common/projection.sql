@@ -104,10 +104,12 @@ WHERE messages.rank < excluded.rank;
 -- name: add-suppression
 INSERT INTO suppressions (email_key, mailbox_key, email, reason, detail, created_at)
 VALUES ($1, $2, $3, $4, $5, $6)
-ON CONFLICT (email_key, mailbox_key) DO NOTHING;
+ON CONFLICT (email_key, mailbox_key, reason) DO NOTHING;
 
 -- name: remove-suppression
-DELETE FROM suppressions WHERE email_key = $1 AND mailbox_key = $2;
+-- Every reason, or only reason $3.
+DELETE FROM suppressions WHERE email_key = $1 AND mailbox_key = $2
+    AND ($3::text IS NULL OR reason = $3);
 
 -- name: record-open
 INSERT INTO open_events (id, campaign_id, recipient_id, at, machine, machine_reason,

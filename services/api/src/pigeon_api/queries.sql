@@ -294,7 +294,8 @@ WHERE ($1::text IS NULL OR email_key = $1)
   AND ($3::text IS NULL OR reason = $3);
 
 -- name: suppression-exists
-SELECT 1 FROM suppressions WHERE email_key = $1 AND mailbox_key = $2;
+SELECT 1 FROM suppressions WHERE email_key = $1 AND mailbox_key = $2
+  AND ($3::text IS NULL OR reason = $3) LIMIT 1;
 
 -- name: imap-sync-state
 SELECT folder, uidvalidity, last_uid, synced_at, last_error FROM imap_sync_state

@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -123,7 +124,9 @@ class _Pending:
     """Acks to await and sent messages to file before the job is acknowledged."""
 
     acks: list[Awaitable[Any]] = field(default_factory=list)
-    sent: list[tuple[ev.MessageSent, bytes]] = field(default_factory=list)
+    # Each sent message with its bytes and when the server accepted it (the event's time:
+    # the tracker's prefetch window counts from delivery, not from filing the copy).
+    sent: list[tuple[ev.MessageSent, bytes, datetime]] = field(default_factory=list)
 
 
 class Worker:
@@ -157,10 +160,18 @@ class Worker:
         return campaign
 
     async def _publish(
-        self, pending: _Pending, event: ev.Event, aggregate: uuid.UUID | str, msg_id: str
+        self,
+        pending: _Pending,
+        event: ev.Event,
+        aggregate: uuid.UUID | str,
+        msg_id: str,
+        occurred_at: datetime | None = None,
     ) -> None:
         envelope = ev.envelope_for(
-            event, str(aggregate), event_id=uuid.uuid5(uuid.NAMESPACE_URL, msg_id)
+            event,
+            str(aggregate),
+            event_id=uuid.uuid5(uuid.NAMESPACE_URL, msg_id),
+            occurred_at=occurred_at,
         )
         future = await self.deps.js.publish_async(
             subject_for(envelope),
@@ -346,7 +357,7 @@ class Worker:
                 **base, message_id=record["message_id"], smtp_reply=record["reply"], appended=False
             )
             if raw:
-                pending.sent.append((event, raw))
+                pending.sent.append((event, raw, datetime.now(UTC)))
                 report.sent += 1
             else:
                 await self._publish(pending, event, campaign.id, msg_id)
@@ -410,14 +421,15 @@ class Worker:
                     self.deps.tls_context,
                 )
             appended = await copier.file(
-                [raw for _, raw in pending.sent], pending.sent[0][0].message_id
+                [raw for _, raw, _ in pending.sent], pending.sent[0][0].message_id
             )
-        for event, _ in pending.sent:
+        for event, _, accepted_at in pending.sent:
             await self._publish(
                 pending,
                 event.model_copy(update={"appended": appended}),
                 campaign.id,
                 outcome_msg_id(campaign.id, event.recipient_id),
+                occurred_at=accepted_at,
             )
 
     async def _pause(self, campaign: SendingCampaign, reason: str) -> None:

@@ -5,14 +5,11 @@
 SELECT link_index, url FROM campaign_links WHERE campaign_id = $1;
 
 -- name: unsubscribe-subject
--- The recipient of one message, its campaign's mailbox and sender name, and whether this
--- message's unsubscribe URL was used before.
-SELECT r.email, c.mailbox_id, coalesce(nullif(m.from_name, ''), m.from_address, '') AS sender,
-       u.unsubscribed_at, u.resubscribed_at
+-- The recipient of one message, and its campaign's mailbox and sender name.
+SELECT r.email, c.mailbox_id, coalesce(nullif(m.from_name, ''), m.from_address, '') AS sender
 FROM recipients r
 JOIN campaigns c ON c.id = r.campaign_id
 LEFT JOIN mailboxes m ON m.id = c.mailbox_id
-LEFT JOIN unsubscribes u ON u.campaign_id = r.campaign_id AND u.recipient_id = r.id
 WHERE r.campaign_id = $1 AND r.id = $2;
 
 -- name: suppressions-of

@@ -1,9 +1,9 @@
-"""Whether a message's recipient is unsubscribed, and what a POST should change.
+"""Whether a message's recipient is unsubscribed, and which page answers a request.
 
-Pure decisions over read-model rows. The suppression of the address for the campaign's
-mailbox is the truth of "unsubscribed now" (the `unsubscribes` row of one message does not
-see a re-subscribe made from another message's page); a suppression for another reason
-(hard bounce, added by hand) or for every mailbox cannot be lifted by the person.
+Pure decisions over read-model rows. The `unsubscribed` suppression of the address for the
+campaign's mailbox is the truth of "unsubscribed now" (the `unsubscribes` row of one message
+does not see a re-subscribe made from another message's page); a suppression for another
+reason (hard bounce, added by hand) or for every mailbox cannot be lifted by the person.
 """
 
 from __future__ import annotations
@@ -37,9 +37,7 @@ class Subscription:
     mailbox_id: uuid.UUID | None
     sender: str
     unsubscribed: bool  # suppressed for this mailbox because they unsubscribed
-    blocked: bool  # suppressed for another reason, or for every mailbox
-    message_unsubscribed: bool  # this message's URL was used and not undone on its page
-    lifted: datetime | None  # creation time of the suppression a re-subscribe would lift
+    blocked: bool  # also suppressed for another reason, or for every mailbox
 
 
 def subscription_of(
@@ -48,23 +46,24 @@ def subscription_of(
     email: str,
     mailbox_id: uuid.UUID | None,
     sender: str,
-    unsubscribed_at: datetime | None,
-    resubscribed_at: datetime | None,
     suppressions: Sequence[SuppressionRow],
 ) -> Subscription:
-    own = next((s for s in suppressions if s.mailbox_key == (mailbox_id or NIL_MAILBOX)), None)
-    unsubscribed = own is not None and own.reason == UNSUBSCRIBED and mailbox_id is not None
-    blocked = not unsubscribed and bool(suppressions)
+    """The state from the address's suppressions (one row per reason) for the campaign's
+    mailbox and for every mailbox."""
+    own = None
+    if mailbox_id is not None:
+        own = next(
+            (s for s in suppressions if s.mailbox_key == mailbox_id and s.reason == UNSUBSCRIBED),
+            None,
+        )
     return Subscription(
         campaign_id=campaign_id,
         recipient_id=recipient_id,
         email=email,
         mailbox_id=mailbox_id,
         sender=sender,
-        unsubscribed=unsubscribed,
-        blocked=blocked,
-        message_unsubscribed=unsubscribed_at is not None and resubscribed_at is None,
-        lifted=own.created_at if unsubscribed and own is not None else None,
+        unsubscribed=own is not None,
+        blocked=any(s is not own for s in suppressions),
     )
 
 
@@ -77,33 +76,8 @@ def page_for(sub: Subscription) -> PageKind:
     return PageKind.CONFIRM
 
 
-Change = Literal["unsubscribe", "resubscribe"] | None
-
-
-def change_for(sub: Subscription, action: Literal["unsubscribe", "resubscribe"]) -> Change:
-    """The event a POST must publish, None when the read model already says so."""
-    if action == "unsubscribe":
-        if sub.unsubscribed or (sub.blocked and sub.message_unsubscribed):
-            return None
-        return "unsubscribe"
-    return "resubscribe" if sub.unsubscribed else None
-
-
 def page_after(sub: Subscription, action: Literal["unsubscribe", "resubscribe"]) -> PageKind:
-    """The page a POST answers with (the state after it, whether or not it changed it)."""
+    """The page a POST answers with: the state once its event is applied."""
     if action == "unsubscribe":
-        return PageKind.BLOCKED if sub.blocked else PageKind.UNSUBSCRIBED
-    if sub.unsubscribed:
-        return PageKind.RESUBSCRIBED
-    return page_for(sub)
-
-
-def unsubscribe_msg_id(campaign_id: uuid.UUID, recipient_id: uuid.UUID) -> str:
-    """JetStream message id of an unsubscribe: repeats within the window are stored once."""
-    return f"unsub:{campaign_id}:{recipient_id}"
-
-
-def resubscribe_msg_id(sub: Subscription) -> str:
-    """Message id of a re-subscribe: one per suppression lifted (its creation time)."""
-    lifted = int(sub.lifted.timestamp() * 1_000_000) if sub.lifted else 0
-    return f"resub:{sub.campaign_id}:{sub.recipient_id}:{lifted}"
+        return PageKind.UNSUBSCRIBED
+    return PageKind.BLOCKED if sub.blocked else PageKind.RESUBSCRIBED

@@ -72,6 +72,14 @@ CREATE TABLE inbound_skipped (
     at           timestamptz NOT NULL
 );
 
+-- One suppression per reason: an unsubscribe is kept even when the address was already
+-- suppressed by hand or by a bounce, so lifting one reason never lifts another.
+ALTER TABLE suppressions DROP CONSTRAINT suppressions_pkey;
+ALTER TABLE suppressions ADD PRIMARY KEY (email_key, mailbox_key, reason);
+
+-- The last message sent to an address (a bounce or auto-reply that quotes no Message-ID).
+CREATE INDEX messages_sent_email_idx ON messages (lower(email), at DESC) WHERE status = 'sent';
+
 -- Owned by imap-sync (not a read model): how far each mailbox's bounce folder was read.
 CREATE TABLE imap_sync_state (
     mailbox_id   uuid NOT NULL,

@@ -64,11 +64,14 @@ async def remove_suppression(
     conn: Conn,
     email: EmailAddress = Query(...),
     mailbox_id: uuid.UUID | None = Query(None),
+    reason: SuppressionReason | None = Query(None),
 ) -> Response:
     """Lift a suppression (of one mailbox, or the one for every mailbox when mailbox_id is
-    left out); 404 when there is none."""
-    if await conn.fetchval(SQL.suppression_exists, address_key(email), mailbox_id or NIL_MAILBOX):
-        event = ev.AddressUnsuppressed(email=email, mailbox_id=mailbox_id)
+    left out): the one for `reason`, or every reason (an unsubscribe too) when it is left
+    out; 404 when there is none."""
+    key, mailbox = address_key(email), mailbox_id or NIL_MAILBOX
+    if await conn.fetchval(SQL.suppression_exists, key, mailbox, reason):
+        event = ev.AddressUnsuppressed(email=email, mailbox_id=mailbox_id, reason=reason)
         await ctx.commit(ev.envelope_for(event, email, actor=str(user.id)))
         return Response(status_code=204)
     raise not_found("suppression")
