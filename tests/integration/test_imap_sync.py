@@ -216,37 +216,53 @@ async def test_idle_watcher_picks_up_new_mail_and_soft_bounces_suppress_on_repea
     first, sent1 = await sent_campaign(client, smtp, imap_user, 2)
     mailbox_id = (await client.get(f"/api/v1/campaigns/{first}")).json()["mailbox_id"]
     address = "person0@example.org"
+    only_here = {"email": address, "mailbox_id": mailbox_id}
+    full = {"status": "5.2.2", "diagnostic": "smtp; 552 5.2.2 Mailbox full"}
+    spam = {"status": "5.7.1", "diagnostic": "smtp; 554 5.7.1 Rejected as spam"}
+
+    async def suppressions() -> dict[str, Any]:
+        answer = await client.get("/api/v1/suppressions", params=only_here)
+        result: dict[str, Any] = answer.json()
+        return result
+
+    async def another_campaign() -> str:
+        _, sent = await sent_campaign(
+            client, smtp, imap_user, 0, mailbox_id=mailbox_id, recipients=people(1)
+        )
+        return str(sent[address]["message_id"])
+
     handle = running_sender.start_imap_sync(imap_sync_interval=3600, soft_bounce_limit=2)
     try:
-        full = {"status": "5.2.2", "diagnostic": "smtp; 552 5.2.2 Mailbox full"}
         # Delivered while the watcher IDLEs: read without any "sync now".
         await asyncio.sleep(1)
-        dovecot.deliver(
-            imap_user.username, BOUNCES, dsn(sent1[address]["message_id"], address, **full)
-        )
+        message_1 = sent1[address]["message_id"]
+        dovecot.deliver(imap_user.username, BOUNCES, dsn(message_1, address, **full))
         numbers = await wait_for(
             lambda: _when(stats(client, first), lambda s: s["bounced_soft"] == 1)
         )
         assert numbers["bounced_hard"] == 0
-        only_here = {"email": address, "mailbox_id": mailbox_id}
-        listed = (await client.get("/api/v1/suppressions", params=only_here)).json()
-        assert listed["count"] == 0  # one soft bounce does not suppress
-
-        second, sent2 = await sent_campaign(
-            client, smtp, imap_user, 0, mailbox_id=mailbox_id, recipients=people(1)
-        )
+        # A second report about the same message is not a second message bouncing.
+        dovecot.deliver(imap_user.username, BOUNCES, dsn(message_1, address, **full) + b" ")
+        # Spam rejections never count, however often they come back.
+        for _ in range(2):
+            dovecot.deliver(
+                imap_user.username, BOUNCES, dsn(await another_campaign(), address, **spam)
+            )
         delayed = {"status": "4.4.1", "action": "delayed", "diagnostic": "smtp; 451 try later"}
-        message_id = sent2[address]["message_id"]
-        dovecot.deliver(imap_user.username, BOUNCES, dsn(message_id, address, **delayed))
-        dovecot.deliver(imap_user.username, BOUNCES, dsn(message_id, address, **full))
-        await wait_for(lambda: _when(stats(client, second), lambda s: s["bounced_soft"] == 1))
-        assert (await stats(client, second))["deferred"] == 1
-        listed = await wait_for(
+        message_4 = await another_campaign()
+        dovecot.deliver(imap_user.username, BOUNCES, dsn(message_4, address, **delayed))
+        await wait_for(
             lambda: _when(
-                _json(client.get("/api/v1/suppressions", params=only_here)),
-                lambda page: page["count"] == 1,
+                _json(client.get(f"/api/v1/mailboxes/{mailbox_id}/sync")),
+                lambda state: state["folders"] and state["folders"][0]["last_uid"] >= 5,
             )
         )
+        await asyncio.sleep(1)  # the projector applies the last events
+        assert (await suppressions())["count"] == 0
+
+        # A full mailbox on a second message: the limit (2) is reached.
+        dovecot.deliver(imap_user.username, BOUNCES, dsn(message_4, address, **full))
+        listed = await wait_for(lambda: _when(suppressions(), lambda page: page["count"] == 1))
         assert listed["data"][0]["reason"] == "soft_bounce"
         assert listed["data"][0]["mailbox_id"] == mailbox_id
     finally:
@@ -329,3 +345,40 @@ async def test_a_recreated_folder_is_read_from_its_start(
     assert (second["read"], second["replied"]) == (1, 1)
     assert second["uidvalidity"] != first["uidvalidity"]
     await wait_for(lambda: _when(stats(client, campaign_id), lambda s: s["replied"] == 1))
+
+
+async def test_concurrent_syncs_share_a_small_pool(
+    running_sender: Stack, smtp: SmtpTestServer, dovecot: DovecotServer, imap_user: ImapAccount
+) -> None:
+    """More mailboxes syncing at once than the pool has connections: each sync holds one
+    connection for its lock and its queries, so none waits for a second one."""
+    from pigeon_common import db
+    from pigeon_common.jetstream import connect_nats
+    from pigeon_common.secrets_box import SecretBox
+    from pigeon_imap_sync.sync import MailboxSync, load_accounts
+
+    client = running_sender.client
+    assert client is not None
+    dovecot.create_folder(imap_user.username, BOUNCES)
+    for i in range(4):
+        body = mailbox_for(smtp, imap_user, name=f"Pool {i}", bounce_folder=BOUNCES)
+        assert (await client.post("/api/v1/mailboxes", json=body)).status_code == 201
+    settings = running_sender.settings
+    assert settings.database_url is not None and settings.nats_url is not None
+    pool = await db.open_pool(settings.database_url, max_size=2)
+    nc = await connect_nats(settings.nats_url, name="test", attempts=3)
+    try:
+        accounts = [
+            a
+            for a in await load_accounts(pool, SecretBox(settings.secret()))
+            if a.name.startswith("Pool ")
+        ]
+        assert len(accounts) == 4
+        syncer = MailboxSync(pool, nc.jetstream(), settings)
+        reports = await asyncio.wait_for(
+            asyncio.gather(*(syncer.sync(a) for a in accounts)), timeout=60
+        )
+        assert [(r.error, r.busy) for r in reports] == [("", False)] * 4
+    finally:
+        await nc.close()
+        await pool.close()

@@ -102,6 +102,7 @@ def _reply_row(kind: str, subject: str, source: str) -> Any:
             subject,
             source,
             AT,
+            False,
         ),
     )
 
@@ -371,6 +372,7 @@ CASES: dict[str, tuple[ev.Event, list[tuple[str, tuple[Any, ...]]]]] = {
                     "",
                     "m:1:9",
                     AT,
+                    False,
                 ),
             ),
             (
@@ -413,6 +415,7 @@ CASES: dict[str, tuple[ev.Event, list[tuple[str, tuple[Any, ...]]]]] = {
                     "",
                     "m:1:10",
                     AT,
+                    False,
                 ),
             )
         ],

@@ -12,6 +12,7 @@ from pigeon_imap_sync.plan import (
     MessageRef,
     Source,
     bounce_event,
+    repeatable,
     reply_event,
     skipped_event,
     suppresses,
@@ -22,9 +23,11 @@ REF = MessageRef(uuid.uuid4(), uuid.uuid4(), "ann@example.org", MAILBOX)
 SOURCE = Source(MAILBOX, "Bounces", 7, 42)
 
 
-def bounced(status: str, *, hard: bool, action: Action = Action.FAILED) -> BouncedRecipient:
+def bounced(
+    status: str, *, hard: bool, action: Action = Action.FAILED, diagnostic: str = "x"
+) -> BouncedRecipient:
     return BouncedRecipient(
-        email="ann@example.org", action=action, status=status, diagnostic="x", hard=hard
+        email="ann@example.org", action=action, status=status, diagnostic=diagnostic, hard=hard
     )
 
 
@@ -35,6 +38,31 @@ def test_a_hard_bounce_suppresses_at_once() -> None:
 @pytest.mark.parametrize(("earlier", "expected"), [(0, False), (1, False), (2, True), (5, True)])
 def test_soft_bounces_suppress_on_the_limit_th(earlier: int, expected: bool) -> None:
     assert suppresses(bounced("5.2.2", hard=False), earlier, soft_limit=3) is expected
+
+
+@pytest.mark.parametrize(
+    ("status", "diagnostic", "counts"),
+    [
+        ("5.2.2", "mailbox full", True),
+        ("4.2.2", "over quota", True),
+        ("4.4.7", "delivery time expired", True),  # a temporary failure given up on
+        ("5.0.0", "552 Mailbox is full", True),
+        ("", "user over quota", True),
+        ("5.7.1", "rejected as spam", False),
+        ("5.7.1", "mailbox full", False),  # a specific cause other than the mailbox wins
+        ("5.3.4", "message too large", False),
+        ("5.6.0", "content rejected", False),
+        ("", "blocked by policy", False),
+    ],
+)
+def test_only_full_mailboxes_and_given_up_delays_count_toward_the_limit(
+    status: str, diagnostic: str, counts: bool
+) -> None:
+    soft = bounced(status, hard=False, diagnostic=diagnostic)
+    assert repeatable(soft) is counts
+    assert suppresses(soft, earlier_soft_bounces=5, soft_limit=3) is counts
+    planned = bounce_event(REF, soft, SOURCE, suppress=False)
+    assert isinstance(planned.event, ev.MessageBounced) and planned.event.repeatable is counts
 
 
 def test_a_delay_never_suppresses() -> None:

@@ -391,8 +391,10 @@ class MessageBounced(Event):
     """A delivery status notification (or a non-standard bounce) says the message could
     not be delivered. `hard`: the address itself is bad (unknown user or domain, moved,
     disabled). `suppress`: the address is suppressed for the mailbox by this event (a hard
-    bounce, or the soft bounce that reached the repeat limit). `source` names the mail it
-    was read from (mailbox, folder UIDVALIDITY and UID)."""
+    bounce, or the soft bounce that reached the repeat limit). `repeatable`: a soft bounce
+    that counts toward that limit (a full mailbox, a temporary failure given up on; never
+    a policy, spam, content or size rejection). `source` names the mail it was read from
+    (mailbox, folder UIDVALIDITY and UID)."""
 
     type: ClassVar[str] = "message.bounced"
     campaign_id: uuid.UUID
@@ -405,6 +407,7 @@ class MessageBounced(Event):
     diagnostic: str
     suppress: bool
     source: str
+    repeatable: bool = False
 
 
 class MessageDeferred(Event):

@@ -85,20 +85,28 @@ class ImapFolderReader(ImapAppender):
         found = {uid for r in untagged if r.name == "SEARCH" for uid in parse_search(r)}
         return sorted(uid for uid in found if uid > last_uid)
 
+    async def sizes(self, uids: Sequence[int]) -> dict[int, int]:
+        """The size in bytes of each of `uids` still in the folder (RFC822.SIZE)."""
+        found: dict[int, int] = {}
+        for start in range(0, len(uids), FETCH_CHUNK):
+            items = await self._fetch_items(uids[start : start + FETCH_CHUNK], "(UID RFC822.SIZE)")
+            found.update((uid, int(fields.get(b"RFC822.SIZE", 0))) for uid, fields in items.items())
+        return found
+
     async def fetch(self, uids: Sequence[int], *, max_bytes: int) -> list[FetchedMessage]:
-        """The messages `uids`, in UID order; one over `max_bytes` comes without its bytes."""
+        """The messages `uids`, in UID order; one over `max_bytes` comes without its bytes
+        (it is never downloaded). The caller bounds how many bytes one call brings."""
+        sizes = await self.sizes(uids)
         out: list[FetchedMessage] = []
         for start in range(0, len(uids), FETCH_CHUNK):
-            chunk = list(uids[start : start + FETCH_CHUNK])
-            sizes = await self._fetch_items(chunk, "(UID RFC822.SIZE)")
-            small = [uid for uid in chunk if sizes.get(uid, {}).get(b"RFC822.SIZE", 0) <= max_bytes]
+            chunk = [uid for uid in uids[start : start + FETCH_CHUNK] if uid in sizes]
+            small = [uid for uid in chunk if sizes[uid] <= max_bytes]
             bodies = await self._fetch_items(small, "(UID BODY.PEEK[])") if small else {}
-            for uid in chunk:
-                if uid not in sizes:
-                    continue  # expunged meanwhile
-                size = int(sizes[uid].get(b"RFC822.SIZE", 0))
+            for uid in chunk:  # a UID missing from `sizes` was expunged meanwhile
                 body = bodies.get(uid, {}).get(b"BODY[]")
-                out.append(FetchedMessage(uid, size, body if isinstance(body, bytes) else None))
+                out.append(
+                    FetchedMessage(uid, sizes[uid], body if isinstance(body, bytes) else None)
+                )
         return out
 
     async def _fetch_items(self, uids: Sequence[int], items: str) -> dict[int, dict[bytes, Any]]:

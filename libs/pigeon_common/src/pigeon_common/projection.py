@@ -332,6 +332,7 @@ def _inbound_writes(event: ev.Event, at: datetime) -> list[Write] | None:
                     status=event.status,
                     action=event.action,
                     diagnostic=event.diagnostic,
+                    repeatable=event.repeatable,
                 )
             ]
             if event.suppress:
@@ -394,6 +395,7 @@ def _delivery_event(
     diagnostic: str = "",
     from_address: str = "",
     subject: str = "",
+    repeatable: bool = False,
 ) -> Write:
     return Write(
         SQL.record_delivery_event,
@@ -412,6 +414,7 @@ def _delivery_event(
             subject,
             event.source,
             at,
+            repeatable,
         ),
     )
 

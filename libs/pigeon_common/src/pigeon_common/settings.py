@@ -128,8 +128,9 @@ class PigeonSettings(BaseSettings):
     )
     soft_bounce_limit: Annotated[int, Field(ge=1, le=100)] = Field(
         default=3,
-        description="Soft bounces of one address (on different messages of one mailbox, "
-        "within soft_bounce_window_days) after which it is suppressed.",
+        description="Full-mailbox or given-up temporary bounces of one address (on "
+        "different messages of one mailbox, within soft_bounce_window_days) after which it "
+        "is suppressed; policy, spam, content and size rejections never count.",
     )
     soft_bounce_window_days: Annotated[int, Field(ge=1, le=3650)] = Field(
         default=30, description="Days over which soft bounces are counted."

@@ -7,14 +7,18 @@ auto-reply is matched by the Message-IDs in its In-Reply-To / References; an aut
 that quotes none falls back to the last message sent to its sender.
 
 The suppression rule (DESIGN invariant 3): a hard bounce (the address itself is bad)
-suppresses the address for the mailbox at once; a soft bounce (full mailbox, policy or
-content rejection, a temporary failure given up on) suppresses it only when it is the
-`soft_bounce_limit`-th soft bounce of that address, on different messages from the same
-mailbox, within `soft_bounce_window_days`.
+suppresses the address for the mailbox at once. A *repeatable* soft bounce (a full
+mailbox, or a temporary failure the remote server gave up on) suppresses it only when it
+is the `soft_bounce_limit`-th such bounce of that address, on different messages from the
+same mailbox, within `soft_bounce_window_days`. A rejection caused by the message or the
+sender (policy, spam, blocked, content, size) never suppresses the address: it says
+nothing about the address, and counting it would suppress a whole provider's users the
+day the sending server lands on a block list.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 
@@ -22,6 +26,11 @@ from pigeon_common import events as ev
 from pigeon_imap_sync.inbound import Action, BouncedRecipient, Inbound, InboundKind
 
 TEXT_LIMIT = 500  # subjects and diagnostics are stored on one line, at most this long
+MAILBOX_FULL_TEXT = re.compile(
+    r"mailbox (?:is )?full|full mailbox|mailfolder is full|over ?quota|quota exceeded|"
+    r"exceeded (?:the )?(?:storage|quota)|insufficient (?:system )?storage",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,20 @@ def one_line(text: str, limit: int = TEXT_LIMIT) -> str:
     return " ".join(text.split())[:limit]
 
 
+def repeatable(bounced: BouncedRecipient) -> bool:
+    """Whether a soft bounce counts toward the repeat limit: a full mailbox (x.2.2 or its
+    words) or a temporary (4.x.x) failure given up on; never a policy, spam, content or
+    size rejection."""
+    if bounced.hard or bounced.action is Action.DELAYED:
+        return False
+    status = bounced.status
+    if status.endswith(".2.2") or status.startswith("4."):
+        return True
+    if status and not status.endswith(".0"):
+        return False  # a specific cause that is not the mailbox's size
+    return bool(MAILBOX_FULL_TEXT.search(bounced.diagnostic))
+
+
 def bounce_event(
     ref: MessageRef, bounced: BouncedRecipient, source: Source, *, suppress: bool
 ) -> Planned:
@@ -87,6 +110,7 @@ def bounce_event(
             diagnostic=one_line(bounced.diagnostic),
             suppress=suppress,
             source=source.key,
+            repeatable=repeatable(bounced),
         )
         kind = "bounced"
     return Planned(event, str(ref.campaign_id), _msg_id(kind, source, ref))
@@ -122,12 +146,13 @@ def skipped_event(source: Source, kind: str, reason: str) -> Planned:
 
 
 def suppresses(bounced: BouncedRecipient, earlier_soft_bounces: int, soft_limit: int) -> bool:
-    """Whether this bounce suppresses the address (the rule in the module docstring)."""
+    """Whether this bounce suppresses the address (the rule in the module docstring);
+    `earlier_soft_bounces`: repeatable soft bounces of the address on other messages."""
     if bounced.action is Action.DELAYED:
         return False
     if bounced.hard:
         return True
-    return earlier_soft_bounces + 1 >= soft_limit
+    return repeatable(bounced) and earlier_soft_bounces + 1 >= soft_limit
 
 
 def _msg_id(kind: str, source: Source, ref: MessageRef) -> str:

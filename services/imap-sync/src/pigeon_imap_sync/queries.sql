@@ -40,8 +40,9 @@ WHERE c.mailbox_id = $1 AND lower(m.email) = lower($2) AND m.status = 'sent'
 ORDER BY m.at DESC
 LIMIT 1;
 
--- name: soft-bounce-count
--- Soft bounces of an address from a mailbox since a time, on different messages.
-SELECT count(DISTINCT (campaign_id, recipient_id)) FROM delivery_events
-WHERE kind = 'bounced' AND NOT hard AND mailbox_id = $1 AND lower(email) = lower($2)
+-- name: repeat-bounced-messages
+-- The messages to an address from a mailbox that bounced softly in a way that counts
+-- toward the repeat limit, since a time.
+SELECT DISTINCT campaign_id, recipient_id FROM delivery_events
+WHERE kind = 'bounced' AND repeatable AND mailbox_id = $1 AND lower(email) = lower($2)
   AND at >= $3;

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 SYNC_NOW_SUBJECT = "pigeon.imap_sync.now"
 QUEUE_GROUP = "imap-sync"
 RECONCILE_SEC = 5.0  # how soon a new, changed or removed mailbox is noticed
+IDLE_MAX_SEC = 29 * 60.0  # RFC 2177: re-issue IDLE at least every 29 minutes
 SYNC_NOW_WAIT_SEC = 30.0  # a running sync of the same mailbox is waited for, this long
 
 
@@ -45,6 +46,7 @@ class ImapSyncService:
         self._conns: Connections | None = None
         self._sync: MailboxSync | None = None
         self._watchers: dict[uuid.UUID, tuple[MailboxAccount, asyncio.Task[None]]] = {}
+        self._requests: set[asyncio.Task[None]] = set()
 
     async def check(self) -> Readiness:
         if self._conns is not None:
@@ -68,8 +70,10 @@ class ImapSyncService:
         self.readiness.reason = None
         try:
             while not stop.is_set():
-                with contextlib.suppress(Exception):
+                try:
                     await self._reconcile(stop)
+                except Exception as exc:
+                    log.warning("cannot read the mailboxes to sync: %s", exc)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=RECONCILE_SEC)
         finally:
@@ -109,7 +113,7 @@ class ImapSyncService:
                             raise ConnectionError(report.error)
                         backoff = Backoff()
                         if self.settings.imap_sync_idle and reader.can_idle:
-                            await reader.idle(interval)
+                            await reader.idle(min(interval, IDLE_MAX_SEC))
                         else:
                             with contextlib.suppress(TimeoutError):
                                 await asyncio.wait_for(stop.wait(), timeout=interval)
@@ -122,7 +126,18 @@ class ImapSyncService:
                     await asyncio.wait_for(stop.wait(), timeout=delay)
 
     async def _on_sync_now(self, msg: Msg) -> None:
-        reply = await self.sync_now(msg.data)
+        # nats-py runs a subscription's callbacks one after another: answer in a task of
+        # its own so one long sync does not hold up requests for other mailboxes.
+        task = asyncio.create_task(self._answer_sync_now(msg))
+        self._requests.add(task)
+        task.add_done_callback(self._requests.discard)
+
+    async def _answer_sync_now(self, msg: Msg) -> None:
+        try:
+            reply = await self.sync_now(msg.data)
+        except Exception as exc:
+            log.warning("sync now failed: %s", exc)
+            reply = {"failed": f"{type(exc).__name__}: {exc}"}
         with contextlib.suppress(Exception):
             await msg.respond(json.dumps(reply).encode())
 

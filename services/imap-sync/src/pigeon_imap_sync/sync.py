@@ -28,8 +28,9 @@ from nats.js import JetStreamContext
 from pigeon_common import jetstream
 from pigeon_common.events import Security, envelope_for
 from pigeon_common.imap_folder import FetchedMessage, ImapFolderReader, open_folder_reader
+from pigeon_common.imap_protocol import plan_batches
 from pigeon_common.queries import Queries
-from pigeon_common.secrets_box import SecretBox
+from pigeon_common.secrets_box import SecretBox, SecretBoxError
 from pigeon_common.settings import PigeonSettings
 from pigeon_common.validation import address_key
 from pigeon_imap_sync.classify import classify
@@ -39,6 +40,7 @@ from pigeon_imap_sync.plan import (
     Planned,
     Source,
     bounce_event,
+    repeatable,
     reply_event,
     skipped_event,
     suppresses,
@@ -46,7 +48,9 @@ from pigeon_imap_sync.plan import (
 
 log = logging.getLogger(__name__)
 SQL = Queries.from_package("pigeon_imap_sync", "queries.sql")
-BATCH = 100  # mails read, stored and acknowledged together
+BATCH = 100  # mails read, stored and acknowledged together, at most
+BATCH_BYTES = 32 * 1024 * 1024  # and at most this many bytes downloaded per batch
+ACQUIRE_TIMEOUT_SEC = 30.0
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024  # bigger mail is recorded as unparsed, never downloaded
 LOCK_NAMESPACE = 0x5049_4D53  # "PIMS": the advisory-lock class of mailbox syncs
 
@@ -112,10 +116,17 @@ def account_of(row: Any, box: SecretBox) -> MailboxAccount:
 
 
 async def load_accounts(pool: asyncpg.Pool, box: SecretBox) -> list[MailboxAccount]:
-    """Every mailbox with a bounce folder."""
+    """Every mailbox with a bounce folder (one whose password cannot be decrypted is left
+    out, with a log line: it must not keep the others from syncing)."""
     async with pool.acquire() as conn:
         rows = await conn.fetch(SQL.mailboxes_to_sync)
-    return [account_of(row, box) for row in rows]
+    accounts: list[MailboxAccount] = []
+    for row in rows:
+        try:
+            accounts.append(account_of(row, box))
+        except SecretBoxError as exc:
+            log.warning("mailbox %s: cannot decrypt its IMAP password: %s", row["name"], exc)
+    return accounts
 
 
 async def connect(account: MailboxAccount, settings: PigeonSettings) -> ImapFolderReader:
@@ -130,7 +141,11 @@ async def connect(account: MailboxAccount, settings: PigeonSettings) -> ImapFold
 
 
 class MailboxSync:
-    """Syncs mailboxes; one instance per process, shared by the watchers and requests."""
+    """Syncs mailboxes; one instance per process, shared by the watchers and requests.
+
+    A sync holds one pooled connection from start to end: it carries the mailbox's
+    advisory lock and every query of the sync, so concurrent syncs never wait on each
+    other for a second connection."""
 
     def __init__(self, pool: asyncpg.Pool, js: JetStreamContext, settings: PigeonSettings):
         self._pool = pool
@@ -149,40 +164,63 @@ class MailboxSync:
         When another sync of the mailbox runs, wait for it up to `wait_sec`, then report
         `busy`."""
         report = SyncReport(account.id, account.folder)
-        async with self._pool.acquire() as lock_conn:
-            if not await _try_lock(lock_conn, account.id, wait_sec):
-                report.busy = True
-                return report
-            try:
-                await self._sync_locked(account, reader, report)
-            except Exception as exc:
-                report.error = f"{type(exc).__name__}: {exc}"
-                log.warning("sync of mailbox %s failed: %s", account.name, report.error)
-                with contextlib.suppress(Exception):
-                    await lock_conn.execute(
-                        SQL.save_sync_error, account.id, account.folder, report.error[:500]
+        try:
+            async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_SEC) as conn:
+                if not await _try_lock(conn, account.id, wait_sec):
+                    report.busy = True
+                    return report
+                try:
+                    run = _FolderRun(conn, self._js, self._settings, account, report)
+                    await run.sync(reader)
+                except Exception as exc:
+                    report.error = _describe(exc)
+                    log.warning("sync of mailbox %s failed: %s", account.name, report.error)
+                    with contextlib.suppress(Exception):
+                        await conn.execute(
+                            SQL.save_sync_error, account.id, account.folder, report.error[:500]
+                        )
+                finally:
+                    await conn.execute(
+                        "SELECT pg_advisory_unlock($1, hashtext($2))",
+                        LOCK_NAMESPACE,
+                        str(account.id),
                     )
-            finally:
-                await lock_conn.execute(
-                    "SELECT pg_advisory_unlock($1, hashtext($2))", LOCK_NAMESPACE, str(account.id)
-                )
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            report.error = f"database: {_describe(exc)}"
         return report
 
-    async def _sync_locked(
-        self, account: MailboxAccount, reader: ImapFolderReader | None, report: SyncReport
-    ) -> None:
-        if reader is None:
-            async with await connect(account, self._settings) as own:
-                await self._read_folder(account, own, report)
-        else:
-            await self._read_folder(account, reader, report)
 
-    async def _read_folder(
-        self, account: MailboxAccount, reader: ImapFolderReader, report: SyncReport
+class _FolderRun:
+    """One sync of one mailbox's bounce folder, on the connection holding its lock."""
+
+    def __init__(
+        self,
+        conn: asyncpg.Connection,
+        js: JetStreamContext,
+        settings: PigeonSettings,
+        account: MailboxAccount,
+        report: SyncReport,
     ) -> None:
+        self._conn = conn
+        self._js = js
+        self._settings = settings
+        self._account = account
+        self._report = report
+        # Messages that bounced repeatably in this run, per address key: the read model
+        # may not contain this run's earlier events yet.
+        self._repeats: dict[str, set[tuple[uuid.UUID, uuid.UUID]]] = {}
+
+    async def sync(self, reader: ImapFolderReader | None) -> None:
+        if reader is None:
+            async with await connect(self._account, self._settings) as own:
+                await self._read_folder(own)
+        else:
+            await self._read_folder(reader)
+
+    async def _read_folder(self, reader: ImapFolderReader) -> None:
+        account, report = self._account, self._report
         folder = await reader.select(account.folder)
-        async with self._pool.acquire() as conn:
-            state = await conn.fetchrow(SQL.sync_state, account.id, account.folder)
+        state = await self._conn.fetchrow(SQL.sync_state, account.id, account.folder)
         last_uid = 0
         if state is not None and state["uidvalidity"] == folder.uidvalidity:
             last_uid = state["last_uid"]
@@ -190,36 +228,32 @@ class MailboxSync:
             log.info("%s: UIDVALIDITY changed, reading %s again", account.name, account.folder)
         report.uidvalidity, report.last_uid = folder.uidvalidity, last_uid
         uids = await reader.uids_after(last_uid)
-        for start in range(0, len(uids), BATCH):
-            batch = uids[start : start + BATCH]
+        sizes = await reader.sizes(uids)
+        uids = [uid for uid in uids if uid in sizes]
+        # Batches bounded in count and bytes; a message over the limit is not downloaded.
+        downloaded = [sizes[uid] if sizes[uid] <= MAX_MESSAGE_BYTES else 0 for uid in uids]
+        for batch_range in plan_batches(downloaded, BATCH, BATCH_BYTES) if uids else []:
+            batch = [uids[i] for i in batch_range]
             fetched = await reader.fetch(batch, max_bytes=MAX_MESSAGE_BYTES)
             planned: list[Planned] = []
-            soft_seen: Counter[str] = Counter()
             for message in fetched:
                 source = Source(account.id, account.folder, folder.uidvalidity, message.uid)
-                planned += await self._plan(message, source, soft_seen, report)
+                planned += await self._plan(message, source)
             await self._store(planned)
             report.read += len(fetched)
             report.last_uid = batch[-1]
-            async with self._pool.acquire() as conn:
-                await conn.execute(
-                    SQL.save_sync_state, account.id, account.folder, folder.uidvalidity, batch[-1]
-                )
+            await self._conn.execute(
+                SQL.save_sync_state, account.id, account.folder, folder.uidvalidity, batch[-1]
+            )
             if self._settings.imap_processed_folder:
                 await reader.move(batch, self._settings.imap_processed_folder)
         if not uids:
-            async with self._pool.acquire() as conn:
-                await conn.execute(
-                    SQL.save_sync_state, account.id, account.folder, folder.uidvalidity, last_uid
-                )
+            await self._conn.execute(
+                SQL.save_sync_state, account.id, account.folder, folder.uidvalidity, last_uid
+            )
 
-    async def _plan(
-        self,
-        message: FetchedMessage,
-        source: Source,
-        soft_seen: Counter[str],
-        report: SyncReport,
-    ) -> list[Planned]:
+    async def _plan(self, message: FetchedMessage, source: Source) -> list[Planned]:
+        report = self._report
         if message.raw is None:
             report.counts["skipped"] += 1
             return [skipped_event(source, "unparsed", f"too large ({message.size} bytes)")]
@@ -228,11 +262,12 @@ class MailboxSync:
             report.counts["skipped"] += 1
             return [skipped_event(source, "unparsed", inbound.reason)]
         if inbound.kind in (InboundKind.BOUNCE, InboundKind.DEFERRAL):
-            return await self._plan_bounce(inbound, source, soft_seen, report)
+            return await self._plan_bounce(inbound, source)
         if inbound.kind in (InboundKind.REPLY, InboundKind.AUTO_REPLY):
-            ref = await self._referenced(inbound)
+            refs = await self._references(inbound)
+            ref = refs[0] if refs else None
             if ref is None and inbound.kind is InboundKind.AUTO_REPLY and inbound.sender:
-                ref = await self._latest_to(source.mailbox_id, inbound.sender)
+                ref = await self._latest_to(inbound.sender)
             if ref is None:
                 report.counts["skipped"] += 1
                 return [skipped_event(source, "unmatched", f"{inbound.kind}: no message of ours")]
@@ -241,9 +276,7 @@ class MailboxSync:
         report.counts["ignored"] += 1  # ordinary mail in the folder: not ours to record
         return []
 
-    async def _plan_bounce(
-        self, inbound: Inbound, source: Source, soft_seen: Counter[str], report: SyncReport
-    ) -> list[Planned]:
+    async def _plan_bounce(self, inbound: Inbound, source: Source) -> list[Planned]:
         candidates = await self._references(inbound)
         planned: list[Planned] = []
         for bounced in inbound.recipients:
@@ -252,47 +285,47 @@ class MailboxSync:
             if ref is None and len(candidates) == 1 and len(inbound.recipients) == 1:
                 ref = candidates[0]  # the bounce names a rewritten address (alias, forward)
             if ref is None:
-                ref = await self._latest_to(source.mailbox_id, bounced.email)
+                ref = await self._latest_to(bounced.email)
             if ref is None:
                 continue
             suppress = False
             if bounced.action is not Action.DELAYED:
                 earlier = 0
-                if not bounced.hard:
-                    earlier = await self._soft_bounces(ref, bounced.email) + soft_seen[key]
-                    soft_seen[key] += 1
+                if repeatable(bounced):
+                    earlier = len(await self._other_repeats(ref))
+                    self._repeats.setdefault(address_key(ref.email), set()).add(_key(ref))
                 suppress = suppresses(bounced, earlier, self._settings.soft_bounce_limit)
             planned.append(bounce_event(ref, bounced, source, suppress=suppress))
-            report.counts["deferred" if bounced.action is Action.DELAYED else "bounced"] += 1
+            self._report.counts["deferred" if bounced.action is Action.DELAYED else "bounced"] += 1
         if not planned:
-            report.counts["skipped"] += 1
+            self._report.counts["skipped"] += 1
             return [skipped_event(source, "unmatched", f"{inbound.kind}: no message of ours")]
         return planned
 
     async def _references(self, inbound: Inbound) -> list[MessageRef]:
         refs: list[MessageRef] = []
-        async with self._pool.acquire() as conn:
-            for campaign_id, recipient_id in inbound.references:
-                row = await conn.fetchrow(SQL.message_of, campaign_id, recipient_id)
-                if row is not None:
-                    refs.append(_ref(row))
+        for campaign_id, recipient_id in inbound.references:
+            row = await self._conn.fetchrow(SQL.message_of, campaign_id, recipient_id)
+            if row is not None:
+                refs.append(_ref(row))
         return refs
 
-    async def _referenced(self, inbound: Inbound) -> MessageRef | None:
-        refs = await self._references(inbound)
-        return refs[0] if refs else None
-
-    async def _latest_to(self, mailbox_id: uuid.UUID, email: str) -> MessageRef | None:
-        async with self._pool.acquire() as conn:
-            row = await conn.fetchrow(SQL.latest_message_to, mailbox_id, email)
+    async def _latest_to(self, email: str) -> MessageRef | None:
+        row = await self._conn.fetchrow(SQL.latest_message_to, self._account.id, email)
         return _ref(row) if row is not None else None
 
-    async def _soft_bounces(self, ref: MessageRef, email: str) -> int:
-        if ref.mailbox_id is None:
-            return 0
-        since = datetime.now(UTC) - timedelta(days=self._settings.soft_bounce_window_days)
-        async with self._pool.acquire() as conn:
-            return int(await conn.fetchval(SQL.soft_bounce_count, ref.mailbox_id, email, since))
+    async def _other_repeats(self, ref: MessageRef) -> set[tuple[uuid.UUID, uuid.UUID]]:
+        """Other messages to this address from this mailbox that bounced repeatably
+        within the window (this run's included; the message itself excluded)."""
+        found = set(self._repeats.get(address_key(ref.email), set()))
+        if ref.mailbox_id is not None:
+            since = datetime.now(UTC) - timedelta(days=self._settings.soft_bounce_window_days)
+            rows = await self._conn.fetch(
+                SQL.repeat_bounced_messages, ref.mailbox_id, ref.email, since
+            )
+            found.update((row["campaign_id"], row["recipient_id"]) for row in rows)
+        found.discard(_key(ref))
+        return found
 
     async def _store(self, planned: list[Planned]) -> None:
         if not planned:
@@ -302,6 +335,14 @@ class MailboxSync:
             for p in planned
         ]
         await jetstream.publish_events_with_ids(self._js, envelopes)
+
+
+def _key(ref: MessageRef) -> tuple[uuid.UUID, uuid.UUID]:
+    return (ref.campaign_id, ref.recipient_id)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
 
 
 async def _try_lock(conn: asyncpg.Connection, mailbox_id: uuid.UUID, wait_sec: float) -> bool:

@@ -48,6 +48,7 @@ CREATE TABLE delivery_events (
     mailbox_id      uuid,
     kind            text NOT NULL,        -- bounced | deferred | replied | auto_replied
     hard            boolean NOT NULL DEFAULT false,
+    repeatable      boolean NOT NULL DEFAULT false,  -- a soft bounce that counts to the limit
     status          text NOT NULL DEFAULT '',
     action          text NOT NULL DEFAULT '',
     diagnostic      text NOT NULL DEFAULT '',
@@ -57,8 +58,8 @@ CREATE TABLE delivery_events (
     at              timestamptz NOT NULL
 );
 CREATE INDEX delivery_events_message_idx ON delivery_events (campaign_id, recipient_id);
-CREATE INDEX delivery_events_soft_idx ON delivery_events (mailbox_id, lower(email), at)
-    WHERE kind = 'bounced' AND NOT hard;
+CREATE INDEX delivery_events_repeat_idx ON delivery_events (mailbox_id, lower(email), at)
+    WHERE kind = 'bounced' AND repeatable;
 
 -- Mail in a bounce folder that yielded nothing (unparsed, or matching no message).
 CREATE TABLE inbound_skipped (

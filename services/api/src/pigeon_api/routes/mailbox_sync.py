@@ -65,6 +65,8 @@ async def sync_mailbox_now(
     answer = json.loads(reply.data)
     if "refused" in answer:
         raise ApiError(409, "sync_refused", str(answer["refused"]))
+    if "failed" in answer:
+        raise ApiError(502, "sync_failed", f"imap-sync: {answer['failed']}")
     report = SyncReportPublic(**answer)
     if report.error:
         raise ApiError(502, "imap_error", f"the IMAP server: {report.error}")
