@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -48,3 +49,22 @@ def health_app(check: ReadyCheck) -> Callable[..., Awaitable[None]]:
         await send({"type": "http.response.body", "body": payload})
 
     return app
+
+
+async def run_with_health(
+    run: Callable[[asyncio.Event], Awaitable[None]],
+    check: ReadyCheck,
+    host: str,
+    port: int,
+    stop: asyncio.Event,
+) -> None:
+    """`run(stop)` with /healthz and /readyz served beside it on host:port; when either
+    ends, both stop."""
+    from pigeon_common.serving import serve_asgi
+
+    health = asyncio.create_task(serve_asgi(health_app(check), host, port, stop, lifespan="off"))
+    try:
+        await run(stop)
+    finally:
+        stop.set()
+        await health

@@ -97,92 +97,18 @@ LEFT JOIN LATERAL (
 WHERE c.id = $1;
 
 -- name: list-messages
--- Every recipient with its outcome (`queued` when it has none yet) and what followed:
--- opens, clicks, bounces, delays, replies, unsubscribe. $2 filters by outcome, $5 by a
--- later state (opened, opened_human, clicked, clicked_human, bounced, bounced_hard,
--- bounced_soft, deferred, replied, auto_replied, unsubscribed).
-SELECT * FROM (
-  SELECT r.campaign_id, r.id AS recipient_id, r.email, r.name,
-       coalesce(m.status, 'queued') AS status, m.message_id, m.smtp_code,
-       coalesce(m.smtp_reply, '') AS smtp_reply, coalesce(m.hard_bounce, false) AS hard_bounce,
-       coalesce(m.appended, false) AS appended, coalesce(m.reason, '') AS reason, m.at,
-       (SELECT count(*) FROM opens_seen o
-          WHERE o.campaign_id = r.campaign_id AND o.recipient_id = r.id) AS opens,
-       (SELECT count(*) FROM opens_seen o WHERE o.campaign_id = r.campaign_id
-          AND o.recipient_id = r.id AND NOT o.machine) AS human_opens,
-       (SELECT count(*) FROM clicks_seen c
-          WHERE c.campaign_id = r.campaign_id AND c.recipient_id = r.id) AS clicks,
-       (SELECT count(*) FROM clicks_seen c WHERE c.campaign_id = r.campaign_id
-          AND c.recipient_id = r.id AND NOT c.machine) AS human_clicks,
-       (SELECT CASE WHEN bool_or(d.hard) THEN 'hard' WHEN count(*) > 0 THEN 'soft' END
-          FROM delivery_events d WHERE d.campaign_id = r.campaign_id
-          AND d.recipient_id = r.id AND d.kind = 'bounced') AS bounce,
-       EXISTS (SELECT 1 FROM delivery_events d WHERE d.campaign_id = r.campaign_id
-          AND d.recipient_id = r.id AND d.kind = 'deferred') AS deferred,
-       EXISTS (SELECT 1 FROM delivery_events d WHERE d.campaign_id = r.campaign_id
-          AND d.recipient_id = r.id AND d.kind = 'replied') AS replied,
-       EXISTS (SELECT 1 FROM delivery_events d WHERE d.campaign_id = r.campaign_id
-          AND d.recipient_id = r.id AND d.kind = 'auto_replied') AS auto_replied,
-       EXISTS (SELECT 1 FROM unsubscribes u WHERE u.campaign_id = r.campaign_id
-          AND u.recipient_id = r.id AND u.resubscribed_at IS NULL) AS unsubscribed
-  FROM recipients r
-  LEFT JOIN messages m ON m.campaign_id = r.campaign_id AND m.recipient_id = r.id
-  WHERE r.campaign_id = $1 AND ($2::text IS NULL OR coalesce(m.status, 'queued') = $2)
-) x
-WHERE CASE $5::text
-  WHEN 'opened' THEN opens > 0
-  WHEN 'opened_human' THEN human_opens > 0
-  WHEN 'clicked' THEN clicks > 0
-  WHEN 'clicked_human' THEN human_clicks > 0
-  WHEN 'bounced' THEN bounce IS NOT NULL
-  WHEN 'bounced_hard' THEN bounce = 'hard'
-  WHEN 'bounced_soft' THEN bounce = 'soft'
-  WHEN 'deferred' THEN deferred
-  WHEN 'replied' THEN replied
-  WHEN 'auto_replied' THEN auto_replied
-  WHEN 'unsubscribed' THEN unsubscribed
-  ELSE true END
+-- Every recipient with its outcome and what followed (the message_results view). $2
+-- filters by outcome, $5 by a later state (opened, opened_human, clicked, clicked_human,
+-- bounced, bounced_hard, bounced_soft, deferred, replied, auto_replied, unsubscribed).
+SELECT * FROM message_results
+WHERE campaign_id = $1 AND ($2::text IS NULL OR status = $2)
+  AND ($5::text IS NULL OR $5 = ANY(states))
 ORDER BY lower(email), recipient_id LIMIT $3 OFFSET $4;
 
 -- name: count-messages
-SELECT count(*) FROM (
-  SELECT
-       EXISTS (SELECT 1 FROM opens_seen o
-          WHERE o.campaign_id = r.campaign_id AND o.recipient_id = r.id) AS opened,
-       EXISTS (SELECT 1 FROM opens_seen o WHERE o.campaign_id = r.campaign_id
-          AND o.recipient_id = r.id AND NOT o.machine) AS opened_human,
-       EXISTS (SELECT 1 FROM clicks_seen c
-          WHERE c.campaign_id = r.campaign_id AND c.recipient_id = r.id) AS clicked,
-       EXISTS (SELECT 1 FROM clicks_seen c WHERE c.campaign_id = r.campaign_id
-          AND c.recipient_id = r.id AND NOT c.machine) AS clicked_human,
-       (SELECT CASE WHEN bool_or(d.hard) THEN 'hard' WHEN count(*) > 0 THEN 'soft' END
-          FROM delivery_events d WHERE d.campaign_id = r.campaign_id
-          AND d.recipient_id = r.id AND d.kind = 'bounced') AS bounce,
-       EXISTS (SELECT 1 FROM delivery_events d WHERE d.campaign_id = r.campaign_id
-          AND d.recipient_id = r.id AND d.kind = 'deferred') AS deferred,
-       EXISTS (SELECT 1 FROM delivery_events d WHERE d.campaign_id = r.campaign_id
-          AND d.recipient_id = r.id AND d.kind = 'replied') AS replied,
-       EXISTS (SELECT 1 FROM delivery_events d WHERE d.campaign_id = r.campaign_id
-          AND d.recipient_id = r.id AND d.kind = 'auto_replied') AS auto_replied,
-       EXISTS (SELECT 1 FROM unsubscribes u WHERE u.campaign_id = r.campaign_id
-          AND u.recipient_id = r.id AND u.resubscribed_at IS NULL) AS unsubscribed
-  FROM recipients r
-  LEFT JOIN messages m ON m.campaign_id = r.campaign_id AND m.recipient_id = r.id
-  WHERE r.campaign_id = $1 AND ($2::text IS NULL OR coalesce(m.status, 'queued') = $2)
-) x
-WHERE CASE $3::text
-  WHEN 'opened' THEN opened
-  WHEN 'opened_human' THEN opened_human
-  WHEN 'clicked' THEN clicked
-  WHEN 'clicked_human' THEN clicked_human
-  WHEN 'bounced' THEN bounce IS NOT NULL
-  WHEN 'bounced_hard' THEN bounce = 'hard'
-  WHEN 'bounced_soft' THEN bounce = 'soft'
-  WHEN 'deferred' THEN deferred
-  WHEN 'replied' THEN replied
-  WHEN 'auto_replied' THEN auto_replied
-  WHEN 'unsubscribed' THEN unsubscribed
-  ELSE true END;
+SELECT count(*) FROM message_results
+WHERE campaign_id = $1 AND ($2::text IS NULL OR status = $2)
+  AND ($3::text IS NULL OR $3 = ANY(states));
 
 -- name: first-recipients
 SELECT id, email, name, attributes FROM recipients WHERE campaign_id = $1

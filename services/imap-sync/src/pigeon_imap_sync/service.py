@@ -23,10 +23,9 @@ from typing import Any
 from nats.aio.msg import Msg
 
 from pigeon_common.backoff import Backoff
-from pigeon_common.health import health_app
+from pigeon_common.health import run_with_health
 from pigeon_common.runtime import Connections, Readiness, check_live, open_connections
 from pigeon_common.secrets_box import SecretBox
-from pigeon_common.serving import serve_asgi
 from pigeon_common.settings import PigeonSettings
 from pigeon_imap_sync.sync import MailboxAccount, MailboxSync, connect, load_accounts
 
@@ -158,17 +157,6 @@ class ImapSyncService:
 
 async def serve(settings: PigeonSettings, stop: asyncio.Event) -> None:
     service = ImapSyncService(settings)
-    health = asyncio.create_task(
-        serve_asgi(
-            health_app(service.check),
-            settings.imap_sync_host,
-            settings.imap_sync_port,
-            stop,
-            lifespan="off",
-        )
+    await run_with_health(
+        service.run, service.check, settings.imap_sync_host, settings.imap_sync_port, stop
     )
-    try:
-        await service.run(stop)
-    finally:
-        stop.set()
-        await health

@@ -7,7 +7,7 @@ import contextlib
 import logging
 
 from pigeon_common.backoff import Backoff
-from pigeon_common.health import health_app
+from pigeon_common.health import run_with_health
 from pigeon_common.projector import AfterCommit, Projector
 from pigeon_common.runtime import (
     Connections,
@@ -16,7 +16,6 @@ from pigeon_common.runtime import (
     open_connections,
     until_stopped,
 )
-from pigeon_common.serving import serve_asgi
 from pigeon_common.settings import PigeonSettings
 
 log = logging.getLogger(__name__)
@@ -80,12 +79,6 @@ class ProjectorService:
 async def serve(settings: PigeonSettings, stop: asyncio.Event) -> None:
     """Run the projector and its health endpoints until `stop` is set."""
     service = ProjectorService(settings)
-    app = health_app(service.check)
-    health = asyncio.create_task(
-        serve_asgi(app, settings.projector_host, settings.projector_port, stop, lifespan="off")
+    await run_with_health(
+        service.run, service.check, settings.projector_host, settings.projector_port, stop
     )
-    try:
-        await service.run(stop)
-    finally:
-        stop.set()
-        await health

@@ -12,7 +12,7 @@ from nats.js.errors import FetchTimeoutError
 
 from pigeon_common import events as ev
 from pigeon_common.backoff import Backoff
-from pigeon_common.health import health_app
+from pigeon_common.health import run_with_health
 from pigeon_common.jetstream import EVENTS_STREAM, JOBS_STREAM, publish_event
 from pigeon_common.jobs import SENDER_CONSUMER, SendChunk, provision_sending
 from pigeon_common.render import TemplateError, TrackingSigner, compile_campaign
@@ -25,7 +25,6 @@ from pigeon_common.runtime import (
 )
 from pigeon_common.secrets_box import SecretBox
 from pigeon_common.sending import NotSendableError, load_spec, start_sending
-from pigeon_common.serving import serve_asgi
 from pigeon_common.settings import PigeonSettings
 from pigeon_common.watermark import ProjectionWatermark
 from pigeon_sender.campaign import SendingCampaign
@@ -218,17 +217,6 @@ class SenderService:
 
 async def serve(settings: PigeonSettings, stop: asyncio.Event) -> None:
     service = SenderService(settings)
-    health = asyncio.create_task(
-        serve_asgi(
-            health_app(service.check),
-            settings.sender_host,
-            settings.sender_port,
-            stop,
-            lifespan="off",
-        )
+    await run_with_health(
+        service.run, service.check, settings.sender_host, settings.sender_port, stop
     )
-    try:
-        await service.run(stop)
-    finally:
-        stop.set()
-        await health

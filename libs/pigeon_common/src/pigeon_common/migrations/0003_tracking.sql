@@ -113,3 +113,47 @@ SELECT c.id, c.campaign_id, c.recipient_id, c.link_index, c.url, c.at, c.user_ag
 FROM link_clicks c
 LEFT JOIN messages m ON m.campaign_id = c.campaign_id AND m.recipient_id = c.recipient_id
     AND m.status = 'sent';
+
+-- Every recipient of a campaign with its sending outcome (`queued` while it has none) and
+-- what followed; `states` lists the later states that apply, for filtering by one.
+CREATE VIEW message_results AS
+SELECT x.*, array_remove(ARRAY[
+    CASE WHEN x.opens > 0 THEN 'opened' END,
+    CASE WHEN x.human_opens > 0 THEN 'opened_human' END,
+    CASE WHEN x.clicks > 0 THEN 'clicked' END,
+    CASE WHEN x.human_clicks > 0 THEN 'clicked_human' END,
+    CASE WHEN x.bounce IS NOT NULL THEN 'bounced' END,
+    CASE WHEN x.bounce = 'hard' THEN 'bounced_hard' END,
+    CASE WHEN x.bounce = 'soft' THEN 'bounced_soft' END,
+    CASE WHEN x.deferred THEN 'deferred' END,
+    CASE WHEN x.replied THEN 'replied' END,
+    CASE WHEN x.auto_replied THEN 'auto_replied' END,
+    CASE WHEN x.unsubscribed THEN 'unsubscribed' END
+  ], NULL) AS states
+FROM (
+  SELECT r.campaign_id, r.id AS recipient_id, r.email, r.name,
+       coalesce(m.status, 'queued') AS status, m.message_id, m.smtp_code,
+       coalesce(m.smtp_reply, '') AS smtp_reply, coalesce(m.hard_bounce, false) AS hard_bounce,
+       coalesce(m.appended, false) AS appended, coalesce(m.reason, '') AS reason, m.at,
+       (SELECT count(*) FROM opens_seen o
+          WHERE o.campaign_id = r.campaign_id AND o.recipient_id = r.id) AS opens,
+       (SELECT count(*) FROM opens_seen o WHERE o.campaign_id = r.campaign_id
+          AND o.recipient_id = r.id AND NOT o.machine) AS human_opens,
+       (SELECT count(*) FROM clicks_seen c
+          WHERE c.campaign_id = r.campaign_id AND c.recipient_id = r.id) AS clicks,
+       (SELECT count(*) FROM clicks_seen c WHERE c.campaign_id = r.campaign_id
+          AND c.recipient_id = r.id AND NOT c.machine) AS human_clicks,
+       (SELECT CASE WHEN bool_or(d.hard) THEN 'hard' WHEN count(*) > 0 THEN 'soft' END
+          FROM delivery_events d WHERE d.campaign_id = r.campaign_id
+          AND d.recipient_id = r.id AND d.kind = 'bounced') AS bounce,
+       EXISTS (SELECT 1 FROM delivery_events d WHERE d.campaign_id = r.campaign_id
+          AND d.recipient_id = r.id AND d.kind = 'deferred') AS deferred,
+       EXISTS (SELECT 1 FROM delivery_events d WHERE d.campaign_id = r.campaign_id
+          AND d.recipient_id = r.id AND d.kind = 'replied') AS replied,
+       EXISTS (SELECT 1 FROM delivery_events d WHERE d.campaign_id = r.campaign_id
+          AND d.recipient_id = r.id AND d.kind = 'auto_replied') AS auto_replied,
+       EXISTS (SELECT 1 FROM unsubscribes u WHERE u.campaign_id = r.campaign_id
+          AND u.recipient_id = r.id AND u.resubscribed_at IS NULL) AS unsubscribed
+  FROM recipients r
+  LEFT JOIN messages m ON m.campaign_id = r.campaign_id AND m.recipient_id = r.id
+) x;

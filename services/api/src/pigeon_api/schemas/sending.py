@@ -108,6 +108,7 @@ class MessagePublic(BaseModel):
     replied: bool
     auto_replied: bool
     unsubscribed: bool
+    states: list[str]  # the later states that apply, as `state=` filters by them
 
 
 class SuppressionCreate(RequestModel):
