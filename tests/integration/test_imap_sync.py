@@ -186,6 +186,8 @@ async def test_bounce_reply_and_auto_reply_are_read_matched_and_counted(
         ]
         state = (await client.get(f"/api/v1/mailboxes/{mailbox_id}/sync")).json()
         assert state["skipped"] == 1 and state["folders"][0]["last_uid"] >= 5
+        skipped = (await client.get(f"/api/v1/mailboxes/{mailbox_id}/sync/skipped")).json()
+        assert [(s["kind"], s["uid"]) for s in skipped["data"]] == [("unparsed", 4)]
 
         # Nothing counted twice; no mail was deleted.
         assert dovecot.fetch_all(imap_user.username, BOUNCES) == before

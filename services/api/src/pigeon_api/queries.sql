@@ -229,3 +229,7 @@ WHERE mailbox_id = $1 ORDER BY folder;
 
 -- name: count-inbound-skipped
 SELECT count(*) FROM inbound_skipped WHERE mailbox_id = $1;
+
+-- name: list-inbound-skipped
+SELECT source, folder, uidvalidity, uid, kind, reason, at FROM inbound_skipped
+WHERE mailbox_id = $1 ORDER BY at DESC, source LIMIT $2 OFFSET $3;

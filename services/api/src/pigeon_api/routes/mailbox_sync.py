@@ -5,14 +5,20 @@ from __future__ import annotations
 import json
 import uuid
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
 from pigeon_api.context import SQL
 from pigeon_api.deps import Conn, Ctx, CurrentUser
 from pigeon_api.errors import ApiError, not_found
-from pigeon_api.schemas.engagement import MailboxSyncPublic, SyncReportPublic, SyncStatePublic
+from pigeon_api.schemas.common import Page
+from pigeon_api.schemas.engagement import (
+    MailboxSyncPublic,
+    SkippedMailPublic,
+    SyncReportPublic,
+    SyncStatePublic,
+)
 
 router = APIRouter(prefix="/mailboxes/{mailbox_id}/sync", tags=["mailboxes"])
 
@@ -71,3 +77,18 @@ async def sync_mailbox_now(
     if report.error:
         raise ApiError(502, "imap_error", f"the IMAP server: {report.error}")
     return report
+
+
+@router.get("/skipped", operation_id="list_skipped_mail", response_model=Page[SkippedMailPublic])
+async def list_skipped_mail(
+    mailbox_id: uuid.UUID,
+    _user: CurrentUser,
+    conn: Conn,
+    limit: int = Query(50, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+) -> Page[SkippedMailPublic]:
+    """Mail of the bounce folder that could not be parsed or matched, newest first."""
+    await _mailbox(conn, mailbox_id)
+    rows = await conn.fetch(SQL.list_inbound_skipped, mailbox_id, limit, offset)
+    count = await conn.fetchval(SQL.count_inbound_skipped, mailbox_id)
+    return Page(data=[SkippedMailPublic(**dict(r.items())) for r in rows], count=count)

@@ -122,6 +122,19 @@ class MailboxSyncPublic(BaseModel):
     skipped: int
 
 
+class SkippedMailPublic(BaseModel):
+    """A mail in the bounce folder that yielded nothing: unparsed, or matching no message.
+    Find it in the folder by its UID (under that UIDVALIDITY)."""
+
+    source: str
+    folder: str
+    uidvalidity: int
+    uid: int
+    kind: str
+    reason: str
+    at: datetime
+
+
 class SyncReportPublic(BaseModel):
     """What one "sync now" did."""
 
