@@ -27,10 +27,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 import sys
 import time
-from types import FrameType
+
+import benchkit
 
 from pigeon_common.imap_append import ImapAppender, open_imap
 from pigeon_testing.dovecot import SENT_FOLDER, DovecotServer, ImapAccount
@@ -154,10 +154,6 @@ async def run(dovecot: DovecotServer, args: argparse.Namespace) -> tuple[float, 
     return rates[0], rates[1]
 
 
-def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=5000, help="messages per run")
@@ -183,13 +179,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s.%(msecs)03d %(name)s %(levelname)s %(message)s",
-        datefmt="%H:%M:%S",
-    )
-    signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    benchkit.configure()
     dovecot = DovecotServer()
     try:
         dovecot.add_user(USER, PASSWORD)

@@ -24,16 +24,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 import sys
-import tempfile
 from pathlib import Path
-from types import FrameType
 
+import benchkit
 import httpx
 
-from pigeon_embedded.nats import NatsServer
-from pigeon_embedded.postgres import PostgresServer
 from pigeon_testing.stack import Stack, stack_settings
 
 log = logging.getLogger("bench.import")
@@ -118,10 +114,6 @@ async def run_import(
         await stack.close()
 
 
-def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=100_000, help="recipients in the CSV")
@@ -142,42 +134,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s.%(msecs)03d %(name)s %(levelname)s %(message)s",
-        datefmt="%H:%M:%S",
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    signal.signal(signal.SIGTERM, _raise_on_sigterm)
-    with tempfile.TemporaryDirectory(prefix="pigeon-bench-import-") as tmp:
-        root = Path(tmp)
-        nats = NatsServer(root / "nats")
-        postgres = PostgresServer(root / "postgres" / "data", fsync=not args.no_fsync)
-        try:
-            nats.start()
-            log.info("nats-server pid %d at %s", nats.pid, nats.url)
-            postgres.start()
-            log.info(
-                "postgres pid %d at %s (fsync %s)",
-                postgres.pid,
-                postgres.url,
-                "off" if args.no_fsync else "on",
-            )
-            coro = asyncio.wait_for(
-                run_import(postgres.url, nats.url, root / "data", args.rows, args.timeout),
-                timeout=args.timeout,
-            )
-            if args.uvloop:
-                import uvloop
+    benchkit.configure("httpx")
+    with benchkit.embedded_servers("import", fsync=not args.no_fsync) as (root, nats, postgres):
+        coro = asyncio.wait_for(
+            run_import(postgres.url, nats.url, root / "data", args.rows, args.timeout),
+            timeout=args.timeout,
+        )
+        if args.uvloop:
+            import uvloop
 
-                elapsed = uvloop.run(coro)
-            else:
-                elapsed = asyncio.run(coro)
-        finally:
-            postgres.stop()
-            nats.stop()
-            log.info("servers stopped")
+            elapsed = uvloop.run(coro)
+        else:
+            elapsed = asyncio.run(coro)
     print(f"import: {args.rows} rows in {elapsed:.2f} s", flush=True)
     return 0
 

@@ -36,17 +36,14 @@ import argparse
 import asyncio
 import logging
 import random
-import signal
 import sys
-import tempfile
 import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from types import FrameType
 from typing import Any
 
+import benchkit
 from nats.aio.client import Client as NatsClient
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import FetchTimeoutError
@@ -64,8 +61,6 @@ from pigeon_common.jetstream import (
 from pigeon_common.projector import Projector
 from pigeon_common.settings import PigeonSettings
 from pigeon_common.validation import recipient_id
-from pigeon_embedded.nats import NatsServer
-from pigeon_embedded.postgres import PostgresServer
 from pigeon_testing.stack import migrate
 
 log = logging.getLogger("bench.project")
@@ -324,10 +319,6 @@ async def run_bench(
     return results
 
 
-def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=50_000, help="events in the stream")
@@ -367,40 +358,17 @@ def _run(coro: Coroutine[Any, Any, Results], use_uvloop: bool) -> Results:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s.%(msecs)03d %(name)s %(levelname)s %(message)s",
-        datefmt="%H:%M:%S",
-    )
-    signal.signal(signal.SIGTERM, _raise_on_sigterm)
-    with tempfile.TemporaryDirectory(prefix="pigeon-bench-project-") as tmp:
-        root = Path(tmp)
-        nats = NatsServer(root / "nats")
-        postgres = PostgresServer(root / "postgres" / "data", fsync=not args.no_fsync)
-        try:
-            nats.start()
-            log.info("nats-server pid %d at %s", nats.pid, nats.url)
-            postgres.start()
-            log.info(
-                "postgres pid %d at %s (fsync %s)",
-                postgres.pid,
-                postgres.url,
-                "off" if args.no_fsync else "on",
-            )
+    benchkit.configure()
+    with benchkit.embedded_servers("project", fsync=not args.no_fsync) as (_, nats, postgres):
 
-            def new_database(round_no: int) -> str:
-                return postgres.create_database(f"bench_project_{round_no}")
+        def new_database(round_no: int) -> str:
+            return postgres.create_database(f"bench_project_{round_no}")
 
-            coro = asyncio.wait_for(
-                run_bench(nats.url, new_database, args.events, args.rounds, args.batch_size),
-                timeout=args.timeout,
-            )
-            results = _run(coro, args.uvloop)
-        finally:
-            postgres.stop()
-            nats.stop()
-            log.info("servers stopped")
+        coro = asyncio.wait_for(
+            run_bench(nats.url, new_database, args.events, args.rounds, args.batch_size),
+            timeout=args.timeout,
+        )
+        results = _run(coro, args.uvloop)
     best_projector = max(results.projector)
     best_raw = max(results.raw)
     log.info(

@@ -60,18 +60,16 @@ import logging
 import os
 import shlex
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
+import benchkit
 import nats
 from nats.js.errors import NotFoundError
 
@@ -80,9 +78,7 @@ from pigeon_common.jetstream import JOBS_STREAM
 from pigeon_common.jobs import SENDER_CONSUMER
 from pigeon_common.render import RecipientSpec, TrackingSigner, compile_campaign
 from pigeon_common.sending import load_spec
-from pigeon_embedded.nats import NatsServer
 from pigeon_embedded.ports import LOOPBACK, free_port
-from pigeon_embedded.postgres import PostgresServer
 from pigeon_testing.stack import Stack, stack_settings
 
 log = logging.getLogger("bench.send")
@@ -207,46 +203,6 @@ def people(count: int) -> list[dict[str, Any]]:
 # --- processes -------------------------------------------------------------------------------
 
 
-class Processes:
-    """Child processes started here, each stopped by its PID (SIGTERM, then SIGKILL)."""
-
-    def __init__(self) -> None:
-        self._procs: list[tuple[str, subprocess.Popen[bytes]]] = []
-
-    def start(
-        self, name: str, argv: list[str], log_path: Path, **kwargs: Any
-    ) -> subprocess.Popen[bytes]:
-        """Start `argv` with stdout and stderr appended to `log_path`."""
-        with log_path.open("ab") as out:
-            proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, **kwargs
-            )
-        self._procs.append((name, proc))
-        log.info("%s started, pid %d", name, proc.pid)
-        return proc
-
-    def stop(self, proc: subprocess.Popen[bytes], timeout: float = STOP_WAIT_SEC) -> None:
-        name = next((n for n, p in self._procs if p is proc), "process")
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                log.warning("%s (pid %d) ignored SIGTERM; killing it", name, proc.pid)
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout)
-        self._procs = [(n, p) for n, p in self._procs if p is not proc]
-
-    def stop_all(self) -> None:
-        for _, proc in reversed(list(self._procs)):
-            try:
-                self.stop(proc)
-            except Exception as exc:  # keep stopping the others
-                log.error("could not stop pid %d: %s", proc.pid, exc)
-
-
 async def wait_process(proc: subprocess.Popen[bytes], timeout: float) -> int | None:
     """The exit code, or None after `timeout` s (polled: no thread to outlive a cancel)."""
     loop = asyncio.get_running_loop()
@@ -278,30 +234,6 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU time of a process, its live children and the children it reaped (PostgreSQL
-    runs a backend per connection)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        if stat.parent.name == str(pid) or fields[1] == str(pid):
-            total += sum(int(f) for f in fields[11:15])
-    return total / tick
-
-
-def tail(path: Path, lines: int = 20) -> str:
-    with contextlib.suppress(OSError):
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    return ""
-
-
-# --- Postfix tools ---------------------------------------------------------------------------
-
-
 def postfix_tools_ready() -> bool:
     return all(p.is_file() and os.access(p, os.X_OK) for p in (SMTP_SINK, SMTP_SOURCE))
 
@@ -323,7 +255,9 @@ def install_postfix() -> None:
     )
 
 
-def start_sink(procs: Processes, root: Path, name: str) -> tuple[subprocess.Popen[bytes], int]:
+def start_sink(
+    procs: benchkit.Processes, root: Path, name: str
+) -> tuple[subprocess.Popen[bytes], int]:
     """A fresh smtp-sink on a free loopback port (as root it must drop to `postfix`)."""
     port = free_port()
     argv = [str(SMTP_SINK)]
@@ -335,7 +269,7 @@ def start_sink(procs: Processes, root: Path, name: str) -> tuple[subprocess.Pope
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(
-                f"{name} exited with {proc.returncode}: {tail(root / f'{name}.log')}"
+                f"{name} exited with {proc.returncode}: {benchkit.tail(root / f'{name}.log')}"
             )
         with contextlib.suppress(OSError), socket.create_connection((LOOPBACK, port), 1) as sock:
             if sock.recv(64).startswith(b"220"):
@@ -503,7 +437,7 @@ async def average_message_size(stack: Stack, campaign_id: str) -> int:
 
 
 def start_py_spy(
-    procs: Processes, opts: Options, targets: list[tuple[str, int]], root: Path
+    procs: benchkit.Processes, opts: Options, targets: list[tuple[str, int]], root: Path
 ) -> list[subprocess.Popen[bytes]]:
     if opts.py_spy is None:
         return []
@@ -525,7 +459,7 @@ def start_py_spy(
 async def measure_send(
     stack: Stack,
     opts: Options,
-    procs: Processes,
+    procs: benchkit.Processes,
     root: Path,
     campaign_id: str,
     senders: list[subprocess.Popen[bytes]],
@@ -536,7 +470,7 @@ async def measure_send(
     loop = asyncio.get_running_loop()
     cpu_before = [cpu_seconds(p.pid) or 0.0 for p in senders]
     stack_cpu_before = time.process_time()
-    servers_before = {name: tree_cpu_seconds(pid) for name, pid in opts.servers.items()}
+    servers_before = {name: benchkit.tree_cpu_seconds(pid) for name, pid in opts.servers.items()}
     started = loop.time()
     answer = await client.post(f"{API}/campaigns/{campaign_id}/send", json={}, timeout=120)
     if answer.status_code not in (200, 202):
@@ -566,7 +500,7 @@ async def measure_send(
             if proc.poll() is not None:
                 raise RuntimeError(
                     f"sender pid {proc.pid} exited with {proc.returncode}:\n"
-                    + tail(root / f"sender-{senders.index(proc)}.log")
+                    + benchkit.tail(root / f"sender-{senders.index(proc)}.log")
                 )
             rss = peak_rss_mb(proc.pid)
             if rss is not None:
@@ -590,7 +524,7 @@ async def measure_send(
     result.send_seconds = loop.time() - started
     result.stack_cpu = time.process_time() - stack_cpu_before
     for name, pid in opts.servers.items():
-        result.server_cpu[name] = tree_cpu_seconds(pid) - servers_before[name]
+        result.server_cpu[name] = benchkit.tree_cpu_seconds(pid) - servers_before[name]
     for proc, before in zip(senders, cpu_before, strict=True):
         result.sender_cpu.append((cpu_seconds(proc.pid) or 0.0) - before)
         rss = peak_rss_mb(proc.pid)
@@ -609,7 +543,9 @@ async def measure_send(
         await wait_process(spy, opts.py_spy_seconds + 30)
 
 
-async def measure_smtp_source(procs: Processes, root: Path, opts: Options, result: Result) -> None:
+async def measure_smtp_source(
+    procs: benchkit.Processes, root: Path, opts: Options, result: Result
+) -> None:
     sink, port = start_sink(procs, root, "smtp-sink-source")
     argv = [
         str(SMTP_SOURCE),
@@ -635,7 +571,9 @@ async def measure_smtp_source(procs: Processes, root: Path, opts: Options, resul
     result.source_seconds = time.monotonic() - started
     procs.stop(proc)
     if code != 0:
-        raise RuntimeError(f"smtp-source exited with {code}: {tail(root / 'smtp-source.log')}")
+        raise RuntimeError(
+            f"smtp-source exited with {code}: {benchkit.tail(root / 'smtp-source.log')}"
+        )
     log.info("smtp-source: %d messages in %.2f s", opts.recipients, result.source_seconds)
     procs.stop(sink)
 
@@ -643,7 +581,7 @@ async def measure_smtp_source(procs: Processes, root: Path, opts: Options, resul
 async def run(
     opts: Options,
     root: Path,
-    procs: Processes,
+    procs: benchkit.Processes,
     database_url: str,
     nats_url: str,
     imap: tuple[str, int] | None,
@@ -698,10 +636,6 @@ def sent_folder_count(dovecot: Any) -> int:
     if typ != "OK":
         raise RuntimeError(f"STATUS Sent failed: {data!r}")
     return int(data[0].decode().rpartition("MESSAGES ")[2].rstrip(")"))
-
-
-def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -764,13 +698,7 @@ def ensure_postfix(install: bool) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s.%(msecs)03d %(name)s %(levelname)s %(message)s",
-        datefmt="%H:%M:%S",
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    benchkit.configure("httpx")
     code = ensure_postfix(args.install)
     if code:
         return code
@@ -790,18 +718,10 @@ def main(argv: list[str] | None = None) -> int:
             else [sys.executable, "-m", "pigeon_cli", "serve", "sender"]
         ),
     )
-    signal.signal(signal.SIGTERM, _raise_on_sigterm)
-    procs = Processes()
-    with tempfile.TemporaryDirectory(prefix="pigeon-bench-send-") as tmp:
-        root = Path(tmp)
-        nats_server = NatsServer(root / "nats")
-        postgres = PostgresServer(root / "postgres" / "data")
+    procs = benchkit.Processes()
+    with benchkit.embedded_servers("send") as (root, nats_server, postgres):
         dovecot = None
         try:
-            nats_server.start()
-            log.info("nats-server pid %d at %s", nats_server.pid, nats_server.url)
-            postgres.start()
-            log.info("postgres pid %d at %s", postgres.pid, postgres.url)
             opts.servers.update({"nats-server": nats_server.pid, "postgres": postgres.pid})
             imap = None
             if opts.append:
@@ -830,9 +750,6 @@ def main(argv: list[str] | None = None) -> int:
             procs.stop_all()
             if dovecot is not None:
                 dovecot.stop()
-            postgres.stop()
-            nats_server.stop()
-            log.info("servers stopped")
     send_rate = opts.recipients / result.send_seconds
     source_rate = opts.recipients / result.source_seconds
     cpu = ", ".join(f"{c:.1f}" for c in result.sender_cpu)

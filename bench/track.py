@@ -51,14 +51,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
+import benchkit
 import httpx
 
 from pigeon_common import db
@@ -83,72 +82,6 @@ WARMUP_SEC = 2
 STOP_WAIT_SEC = 15.0
 READY_TIMEOUT_SEC = 60.0
 WRK_TIMEOUT = "10s"  # a request counts as failed only after this long
-
-
-# --- processes ----------------------------------------------------------------------------------
-
-
-class Processes:
-    """Child processes started here, each stopped by its PID (a signal, then SIGKILL)."""
-
-    def __init__(self) -> None:
-        self._procs: list[tuple[str, subprocess.Popen[bytes], int]] = []
-
-    def start(
-        self,
-        name: str,
-        argv: list[str],
-        log_path: Path,
-        stop_signal: int = signal.SIGTERM,
-        **kw: Any,
-    ) -> subprocess.Popen[bytes]:
-        with log_path.open("ab") as out:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, **kw)
-        self._procs.append((name, proc, stop_signal))
-        log.info("%s started, pid %d", name, proc.pid)
-        return proc
-
-    def stop(self, proc: subprocess.Popen[bytes]) -> None:
-        entry = next((e for e in self._procs if e[1] is proc), None)
-        name, _, stop_signal = entry or ("process", proc, signal.SIGTERM)
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, stop_signal)
-            try:
-                proc.wait(STOP_WAIT_SEC)
-            except subprocess.TimeoutExpired:
-                log.warning("%s (pid %d) did not stop; killing it", name, proc.pid)
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(STOP_WAIT_SEC)
-        self._procs = [e for e in self._procs if e[1] is not proc]
-
-    def stop_all(self) -> None:
-        for _, proc, _ in reversed(list(self._procs)):
-            try:
-                self.stop(proc)
-            except Exception as exc:  # keep stopping the others
-                log.error("could not stop pid %d: %s", proc.pid, exc)
-
-
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU time of a process and its direct children (live, and reaped by it)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        if stat.parent.name == str(pid) or fields[1] == str(pid):
-            total += sum(int(f) for f in fields[11:15])
-    return total / tick
-
-
-def tail(path: Path, lines: int = 20) -> str:
-    with contextlib.suppress(OSError):
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    return ""
 
 
 # --- setup --------------------------------------------------------------------------------------
@@ -374,7 +307,7 @@ class Options:
 
 
 async def run_wrk(
-    procs: Processes, opts: Options, url: str, root: Path, name: str, seconds: int
+    procs: benchkit.Processes, opts: Options, url: str, root: Path, name: str, seconds: int
 ) -> WrkResult:
     argv = [
         "wrk",
@@ -387,14 +320,14 @@ async def run_wrk(
     out = root / f"wrk-{name}.log"
     out.write_bytes(b"")
     proc = procs.start(f"wrk {name}", argv, out)
-    cpu_before = {k: tree_cpu_seconds(pid) for k, pid in opts.cpu.items()}
+    cpu_before = {k: benchkit.tree_cpu_seconds(pid) for k, pid in opts.cpu.items()}
     deadline = time.monotonic() + seconds + 60
     while proc.poll() is None:
         if time.monotonic() > deadline:
             procs.stop(proc)
             raise TimeoutError(f"wrk {name} did not finish")
         await asyncio.sleep(0.05)
-    cpu = {k: tree_cpu_seconds(pid) - cpu_before[k] for k, pid in opts.cpu.items()}
+    cpu = {k: benchkit.tree_cpu_seconds(pid) - cpu_before[k] for k, pid in opts.cpu.items()}
     procs.stop(proc)
     result = parse_wrk(out.read_text())
     if proc.returncode != 0 or not result.requests:
@@ -423,7 +356,13 @@ class StreamCount:
 
 
 async def measure_tracker(
-    procs: Processes, opts: Options, base: str, path: str, subject: str, root: Path, js: Any
+    procs: benchkit.Processes,
+    opts: Options,
+    base: str,
+    path: str,
+    subject: str,
+    root: Path,
+    js: Any,
 ) -> float:
     """wrk against one tracker URL; checks every answered request's event is stored."""
     count = StreamCount(js)
@@ -457,7 +396,7 @@ async def measure_tracker(
 
 
 async def run(
-    opts: Options, root: Path, procs: Processes, nats: NatsServer, pg: PostgresServer
+    opts: Options, root: Path, procs: benchkit.Processes, nats: NatsServer, pg: PostgresServer
 ) -> tuple[float, float, float]:
     settings = stack_settings(pg.url, nats.url, root / "data", secret_key=secrets.token_urlsafe(40))
     await migrate(pg.url)
@@ -473,7 +412,7 @@ async def run(
     try:
         await wait_tracker(base, target, nats, opts.workers, tracker)
     except Exception:
-        log.error("tracker log:\n%s", tail(root / "tracker.log"))
+        log.error("tracker log:\n%s", benchkit.tail(root / "tracker.log"))
         raise
     log.info("tracker ready at %s with %d workers", base, opts.workers)
     assert nats.pid is not None and pg.pid is not None
@@ -506,7 +445,9 @@ async def run(
     procs.stop(nginx)
     procs.stop(tracker)
     if tracker.returncode not in (0, -signal.SIGTERM):
-        log.warning("tracker exited with %s:\n%s", tracker.returncode, tail(root / "tracker.log"))
+        log.warning(
+            "tracker exited with %s:\n%s", tracker.returncode, benchkit.tail(root / "tracker.log")
+        )
     return pixel, click, nginx_rate
 
 
@@ -515,7 +456,7 @@ async def wait_nginx(url: str, proc: subprocess.Popen[bytes], root: Path) -> Non
     async with httpx.AsyncClient(timeout=2) as client:
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"nginx exited: {tail(root / 'nginx-error.log')}")
+                raise RuntimeError(f"nginx exited: {benchkit.tail(root / 'nginx-error.log')}")
             with contextlib.suppress(httpx.HTTPError):
                 answer = await client.get(url)
                 if answer.status_code == 200:
@@ -548,10 +489,6 @@ def ensure_tools(install: bool) -> int:
     return 2
 
 
-def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=10, help="duration of each wrk run")
@@ -576,38 +513,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s.%(msecs)03d %(name)s %(levelname)s %(message)s",
-        datefmt="%H:%M:%S",
-    )
-    for noisy in ("httpx", "pigeon_common", "pigeon_projector", "nats"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    benchkit.configure("httpx", "pigeon_common", "pigeon_projector", "nats")
     code = ensure_tools(args.install)
     if code:
         return code
     opts = Options(args.seconds, args.threads, args.connections, args.workers, args.nginx_lean)
-    signal.signal(signal.SIGTERM, _raise_on_sigterm)
-    procs = Processes()
-    with tempfile.TemporaryDirectory(prefix="pigeon-bench-track-") as tmp:
-        root = Path(tmp)
-        nats = NatsServer(root / "nats")
-        pg = PostgresServer(root / "postgres" / "data")
+    procs = benchkit.Processes()
+    with benchkit.embedded_servers("track") as (root, nats, pg):
         try:
-            nats.start()
-            log.info("nats-server pid %d at %s", nats.pid, nats.url)
-            pg.start()
-            log.info("postgres pid %d at %s", pg.pid, pg.url)
             overall = 3 * (args.seconds + WARMUP_SEC) + 300
             pixel, click, nginx = asyncio.run(
                 asyncio.wait_for(run(opts, root, procs, nats, pg), timeout=overall)
             )
         finally:
             procs.stop_all()
-            pg.stop()
-            nats.stop()
-            log.info("servers stopped")
     print(
         f"track: pixel {pixel:.0f} req/s, click {click:.0f} req/s, nginx {nginx:.0f} req/s, "
         f"ratio {pixel / nginx:.3f}",
