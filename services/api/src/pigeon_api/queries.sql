@@ -98,12 +98,12 @@ WHERE c.id = $1;
 
 -- name: list-messages
 -- Every recipient with its outcome and what followed (the message_results view). $2
--- filters by outcome, $5 by a later state (opened, opened_human, clicked, clicked_human,
+-- filters by outcome, $3 by a later state (opened, opened_human, clicked, clicked_human,
 -- bounced, bounced_hard, bounced_soft, deferred, replied, auto_replied, unsubscribed).
 SELECT * FROM message_results
 WHERE campaign_id = $1 AND ($2::text IS NULL OR status = $2)
-  AND ($5::text IS NULL OR $5 = ANY(states))
-ORDER BY lower(email), recipient_id LIMIT $3 OFFSET $4;
+  AND ($3::text IS NULL OR $3 = ANY(states))
+ORDER BY lower(email), recipient_id LIMIT $4 OFFSET $5;
 
 -- name: count-messages
 SELECT count(*) FROM message_results

@@ -14,6 +14,7 @@ from fastapi.responses import StreamingResponse
 
 from pigeon_api.context import SQL
 from pigeon_api.deps import Conn, Ctx, CurrentUser
+from pigeon_api.paging import fetch_page
 from pigeon_api.routes.campaigns import load_campaign
 from pigeon_api.schemas.common import Page
 from pigeon_api.schemas.engagement import (
@@ -85,9 +86,10 @@ async def list_opens(
 ) -> Page[OpenPublic]:
     """Every fetch of the open pixel, newest first (`machine` filters people or machines)."""
     await load_campaign(conn, campaign_id)
-    rows = await conn.fetch(SQL.list_opens, campaign_id, recipient_id, machine, limit, offset)
-    count = await conn.fetchval(SQL.count_opens, campaign_id, recipient_id, machine)
-    return Page(data=[OpenPublic(**dict(r.items())) for r in rows], count=count)
+    filters = (campaign_id, recipient_id, machine)
+    return await fetch_page(
+        conn, OpenPublic, SQL.list_opens, SQL.count_opens, filters, limit, offset
+    )
 
 
 @router.get("/clicks", operation_id="list_clicks", response_model=Page[ClickPublic])
@@ -102,9 +104,10 @@ async def list_clicks(
 ) -> Page[ClickPublic]:
     """Every followed link, newest first."""
     await load_campaign(conn, campaign_id)
-    rows = await conn.fetch(SQL.list_clicks, campaign_id, recipient_id, machine, limit, offset)
-    count = await conn.fetchval(SQL.count_clicks, campaign_id, recipient_id, machine)
-    return Page(data=[ClickPublic(**dict(r.items())) for r in rows], count=count)
+    filters = (campaign_id, recipient_id, machine)
+    return await fetch_page(
+        conn, ClickPublic, SQL.list_clicks, SQL.count_clicks, filters, limit, offset
+    )
 
 
 @router.get(
@@ -123,11 +126,15 @@ async def list_delivery_events(
 ) -> Page[DeliveryEventPublic]:
     """Bounces, delays, replies and auto-replies read from the mailbox, newest first."""
     await load_campaign(conn, campaign_id)
-    rows = await conn.fetch(
-        SQL.list_delivery_events, campaign_id, recipient_id, kind, limit, offset
+    return await fetch_page(
+        conn,
+        DeliveryEventPublic,
+        SQL.list_delivery_events,
+        SQL.count_delivery_events,
+        (campaign_id, recipient_id, kind),
+        limit,
+        offset,
     )
-    count = await conn.fetchval(SQL.count_delivery_events, campaign_id, recipient_id, kind)
-    return Page(data=[DeliveryEventPublic(**dict(r.items())) for r in rows], count=count)
 
 
 @router.get(
@@ -150,7 +157,7 @@ async def export_messages(
         # One query streamed through a cursor: memory stays flat, however many rows.
         async with pool.acquire() as stream_conn, stream_conn.transaction():
             cursor = stream_conn.cursor(
-                SQL.list_messages, campaign_id, None, ALL_ROWS, 0, None, prefetch=EXPORT_PAGE
+                SQL.list_messages, campaign_id, None, None, ALL_ROWS, 0, prefetch=EXPORT_PAGE
             )
             async for row in cursor:
                 writer.writerow(_export_row(row))

@@ -12,6 +12,7 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from pigeon_api.context import SQL
 from pigeon_api.deps import Conn, Ctx, CurrentUser
 from pigeon_api.errors import ApiError, not_found
+from pigeon_api.paging import fetch_page
 from pigeon_api.schemas.common import Page
 from pigeon_api.schemas.engagement import (
     MailboxSyncPublic,
@@ -89,6 +90,12 @@ async def list_skipped_mail(
 ) -> Page[SkippedMailPublic]:
     """Mail of the bounce folder that could not be parsed or matched, newest first."""
     await _mailbox(conn, mailbox_id)
-    rows = await conn.fetch(SQL.list_inbound_skipped, mailbox_id, limit, offset)
-    count = await conn.fetchval(SQL.count_inbound_skipped, mailbox_id)
-    return Page(data=[SkippedMailPublic(**dict(r.items())) for r in rows], count=count)
+    return await fetch_page(
+        conn,
+        SkippedMailPublic,
+        SQL.list_inbound_skipped,
+        SQL.count_inbound_skipped,
+        (mailbox_id,),
+        limit,
+        offset,
+    )

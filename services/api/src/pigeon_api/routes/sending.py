@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, status
 from pigeon_api.context import SQL
 from pigeon_api.deps import Conn, Ctx, CurrentUser
 from pigeon_api.errors import ApiError
+from pigeon_api.paging import fetch_page
 from pigeon_api.routes.campaigns import load_campaign
 from pigeon_api.schemas.common import Page
 from pigeon_api.schemas.engagement import MessageState
@@ -324,6 +325,12 @@ async def list_messages(
     what followed; `state` keeps those opened, clicked, bounced, deferred, replied,
     auto-replied or unsubscribed (see MessageState)."""
     await load_campaign(conn, campaign_id)
-    rows = await conn.fetch(SQL.list_messages, campaign_id, status, limit, offset, state)
-    count = await conn.fetchval(SQL.count_messages, campaign_id, status, state)
-    return Page(data=[MessagePublic(**dict(r.items())) for r in rows], count=count)
+    return await fetch_page(
+        conn,
+        MessagePublic,
+        SQL.list_messages,
+        SQL.count_messages,
+        (campaign_id, status, state),
+        limit,
+        offset,
+    )

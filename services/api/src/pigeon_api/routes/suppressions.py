@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response, status
 from pigeon_api.context import SQL
 from pigeon_api.deps import Conn, Ctx, CurrentUser
 from pigeon_api.errors import not_found
+from pigeon_api.paging import fetch_page
 from pigeon_api.schemas.common import EmailAddress, Page
 from pigeon_api.schemas.engagement import SuppressionPublic, SuppressionReason
 from pigeon_api.schemas.sending import SuppressionCreate
@@ -31,9 +32,15 @@ async def list_suppressions(
 ) -> Page[SuppressionPublic]:
     """Suppressed addresses, newest first (`mailbox_id` filters one mailbox's)."""
     key = address_key(email) if email else None
-    rows = await conn.fetch(SQL.list_suppressions, key, mailbox_id, reason, limit, offset)
-    count = await conn.fetchval(SQL.count_suppressions, key, mailbox_id, reason)
-    return Page(data=[SuppressionPublic(**dict(r.items())) for r in rows], count=count)
+    return await fetch_page(
+        conn,
+        SuppressionPublic,
+        SQL.list_suppressions,
+        SQL.count_suppressions,
+        (key, mailbox_id, reason),
+        limit,
+        offset,
+    )
 
 
 @router.post(
