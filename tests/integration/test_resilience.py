@@ -133,3 +133,40 @@ def test_invalid_setting_is_one_clear_line(service_env, variable: str, value: st
     assert variable in lines[0]
     if variable == "PIGEON_SECRET_KEY":
         assert value not in lines[0]
+
+
+async def test_a_write_answered_503_while_nats_is_away_is_never_stored_later(
+    tmp_path: Path, fresh_database: str
+) -> None:
+    """No reconnect buffer: a publish that failed (and was answered 503, so the client may
+    retry) must not be sent after NATS comes back, or the retry would store it twice."""
+    from pigeon_common.jetstream import EVENTS_STREAM, connect_nats
+    from pigeon_testing.stack import Stack, stack_settings
+
+    nats = NatsServer(tmp_path / "nats", port=free_port())
+    nats.start()
+    stack = Stack(stack_settings(fresh_database, nats.url, tmp_path / "data"))
+    try:
+        await stack.start()
+        client = stack.client
+        assert client is not None
+        body = {"name": "Kept once", "subject": "Hi", "template_markdown": "Hello"}
+        assert (await client.post("/api/v1/campaigns", json=body)).status_code == 201
+        nats.stop()
+        answer = await client.post("/api/v1/campaigns", json={**body, "name": "Refused"})
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["error"]["code"] == "event_store_unavailable"
+        nats.start()
+        await stack.wait_ready("/readyz")
+        await asyncio.sleep(3)  # time for a buffered publish to go out, were there one
+        nc = await connect_nats(nats.url, name="test", attempts=3)
+        try:
+            stored = (await nc.jetstream().stream_info(EVENTS_STREAM)).state.messages
+        finally:
+            await nc.close()
+        assert stored == 1
+        names = [c["name"] for c in (await client.get("/api/v1/campaigns")).json()["data"]]
+        assert names == ["Kept once"]
+    finally:
+        await stack.close()
+        nats.stop()

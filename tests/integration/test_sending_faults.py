@@ -225,3 +225,38 @@ async def test_killed_sender_loses_nothing_and_sends_nobody_twice(
 @pytest.fixture(autouse=True)
 def _no_leftover_faults(smtp: SmtpTestServer) -> None:
     smtp.reset_faults()
+
+
+async def test_refused_sender_fails_the_message_but_suppresses_nobody(
+    running_sender: Stack, smtp: SmtpTestServer, imap_user: ImapAccount
+) -> None:
+    client = running_sender.client
+    assert client is not None
+    smtp.fail("mail", 550, "5.1.1 <sender@example.com>: sender unknown", times=1)
+    campaign_id = await create_campaign(client, mailbox_for(smtp, imap_user), people(2))
+    await client.post(f"/api/v1/campaigns/{campaign_id}/send", json={"batch_size": 2})
+    state = await wait_status(client, campaign_id, {"done"})
+    assert (state["sent"], state["failed"], state["unknown"]) == (1, 1, 0)
+    [failed] = await messages(client, campaign_id, "failed")
+    assert failed["smtp_code"] == 550 and failed["hard_bounce"] is False
+    mailbox_id = (await client.get(f"/api/v1/campaigns/{campaign_id}")).json()["mailbox_id"]
+    listed = await client.get("/api/v1/suppressions", params={"mailbox_id": mailbox_id})
+    assert listed.json()["count"] == 0
+
+
+async def test_recipient_whose_data_trips_the_template_is_failed_not_unknown(
+    running_sender: Stack, smtp: SmtpTestServer, imap_user: ImapAccount
+) -> None:
+    client = running_sender.client
+    assert client is not None
+    # Sorted last, so the check at send time (the first recipients) does not see it.
+    recipients = [*people(21), {"email": "zz-no-city@example.org", "name": "Zed"}]
+    campaign_id = await create_campaign(client, mailbox_for(smtp, imap_user), recipients)
+    started = await client.post(f"/api/v1/campaigns/{campaign_id}/send", json={})
+    assert started.status_code == 202, started.text
+    state = await wait_status(client, campaign_id, {"done"})
+    assert (state["sent"], state["failed"], state["unknown"]) == (21, 1, 0)
+    [failed] = await messages(client, campaign_id, "failed")
+    assert failed["email"] == "zz-no-city@example.org"
+    assert "city" in failed["smtp_reply"] and failed["smtp_code"] == 0
+    assert "zz-no-city@example.org" not in smtp.recipients()

@@ -59,3 +59,10 @@ def test_lost_connection_before_data_is_retried_after_data_unknown() -> None:
     unknown = classify_lost_connection(Phase.DATA, "reset")
     assert unknown.verdict is Verdict.UNKNOWN
     assert "DATA" in unknown.reply
+
+
+def test_a_refused_sender_never_marks_the_recipient_a_hard_bounce() -> None:
+    reply = "5.1.1 <news@example.com>: sender address rejected: user unknown"
+    at_mail = classify_reply(Phase.MAIL, 550, reply)
+    assert at_mail.verdict is Verdict.FAILED and at_mail.hard_bounce is False
+    assert classify_reply(Phase.ENVELOPE, 550, reply).hard_bounce is True

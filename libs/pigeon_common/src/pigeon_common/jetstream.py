@@ -98,13 +98,15 @@ async def connect_nats(
     name: str,
     backoff: Backoff | None = None,
     attempts: int | None = None,
-    reconnect_buffer: bool = True,
+    reconnect_buffer: bool = False,
 ) -> NatsClient:
     """Connect to NATS, retrying with backoff (one log line per failure, no traceback).
 
     `attempts=None` retries forever; once connected, nats-py reconnects by itself.
-    `reconnect_buffer=False`: a publish while reconnecting fails at once instead of being
-    buffered and sent after the reconnect (for callers that answered "not stored" already).
+    No reconnect buffer by default: a publish while reconnecting fails at once instead of
+    being kept and sent after the reconnect, when its caller has already answered "not
+    stored" (an API 503, a tracker 503) and the client may retry: a buffered copy would
+    then be stored twice. `reconnect_buffer=True` restores nats-py's buffering.
     """
     backoff = backoff or Backoff()
     servers = [part.strip() for part in url.split(",") if part.strip()]

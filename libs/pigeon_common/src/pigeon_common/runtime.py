@@ -60,10 +60,10 @@ async def open_connections(
     readiness: Readiness,
     pool_size: int = 10,
     replicas: int = 1,
-    reconnect_buffer: bool = True,
+    reconnect_buffer: bool = False,
 ) -> Connections:
     """Connect to both servers and provision the streams; retries until it succeeds.
-    `reconnect_buffer=False`: see `jetstream.connect_nats`."""
+    `reconnect_buffer`: see `jetstream.connect_nats`."""
     readiness.reason = "waiting for NATS"
     nc = await jetstream.connect_nats(nats_url, name=name, reconnect_buffer=reconnect_buffer)
     js = nc.jetstream()

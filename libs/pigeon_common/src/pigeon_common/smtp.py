@@ -113,7 +113,8 @@ class SmtpSession:
             for reply in replies:
                 if reply.code >= 400 or (reply is replies[-1] and reply.code != 354):
                     await self._reset(wire, data_started=replies[-1].code == 354)
-                    return classify_reply(phase, reply.code, reply.text)
+                    at = Phase.MAIL if reply is replies[0] else phase
+                    return classify_reply(at, reply.code, reply.text)
             phase = Phase.DATA
             wire.write(dot_stuffed(raw))
             (reply,) = await wire.read(1, timeout)

@@ -16,6 +16,7 @@ from enum import StrEnum
 
 class Phase(StrEnum):
     CONNECT = "connect"
+    MAIL = "mail"  # MAIL FROM refused: about the sender, never the recipient's address
     ENVELOPE = "envelope"  # MAIL FROM / RCPT TO: nothing handed over yet
     DATA = "data"  # the message was (being) sent
 
@@ -69,7 +70,8 @@ def classify_reply(phase: Phase, code: int, reply: str) -> Outcome:
     if 400 <= code < 500:
         return Outcome(Verdict.RETRY, code, reply)
     if code >= 500:
-        return Outcome(Verdict.FAILED, code, reply, hard_bounce=is_hard_bounce(code, reply))
+        hard = phase is not Phase.MAIL and is_hard_bounce(code, reply)
+        return Outcome(Verdict.FAILED, code, reply, hard_bounce=hard)
     return Outcome(Verdict.RETRY, code, reply)
 
 

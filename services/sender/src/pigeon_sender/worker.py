@@ -33,7 +33,7 @@ from pigeon_common.render import RecipientSpec, TemplateError, TrackingSigner
 from pigeon_common.secrets_box import SecretBox
 from pigeon_common.smtp import SmtpConnectError, SmtpSession
 from pigeon_common.smtp_outcomes import Outcome, Verdict
-from pigeon_common.validation import address_key
+from pigeon_common.validation import InvalidAddressError, address_key
 from pigeon_sender.campaign import (
     NoMailboxError,
     SendingCampaign,
@@ -84,6 +84,12 @@ def outcome_record(email: str, outcome: Outcome, message_id: str) -> dict[str, A
 
 def suppressed_record(email: str, reason: str) -> dict[str, Any]:
     return {"status": "suppressed", "email": email, "reason": reason}
+
+
+def unrenderable_record(email: str, reason: str) -> dict[str, Any]:
+    """A message that could not be made for this recipient (their data trips the template,
+    their address cannot be written): failed, nothing was sent, never "unknown"."""
+    return {"status": "failed", "email": email, "code": 0, "reply": reason, "hard_bounce": False}
 
 
 def retry_delay(deliveries: int) -> float:
@@ -219,7 +225,11 @@ class Worker:
         )
         order = {rid: i for i, rid in enumerate(job.recipient_ids)}
         recipients = sorted(rows, key=lambda r: order[r["id"]])
-        report, delay = await self._send_all(msg, campaign, recipients, suppressed)
+        beat = asyncio.create_task(_keep_in_progress(msg, self.deps.heartbeat_sec))
+        try:
+            report, delay = await self._send_all(msg, campaign, recipients, suppressed)
+        finally:
+            beat.cancel()
         if delay is not None:
             await msg.nak(delay=delay)
             return report
@@ -237,16 +247,12 @@ class Worker:
         pending = _Pending()
         delay: float | None = None
         tokens, tokens_until = 0, 0.0
-        last_beat = time.monotonic()
         session = self._smtp.setdefault(campaign.mailbox_id, SmtpSession(campaign.smtp))
         if session.endpoint != campaign.smtp:
             await session.close()
             session = self._smtp[campaign.mailbox_id] = SmtpSession(campaign.smtp)
         deliveries = msg.metadata.num_delivered or 1
         for index, row in enumerate(recipients):
-            if time.monotonic() - last_beat > self.deps.heartbeat_sec:
-                await msg.in_progress()
-                last_beat = time.monotonic()
             key = claim_key(campaign.id, row["id"])
             claim = await self.deps.claims.claim(key)
             if not claim.won:
@@ -269,9 +275,15 @@ class Worker:
                     break
                 tokens, tokens_until = grant.count, grant.valid_until
             tokens -= 1
-            rendered = campaign.compiled.render(
-                RecipientSpec(row["id"], row["email"], row["name"], row["attributes"])
-            )
+            try:
+                rendered = campaign.compiled.render(
+                    RecipientSpec(row["id"], row["email"], row["name"], row["attributes"])
+                )
+            except (TemplateError, InvalidAddressError) as exc:
+                log.warning("cannot render for %s: %s", row["email"], exc)
+                record = unrenderable_record(row["email"], f"not sent: {exc}")
+                await self._record(pending, campaign, row, record, report)
+                continue
             try:
                 outcome = await session.send(campaign.from_address, row["email"], rendered.raw)
             except SmtpConnectError as exc:
@@ -469,3 +481,15 @@ async def mark_chunk_done(
         except KeyWrongLastSequenceError:
             continue
     raise RuntimeError(f"could not record chunk {chunk_index} of run {run_id}")
+
+
+async def _keep_in_progress(msg: Msg, every_sec: float) -> None:
+    """Tell JetStream the job is alive every `every_sec` until cancelled: one SMTP reply,
+    a rate-limit wait or filing the Sent copies may each outlast the ack wait, and a job
+    redelivered while it still runs would report its in-flight recipients as unknown."""
+    while True:
+        await asyncio.sleep(every_sec)
+        try:
+            await msg.in_progress()
+        except Exception as exc:  # NATS away: the next beat tries again
+            log.warning("job heartbeat failed: %s", exc)

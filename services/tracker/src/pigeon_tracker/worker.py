@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import uvicorn
 
-from pigeon_common.runtime import Connections, Readiness, open_connections, until_stopped
+from pigeon_common.runtime import open_connections, until_stopped
 from pigeon_common.settings import PigeonSettings
 from pigeon_tracker.app import TrackerApp, create_app, deps_for
 
@@ -68,23 +68,6 @@ async def serve_app(app: TrackerApp, sockets: list[socket.socket], stop: asyncio
     await task
 
 
-async def open_tracker_connections(
-    settings: PigeonSettings, readiness: Readiness, pool_size: int = POOL_SIZE
-) -> Connections:
-    """Like `runtime.open_connections`, but NATS without a reconnect buffer: a publish made
-    while NATS is away must fail now, not be sent later for a request answered 503."""
-    database_url, nats_url = settings.require_servers()
-    return await open_connections(
-        database_url,
-        nats_url,
-        name="pigeon-tracker",
-        readiness=readiness,
-        pool_size=pool_size,
-        replicas=settings.jetstream_replicas,
-        reconnect_buffer=False,
-    )
-
-
 async def run_worker(
     settings: PigeonSettings,
     sockets: list[socket.socket],
@@ -95,7 +78,16 @@ async def run_worker(
     app = app or create_app(settings)
     server = asyncio.create_task(serve_app(app, sockets, stop))
     server.add_done_callback(lambda _: stop.set())  # a server that failed ends the worker
-    conns = await until_stopped(open_tracker_connections(settings, app.readiness), stop)
+    database_url, nats_url = settings.require_servers()
+    opening = open_connections(
+        database_url,
+        nats_url,
+        name="pigeon-tracker",
+        readiness=app.readiness,
+        pool_size=POOL_SIZE,
+        replicas=settings.jetstream_replicas,
+    )
+    conns = await until_stopped(opening, stop)
     deps = None
     try:
         if conns is not None:
