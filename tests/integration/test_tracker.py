@@ -394,6 +394,50 @@ async def test_forged_and_foreign_tokens_get_404_and_record_nothing(
     assert (await http.delete(mine.unsubscribe)).status_code == 405
 
 
+async def test_a_genuine_token_for_a_link_never_registered_gets_404(
+    sending_stack: Stack, sent: Sent, http: httpx.AsyncClient, stream: StreamProbe
+) -> None:
+    """Signed and valid, but campaign `a` registered links 0 and 1 only: no destination to
+    invent (no open redirect), nothing recorded."""
+    mine = sent.a[0]
+    signer = TrackingSigner(sending_stack.settings.secret())
+    unregistered = signer.link_token(mine.campaign_id, mine.recipient_id, 7)
+    before = await stream.count(CLICKED)
+    for method in ("GET", "HEAD"):
+        answer = await http.request(
+            method, f"{mine.pixel.split('/p.png')[0].replace('/o/', '/t/')}/r/{unregistered}/"
+        )
+        assert answer.status_code == 404 and "location" not in answer.headers
+    assert await stream.count(CLICKED) == before
+
+
+async def _read_models_of_one_message(
+    database_url: str, campaign: uuid.UUID, recipient: uuid.UUID
+) -> None:
+    """The rows the tracker reads for one message (as the projector would have written
+    them): its campaign, its recipient and one registered link."""
+    conn = await db.connect(database_url)
+    try:
+        await conn.execute(
+            "INSERT INTO campaigns (id, name, subject, template_markdown, status, created_at,"
+            " updated_at, last_seq) VALUES ($1, 'c', 's', 't', 'sending', now(), now(), 1)",
+            campaign,
+        )
+        await conn.execute(
+            "INSERT INTO recipients (campaign_id, id, email, name, attributes, created_at,"
+            " updated_at) VALUES ($1, $2, 'ann@example.org', '', '{}', now(), now())",
+            campaign,
+            recipient,
+        )
+        await conn.execute(
+            "INSERT INTO campaign_links (campaign_id, link_index, url)"
+            " VALUES ($1, 0, 'https://example.org/')",
+            campaign,
+        )
+    finally:
+        await conn.close()
+
+
 def _flip(token: str) -> str:
     """The token with one character changed (same length and alphabet)."""
     middle = len(token) // 2
@@ -549,7 +593,12 @@ async def test_503_when_jetstream_cannot_store_and_nothing_stored_later(
         await migrate(fresh_database)
         settings = stack_settings(fresh_database, nats.url, tmp_path / "data")
         signer = TrackingSigner(settings.secret())
-        pixel = f"/campaigns/o/{signer.message_token(uuid.uuid4(), uuid.uuid4())}/p.png"
+        campaign, recipient = uuid.uuid4(), uuid.uuid4()
+        await _read_models_of_one_message(fresh_database, campaign, recipient)
+        message = signer.message_token(campaign, recipient)
+        pixel = f"/campaigns/o/{message}/p.png"
+        click = f"/campaigns/t/{message}/r/{signer.link_token(campaign, recipient, 0)}/"
+        unsubscribe = f"/campaigns/unsub/{signer.unsubscribe_token(campaign, recipient)}/"
         async with (
             Tracker(settings) as tracker,
             httpx.AsyncClient(base_url=tracker.url, timeout=10) as http,
@@ -558,8 +607,14 @@ async def test_503_when_jetstream_cannot_store_and_nothing_stored_later(
             for _ in range(5):
                 assert (await http.get(pixel)).status_code == 200
                 ok += 1
+            assert (await http.get(click)).status_code == 302  # the link is cached now
 
             nats.stop()
+            for answer in (
+                await http.get(click),
+                await http.post(unsubscribe, data={"List-Unsubscribe": "One-Click"}),
+            ):
+                assert answer.status_code == 503 and "location" not in answer.headers
             statuses = []
             deadline = time.monotonic() + 5
             while time.monotonic() < deadline:
@@ -587,6 +642,9 @@ async def test_503_when_jetstream_cannot_store_and_nothing_stored_later(
                 await asyncio.sleep(1)  # anything held back would arrive now
                 info = await js.stream_info(EVENTS_STREAM, subjects_filter=OPENED)
                 assert (info.state.subjects or {}).get(OPENED, 0) == ok
+                # Only the click answered 302 was stored; the 503s left nothing behind.
+                info = await js.stream_info(EVENTS_STREAM)
+                assert info.state.messages == ok + 1
 
                 # The stream itself gone: no responder, 503 at once, nothing kept.
                 await js.delete_stream(EVENTS_STREAM)

@@ -7,11 +7,13 @@ import pytest
 
 from pigeon_tracker.agents import (
     MAX_USER_AGENT,
+    Agent,
     agent_reason,
     clean_user_agent,
     client_ip,
     is_apple_address,
     machine_reason,
+    read_agent,
 )
 
 PEOPLE = [
@@ -27,10 +29,14 @@ PEOPLE = [
 ]
 
 
+def _agent(text: str) -> Agent:
+    return read_agent(text.encode())
+
+
 @pytest.mark.parametrize("agent", PEOPLE)
 def test_people_are_people(agent: str) -> None:
     assert agent_reason(agent) == ""
-    assert machine_reason(agent, "198.51.100.7") == ""
+    assert machine_reason(_agent(agent), "198.51.100.7") == ""
 
 
 @pytest.mark.parametrize(
@@ -66,16 +72,16 @@ def test_people_are_people(agent: str) -> None:
 )
 def test_machines_are_flagged(agent: str, reason: str) -> None:
     assert agent_reason(agent) == reason
-    assert machine_reason(agent, None) == reason
+    assert machine_reason(_agent(agent), None) == reason
 
 
 def test_head_wins_and_apple_addresses_flag_a_browser_agent() -> None:
-    assert machine_reason(PEOPLE[0], None, head=True) == "head"
-    assert machine_reason("curl/8", None, head=True) == "head"
-    assert machine_reason(PEOPLE[0], "17.58.100.1") == "apple_mpp"
-    assert machine_reason(PEOPLE[0], "::ffff:17.1.2.3") == "apple_mpp"
-    assert machine_reason(PEOPLE[0], "170.1.2.3") == ""
-    assert machine_reason(PEOPLE[0], "2001:db8::17") == ""
+    assert machine_reason(_agent(PEOPLE[0]), None, head=True) == "head"
+    assert machine_reason(_agent("curl/8"), None, head=True) == "head"
+    assert machine_reason(_agent(PEOPLE[0]), "17.58.100.1") == "apple_mpp"
+    assert machine_reason(_agent(PEOPLE[0]), "::ffff:17.1.2.3") == "apple_mpp"
+    assert machine_reason(_agent(PEOPLE[0]), "170.1.2.3") == ""
+    assert machine_reason(_agent(PEOPLE[0]), "2001:db8::17") == ""
     assert not is_apple_address(None)
     assert not is_apple_address("17.1.2")
 

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from pigeon_cli import config
 from pigeon_cli.api_client import ApiCallError, call, client
+from pigeon_common import events as ev
 from pigeon_common.jetstream import connect_nats
 
 app = typer.Typer(help="Send campaigns and follow them.", no_args_is_help=True)
@@ -121,6 +122,12 @@ def status(campaign: CampaignOpt = None, name: NameOpt = None, token: TokenOpt =
     _run(go)
 
 
+# The events that give a recipient its one sending outcome.
+OUTCOMES = frozenset(
+    cls.type for cls in (ev.MessageSent, ev.MessageFailed, ev.MessageUnknown, ev.MessageSuppressed)
+)
+
+
 def follow(http: Any, campaign_id: str, total: int) -> None:
     """A progress bar fed by the message events, until the campaign stops sending."""
     settings = config.connected_settings()
@@ -143,8 +150,8 @@ def follow(http: Any, campaign_id: str, total: int) -> None:
                 if data.get("aggregate_id") != campaign_id:
                     return
                 kind = data.get("type", "")
-                if kind.startswith("message."):
-                    done += 1
+                if kind in OUTCOMES:  # not opens, bounces, replies: they share the prefix
+                    done = min(done + 1, total)  # a re-published outcome adds nothing
                     bar.update(task, completed=done)
                 elif kind in (
                     "campaign.completed",

@@ -39,6 +39,9 @@ EVENTS_STREAM = "EVENTS"
 JOBS_STREAM = "JOBS"
 JOB_SUBJECT_PREFIX = "pigeon.jobs"
 DUPLICATE_WINDOW_SEC = 300.0
+# Core NATS request answered by one imap-sync replica: "read this mailbox's bounce folder
+# now" (`{"mailbox_id": ...}` in, the sync's report out).
+IMAP_SYNC_NOW_SUBJECT = "pigeon.imap_sync.now"
 
 
 @dataclass(frozen=True)

@@ -24,13 +24,13 @@ from nats.aio.msg import Msg
 
 from pigeon_common.backoff import Backoff
 from pigeon_common.health import run_with_health
+from pigeon_common.jetstream import IMAP_SYNC_NOW_SUBJECT
 from pigeon_common.runtime import Connections, Readiness, check_live, open_connections
 from pigeon_common.secrets_box import SecretBox
 from pigeon_common.settings import PigeonSettings
 from pigeon_imap_sync.sync import MailboxAccount, MailboxSync, connect, load_accounts
 
 log = logging.getLogger(__name__)
-SYNC_NOW_SUBJECT = "pigeon.imap_sync.now"
 QUEUE_GROUP = "imap-sync"
 RECONCILE_SEC = 5.0  # how soon a new, changed or removed mailbox is noticed
 IDLE_MAX_SEC = 29 * 60.0  # RFC 2177: re-issue IDLE at least every 29 minutes
@@ -64,7 +64,7 @@ class ImapSyncService:
         )
         self._sync = MailboxSync(self._conns.pool, self._conns.js, self.settings)
         subscription = await self._conns.nc.subscribe(
-            SYNC_NOW_SUBJECT, queue=QUEUE_GROUP, cb=self._on_sync_now
+            IMAP_SYNC_NOW_SUBJECT, queue=QUEUE_GROUP, cb=self._on_sync_now
         )
         self.readiness.reason = None
         try:

@@ -71,17 +71,6 @@ def is_apple_address(ip: str | None) -> bool:
     return ip.startswith(_APPLE_IPV4_PREFIX) and ip.count(".") == 3
 
 
-def machine_reason(user_agent: str, ip: str | None, *, head: bool = False) -> MachineReason:
-    """The machine reason of one request; HEAD first (no person's browser sends one to a
-    link), then the agent, then Apple's address range."""
-    if head:
-        return "head"
-    reason = agent_reason(user_agent)
-    if reason:
-        return reason
-    return "apple_mpp" if is_apple_address(ip) else ""
-
-
 @dataclass(frozen=True, slots=True)
 class Agent:
     """A request's User-Agent as stored, as a JSON literal, and what it says."""
@@ -108,3 +97,14 @@ def client_ip(peer: str | None, forwarded_for: str | None, trusted_proxies: int)
     if not hops:
         return peer
     return hops[-trusted_proxies] if len(hops) >= trusted_proxies else hops[0]
+
+
+def machine_reason(agent: Agent, ip: str | None, *, head: bool = False) -> MachineReason:
+    """The machine reason of one request; HEAD first (no person's browser sends one to a
+    link), then the agent, then Apple's address range (`ip` is only read then, so a
+    caller may pass None when the agent already decides)."""
+    if head:
+        return "head"
+    if agent.reason:
+        return agent.reason
+    return "apple_mpp" if is_apple_address(ip) else ""

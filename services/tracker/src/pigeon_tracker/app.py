@@ -18,11 +18,12 @@ from typing import Any
 import asyncpg
 
 from pigeon_common.events import MachineReason
+from pigeon_common.health import health_app
 from pigeon_common.render import TrackingSigner
 from pigeon_common.runtime import Connections, Readiness, check_live
 from pigeon_common.settings import PigeonSettings
 from pigeon_tracker import responses
-from pigeon_tracker.agents import Agent, client_ip, is_apple_address, read_agent
+from pigeon_tracker.agents import Agent, client_ip, machine_reason, read_agent
 from pigeon_tracker.envelopes import (
     CLICKED_SUBJECT,
     OPENED_SUBJECT,
@@ -47,6 +48,7 @@ PIXEL_SUFFIX = "/p.png"
 GET_HEAD = b"GET, HEAD"
 GET_HEAD_POST = b"GET, HEAD, POST"
 WARN_EVERY_SEC = 10.0
+HEALTH_PATHS = ("/healthz", "/readyz")
 
 # What asyncpg raises when PostgreSQL is away or the pool cannot hand out a connection.
 DATABASE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
@@ -87,6 +89,7 @@ class TrackerApp:
         self._trusted_proxies = settings.tracker_trusted_proxies
         self._deps: Deps | None = None
         self._warned_at = 0.0
+        self._health = health_app(self._check)  # /healthz, /readyz and the lifespan
 
     def attach(self, deps: Deps) -> None:
         self._deps = deps
@@ -97,11 +100,10 @@ class TrackerApp:
         self.readiness.reason = "stopping"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind == "http":
+        if scope["type"] == "http":
             await self._route(scope, receive, send)
-        elif kind == "lifespan":
-            await _lifespan(receive, send)
+        else:
+            await self._health(scope, receive, send)
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
@@ -111,10 +113,8 @@ class TrackerApp:
             await self._click(scope, send, path[len(CLICK_PREFIX) :])
         elif path.startswith(UNSUBSCRIBE_PREFIX):
             await self._unsubscribe(scope, receive, send, path[len(UNSUBSCRIBE_PREFIX) :])
-        elif path == "/healthz":
-            await responses.json_answer(send, 200, {"status": "ok"})
-        elif path == "/readyz":
-            await self._ready(send)
+        elif path in HEALTH_PATHS:
+            await self._health(scope, receive, send)
         else:
             await responses.not_found(send, head=scope["method"] == "HEAD")
 
@@ -190,7 +190,7 @@ class TrackerApp:
         except NotStoredError as exc:
             self._warn(exc)
             return await responses.unavailable(send, head=head)
-        await send(responses.redirect_start(link.location.encode()))
+        await send(link.start)
         await send(responses.EMPTY_BODY)
 
     # --- unsubscribe ----------------------------------------------------------------------
@@ -233,14 +233,10 @@ class TrackerApp:
 
     # --- health ---------------------------------------------------------------------------
 
-    async def _ready(self, send: Send) -> None:
+    async def _check(self) -> Readiness:
         if self._deps is not None:
             await check_live(self._deps.conns, self.readiness)
-        if self.readiness.ready:
-            await responses.json_answer(send, 200, {"status": "ready"})
-        else:
-            body = {"status": "not ready", "reason": self.readiness.reason}
-            await responses.json_answer(send, 503, body)
+        return self.readiness
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -254,17 +250,15 @@ class TrackerApp:
             elif name == b"x-forwarded-for":
                 forwarded = value if forwarded is None else forwarded + b"," + value
         agent = read_agent(raw_agent)
-        if head:
-            return agent, "head"
-        if agent.reason:
-            return agent, agent.reason
-        peer = scope.get("client")
-        ip = client_ip(
-            peer[0] if peer else None,
-            forwarded.decode("latin-1") if forwarded is not None else None,
-            self._trusted_proxies,
-        )
-        return agent, "apple_mpp" if is_apple_address(ip) else ""
+        ip = None
+        if not (head or agent.reason):  # the address matters only for a browser's GET
+            peer = scope.get("client")
+            ip = client_ip(
+                peer[0] if peer else None,
+                forwarded.decode("latin-1") if forwarded is not None else None,
+                self._trusted_proxies,
+            )
+        return agent, machine_reason(agent, ip, head=head)
 
     def _warn(self, exc: Exception) -> None:
         """One log line per WARN_EVERY_SEC at most: an outage must not flood the log."""
@@ -301,16 +295,6 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None
         if not message.get("more_body", False):
             break
     return b"".join(chunks)
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
 
 
 def create_app(settings: PigeonSettings) -> TrackerApp:

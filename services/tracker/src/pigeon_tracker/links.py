@@ -14,9 +14,11 @@ import time
 import urllib.parse
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from pigeon_tracker.envelopes import json_string
+from pigeon_tracker.responses import redirect_start
 
 LoadLinks = Callable[[uuid.UUID], Awaitable[Sequence[tuple[int, str]]]]
 
@@ -24,10 +26,15 @@ LoadLinks = Callable[[uuid.UUID], Awaitable[Sequence[tuple[int, str]]]]
 @dataclass(frozen=True, slots=True)
 class Link:
     """A registered destination: as it goes into the Location header, and as registered,
-    written as the JSON string literal of the click event's `url`."""
+    written as the JSON string literal of the click event's `url`. `start` is the 302's
+    ASGI start message, built once with the link (sent as is for every click)."""
 
     location: str
     json: str
+    start: dict[str, Any] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "start", redirect_start(self.location.encode()))
 
 
 MISS_TTL_SEC = 1.0

@@ -25,7 +25,7 @@ from typing import Any
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
-from pigeon_common.jetstream import EVENTS_STREAM, Header
+from pigeon_common.jetstream import EVENTS_STREAM
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,9 @@ EXPECTED_STREAM = "Nats-Expected-Stream"
 STATUS = "Status"
 NO_RESPONDERS = "503"
 _PLAIN_ACK = b'{"stream":"%s","seq":' % EVENTS_STREAM.encode()
+# Only the EVENTS stream may store a tracker event. No message id: the tracker never
+# retries a publish, and each request is a fact of its own.
+HEADERS = {EXPECTED_STREAM: EVENTS_STREAM}
 
 
 class NotStoredError(Exception):
@@ -107,11 +110,7 @@ class EventPublisher:
             with contextlib.suppress(Exception):
                 await self._subscription.unsubscribe()
 
-    @property
-    def connected(self) -> bool:
-        return bool(self._nc.is_connected)
-
-    async def store(self, subject: str, payload: bytes, msg_id: str | None = None) -> Stored:
+    async def store(self, subject: str, payload: bytes) -> Stored:
         """Publish and wait for the ack; raises NotStoredError when it is not confirmed."""
         if not self._nc.is_connected or self._loop is None:
             raise NotStoredError("NATS not connected")
@@ -119,11 +118,8 @@ class EventPublisher:
         future: asyncio.Future[Stored] = self._loop.create_future()
         self._waiting[token] = future
         self._deadlines.append((self._loop.time() + self._timeout, token))
-        headers = {EXPECTED_STREAM: EVENTS_STREAM}
-        if msg_id:
-            headers[Header.MSG_ID] = msg_id
         try:
-            await self._nc.publish(subject, payload, reply=token, headers=headers)
+            await self._nc.publish(subject, payload, reply=token, headers=HEADERS)
             return await future
         except NotStoredError:
             raise

@@ -6,7 +6,6 @@ messages they are given, so the same dicts are sent again and again.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -88,8 +87,3 @@ async def unavailable(send: Send, *, head: bool = False) -> None:
 
 async def too_large(send: Send) -> None:
     await text(send, 413, "request body too large\n")
-
-
-async def json_answer(send: Send, status: int, body: dict[str, Any]) -> None:
-    headers = [(b"content-type", b"application/json"), NO_STORE]
-    await respond(send, status, json.dumps(body).encode(), headers)

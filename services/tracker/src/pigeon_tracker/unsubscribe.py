@@ -83,7 +83,7 @@ class Unsubscriber:
             envelope = _unsubscribed(sub, request.method)
         else:
             envelope = _resubscribed(sub)
-        await self._publisher.store(subject_for(envelope), encode(envelope), str(envelope.event_id))
+        await self._publisher.store(subject_for(envelope), encode(envelope))
         kind = page_after(sub, request.action)
         return Answer(kind, PageFacts(sub.email, sub.sender, just_now=True))
 

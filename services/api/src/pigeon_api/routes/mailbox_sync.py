@@ -20,10 +20,10 @@ from pigeon_api.schemas.engagement import (
     SyncReportPublic,
     SyncStatePublic,
 )
+from pigeon_common.jetstream import IMAP_SYNC_NOW_SUBJECT
 
 router = APIRouter(prefix="/mailboxes/{mailbox_id}/sync", tags=["mailboxes"])
 
-SYNC_NOW_SUBJECT = "pigeon.imap_sync.now"  # answered by imap-sync (pigeon_imap_sync.service)
 SYNC_NOW_TIMEOUT_SEC = 120.0
 
 
@@ -61,7 +61,7 @@ async def sync_mailbox_now(
     nc = ctx.require().nc
     try:
         reply = await nc.request(
-            SYNC_NOW_SUBJECT,
+            IMAP_SYNC_NOW_SUBJECT,
             json.dumps({"mailbox_id": str(mailbox_id)}).encode(),
             timeout=SYNC_NOW_TIMEOUT_SEC,
         )
