@@ -32,6 +32,10 @@ async def _campaign_count(stack: Stack) -> int:
         (campaign_body(template_markdown="{% if %}"), "template_markdown"),
         (campaign_body(subject="{{ unclosed"), "subject"),
         (campaign_body(template_markdown="x" * (512 * 1024 + 1)), "template_markdown"),
+        # What the sandbox refuses is refused when saved, not first when sending.
+        (campaign_body(template_markdown="{{ recipient.__class__ }}"), "template_markdown"),
+        (campaign_body(subject="{% include 'x' %}"), "subject"),
+        (campaign_body(template_markdown="[a]({{ track_url('ftp://x') }})"), "template_markdown"),
     ],
 )
 async def test_bad_campaign_is_refused_and_nothing_is_stored(stack: Stack, body, field) -> None:

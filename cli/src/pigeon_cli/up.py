@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import typer
 
@@ -131,7 +130,3 @@ def run_up(settings: PigeonSettings) -> None:
             nats.stop()
         with contextlib.suppress(OSError):
             runtime_file.remove(data_dir)
-
-
-def data_path(settings: PigeonSettings) -> Path:
-    return settings.data_dir.resolve()

@@ -7,7 +7,6 @@ import asyncio
 import json
 import logging
 from importlib import resources
-from typing import Any
 
 import asyncpg
 
@@ -91,7 +90,3 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
     return applied_now
-
-
-def record_to_dict(record: Any) -> dict[str, Any]:
-    return dict(record.items())

@@ -93,10 +93,14 @@ class ImapFolderReader(ImapAppender):
             found.update((uid, int(fields.get(b"RFC822.SIZE", 0))) for uid, fields in items.items())
         return found
 
-    async def fetch(self, uids: Sequence[int], *, max_bytes: int) -> list[FetchedMessage]:
+    async def fetch(
+        self, uids: Sequence[int], *, max_bytes: int, sizes: dict[int, int] | None = None
+    ) -> list[FetchedMessage]:
         """The messages `uids`, in UID order; one over `max_bytes` comes without its bytes
-        (it is never downloaded). The caller bounds how many bytes one call brings."""
-        sizes = await self.sizes(uids)
+        (it is never downloaded). `sizes`: those `sizes()` gave already, not asked again.
+        The caller bounds how many bytes one call brings."""
+        if sizes is None:
+            sizes = await self.sizes(uids)
         out: list[FetchedMessage] = []
         for start in range(0, len(uids), FETCH_CHUNK):
             chunk = [uid for uid in uids[start : start + FETCH_CHUNK] if uid in sizes]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import nats
@@ -190,7 +190,3 @@ async def publish_events_with_ids(
     ]
     acks = await asyncio.gather(*futures)
     return [int(ack.seq) for ack in acks]
-
-
-def last_sequence(sequences: Iterable[int]) -> int:
-    return max(sequences, default=0)

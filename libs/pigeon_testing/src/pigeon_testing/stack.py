@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,15 +173,3 @@ class Stack:
         for task in self.tasks:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(task, timeout=15)
-
-
-@contextlib.asynccontextmanager
-async def running_stack(
-    database_url: str, nats_url: str, data_dir: Path, **overrides: Any
-) -> AsyncIterator[Stack]:
-    stack = Stack(stack_settings(database_url, nats_url, data_dir, **overrides))
-    await stack.start()
-    try:
-        yield stack
-    finally:
-        await stack.close()

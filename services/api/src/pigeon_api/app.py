@@ -21,6 +21,7 @@ from pigeon_api.routes import (
     suppressions,
     users,
 )
+from pigeon_api.routes.recipients import IMPORT_PATH_SUFFIX
 from pigeon_common.settings import PigeonSettings
 
 API_PREFIX = "/api/v1"
@@ -55,7 +56,7 @@ def create_app(settings: PigeonSettings) -> FastAPI:
     install_error_handlers(app)
 
     def limit_for(path: str) -> int:
-        if path.endswith("/recipients/import"):
+        if path.endswith(IMPORT_PATH_SUFFIX):
             return settings.max_upload_bytes
         return settings.max_json_bytes
 

@@ -11,6 +11,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from pigeon_common.render import TemplateError
+
 log = logging.getLogger(__name__)
 
 
@@ -124,3 +126,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
+
+
+def template_error(exc: TemplateError) -> ApiError:
+    """422 naming the template field and, when known, the line."""
+    return ApiError(422, "template_error", str(exc), field=exc.field)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from pigeon_common import events as ev
 from pigeon_imap_sync.inbound import Action, BouncedRecipient, Inbound, InboundKind
+from pigeon_imap_sync.mailtext import one_line
 
 TEXT_LIMIT = 500  # subjects and diagnostics are stored on one line, at most this long
 MAILBOX_FULL_TEXT = re.compile(
@@ -66,10 +67,6 @@ class Planned:
     msg_id: str
 
 
-def one_line(text: str, limit: int = TEXT_LIMIT) -> str:
-    return " ".join(text.split())[:limit]
-
-
 def repeatable(bounced: BouncedRecipient) -> bool:
     """Whether a soft bounce counts toward the repeat limit: a full mailbox (x.2.2 or its
     words) or a temporary (4.x.x) failure given up on; never a policy, spam, content or
@@ -94,7 +91,7 @@ def bounce_event(
             recipient_id=ref.recipient_id,
             email=ref.email,
             status=bounced.status,
-            diagnostic=one_line(bounced.diagnostic),
+            diagnostic=one_line(bounced.diagnostic, TEXT_LIMIT),
             source=source.key,
         )
         kind = "deferred"
@@ -107,7 +104,7 @@ def bounce_event(
             hard=bounced.hard,
             status=bounced.status,
             action=str(bounced.action),
-            diagnostic=one_line(bounced.diagnostic),
+            diagnostic=one_line(bounced.diagnostic, TEXT_LIMIT),
             suppress=suppress,
             source=source.key,
             repeatable=repeatable(bounced),
@@ -121,7 +118,7 @@ def reply_event(ref: MessageRef, inbound: Inbound, source: Source) -> Planned:
         "campaign_id": ref.campaign_id,
         "recipient_id": ref.recipient_id,
         "from_address": one_line(inbound.sender, 320),
-        "subject": one_line(inbound.subject),
+        "subject": one_line(inbound.subject, TEXT_LIMIT),
         "reply_message_id": one_line(inbound.message_id, 998),
         "source": source.key,
     }
@@ -139,7 +136,7 @@ def skipped_event(source: Source, kind: str, reason: str) -> Planned:
         uidvalidity=source.uidvalidity,
         uid=source.uid,
         kind="unparsed" if kind == "unparsed" else "unmatched",
-        reason=one_line(reason) or kind,
+        reason=one_line(reason, TEXT_LIMIT) or kind,
         source=source.key,
     )
     return Planned(event, str(source.mailbox_id), f"inbound:{source.key}:skipped")

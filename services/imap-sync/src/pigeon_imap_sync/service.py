@@ -25,7 +25,13 @@ from nats.aio.msg import Msg
 from pigeon_common.backoff import Backoff
 from pigeon_common.health import run_with_health
 from pigeon_common.jetstream import IMAP_SYNC_NOW_SUBJECT
-from pigeon_common.runtime import Connections, Readiness, check_live, open_connections
+from pigeon_common.runtime import (
+    Connections,
+    Readiness,
+    check_live,
+    open_connections,
+    until_stopped,
+)
 from pigeon_common.secrets_box import SecretBox
 from pigeon_common.settings import PigeonSettings
 from pigeon_imap_sync.sync import MailboxAccount, MailboxSync, connect, load_accounts
@@ -54,7 +60,7 @@ class ImapSyncService:
 
     async def run(self, stop: asyncio.Event) -> None:
         database_url, nats_url = self.settings.require_servers()
-        self._conns = await open_connections(
+        opening = open_connections(
             database_url,
             nats_url,
             name="pigeon-imap-sync",
@@ -62,6 +68,10 @@ class ImapSyncService:
             pool_size=5,
             replicas=self.settings.jetstream_replicas,
         )
+        conns = await until_stopped(opening, stop)  # a stop while the servers are away
+        if conns is None:
+            return
+        self._conns = conns
         self._sync = MailboxSync(self._conns.pool, self._conns.js, self.settings)
         subscription = await self._conns.nc.subscribe(
             IMAP_SYNC_NOW_SUBJECT, queue=QUEUE_GROUP, cb=self._on_sync_now

@@ -234,7 +234,7 @@ class _FolderRun:
         downloaded = [sizes[uid] if sizes[uid] <= MAX_MESSAGE_BYTES else 0 for uid in uids]
         for batch_range in plan_batches(downloaded, BATCH, BATCH_BYTES) if uids else []:
             batch = [uids[i] for i in batch_range]
-            fetched = await reader.fetch(batch, max_bytes=MAX_MESSAGE_BYTES)
+            fetched = await reader.fetch(batch, max_bytes=MAX_MESSAGE_BYTES, sizes=sizes)
             planned: list[Planned] = []
             for message in fetched:
                 source = Source(account.id, account.folder, folder.uidvalidity, message.uid)

@@ -36,10 +36,6 @@ class Claim:
     won: bool
     record: dict[str, Any] | None = None
 
-    @property
-    def in_doubt(self) -> bool:
-        return self.record is not None and self.record.get("status") == CLAIMED
-
 
 class ClaimStore:
     def __init__(self, js: JetStreamContext, kv: KeyValue) -> None:

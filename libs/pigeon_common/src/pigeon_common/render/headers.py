@@ -28,7 +28,6 @@ from email.utils import format_datetime
 from pigeon_common.validation import CONTROL_CHARACTERS, InvalidAddressError
 
 MAX_LINE = 78
-_HEADER_BREAKERS = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
 _SURROGATES = re.compile("[\ud800-\udfff]")
 _PRINTABLE = re.compile(r"[ -~]*")
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
@@ -50,7 +49,7 @@ def header_text(value: str) -> str:
     if value.isprintable() and "  " not in value and value[:1] != " " and value[-1:] != " ":
         return value  # the common case, checked without regular expressions
     value = _SURROGATES.sub("\ufffd", value)
-    return " ".join(_HEADER_BREAKERS.sub(" ", value).split())
+    return " ".join(CONTROL_CHARACTERS.sub(" ", value).split())
 
 
 def wire_domain(domain: str) -> str:

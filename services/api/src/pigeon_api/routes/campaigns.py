@@ -10,12 +10,13 @@ from fastapi.responses import JSONResponse
 
 from pigeon_api.context import SQL
 from pigeon_api.deps import Conn, Ctx, CurrentUser
-from pigeon_api.errors import ApiError, not_found
+from pigeon_api.errors import ApiError, not_found, template_error
 from pigeon_api.schemas.campaigns import CampaignCreate, CampaignPublic, CampaignUpdate
 from pigeon_api.schemas.common import Accepted, Page
 from pigeon_common import events as ev
 from pigeon_common.campaigns import CampaignLockedError, CampaignStatus, ensure_editable
-from pigeon_common.templates import TemplateProblem, check_syntax
+from pigeon_common.render.errors import TemplateError, TemplateField
+from pigeon_common.render.template import parse_source
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 
@@ -53,13 +54,18 @@ def ensure_campaign_editable(row: Any, action: str) -> None:
 
 
 def _check_templates(subject: str | None, template: str | None) -> None:
-    for field, source in (("subject", subject), ("template_markdown", template)):
-        if source is None:
-            continue
-        try:
-            check_syntax(source)
-        except TemplateProblem as exc:
-            raise ApiError(422, "template_error", f"{field}: {exc}", field=field) from None
+    """The checks the renderer makes of an author's template (syntax, the sandbox's static
+    refusals, size, track_url arguments), made when the campaign is saved."""
+    fields: tuple[tuple[TemplateField, str | None], ...] = (
+        ("subject", subject),
+        ("template_markdown", template),
+    )
+    for field, source in fields:
+        if source is not None:
+            try:
+                parse_source(source, field)
+            except TemplateError as exc:
+                raise template_error(exc) from None
 
 
 async def _check_mailbox(conn: Conn, mailbox_id: uuid.UUID | None) -> None:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, status
 
 from pigeon_api.context import SQL
 from pigeon_api.deps import Conn, Ctx, CurrentUser
-from pigeon_api.errors import ApiError
+from pigeon_api.errors import ApiError, template_error
 from pigeon_api.paging import fetch_page
 from pigeon_api.routes.campaigns import load_campaign
 from pigeon_api.schemas.common import Page
@@ -46,11 +46,6 @@ CHECKED_AT_START = 20
 MessageStatus = Literal["queued", "sent", "failed", "unknown", "suppressed"]
 
 
-def _template_error(exc: TemplateError) -> ApiError:
-    field = getattr(exc, "field", None)
-    return ApiError(422, "template_error", str(exc), field=field)
-
-
 async def _spec(ctx: Ctx, conn: Conn, campaign_id: uuid.UUID) -> CampaignSpec:
     try:
         return await load_spec(conn, campaign_id, ctx.public_base_url)
@@ -62,7 +57,7 @@ def _compile(ctx: Ctx, spec: CampaignSpec) -> CompiledCampaign:
     try:
         return compile_campaign(spec, ctx.tracking)
     except TemplateError as exc:
-        raise _template_error(exc) from None
+        raise template_error(exc) from None
 
 
 def _recipient(row: Any) -> RecipientSpec:
@@ -86,7 +81,7 @@ async def dry_run_campaign(
     try:
         rendered = dry_run(spec, ctx.tracking, [_recipient(r) for r in rows])
     except TemplateError as exc:
-        raise _template_error(exc) from None
+        raise template_error(exc) from None
     return DryRunResult(
         messages=[
             RenderedPublic(
@@ -116,7 +111,7 @@ async def test_send_campaign(
     try:
         message = compiled.render(recipient)
     except TemplateError as exc:
-        raise _template_error(exc) from None
+        raise template_error(exc) from None
     mailbox = await conn.fetchrow(SQL.mailbox_for_send, campaign["mailbox_id"])
     session = SmtpSession(
         SmtpEndpoint(
@@ -158,7 +153,7 @@ async def _checked_links(ctx: Ctx, conn: Conn, campaign_id: uuid.UUID) -> list[s
     try:
         dry_run(spec, ctx.tracking, [_recipient(r) for r in rows])
     except TemplateError as exc:
-        raise _template_error(exc) from None
+        raise template_error(exc) from None
     return compiled.links
 
 
