@@ -120,6 +120,9 @@ async def test_template_escapes_and_undefined_variables_are_refused(
 ) -> None:
     client = running_sender.client
     assert client is not None
+    mailbox = await client.post("/api/v1/mailboxes", json=mailbox_for(smtp, imap_user))
+    mailbox_id = mailbox.json()["id"]
+    refused_at_save = []
     for template, fragment in [
         ("{{ ''.__class__.__mro__ }}", "not allowed"),
         ("{{ recipient|attr('__class__') }}", "__class__"),
@@ -127,14 +130,26 @@ async def test_template_escapes_and_undefined_variables_are_refused(
         ("{% for i in range(10**9) %}x{% endfor %}", "range"),
         ("Hello {{ recipient.nickname }}", "nickname"),
     ]:
+        body = {
+            "name": "t",
+            "subject": "s",
+            "template_markdown": template,
+            "mailbox_id": mailbox_id,
+        }
+        saved = await client.post("/api/v1/campaigns", json=body)
+        if saved.status_code == 422:  # what the template says alone is refused when saved
+            assert fragment in saved.json()["error"]["message"], saved.text
+            refused_at_save.append(template)
+            continue
         campaign_id = await create_campaign(
-            client, mailbox_for(smtp, imap_user), people(2), template=template
+            client, {}, people(2), template=template, mailbox_id=mailbox_id
         )
         dry = await client.post(f"/api/v1/campaigns/{campaign_id}/dry-run", json={})
         assert dry.status_code == 422, (template, dry.text)
         assert fragment in dry.json()["error"]["message"], dry.text
         send = await client.post(f"/api/v1/campaigns/{campaign_id}/send", json={})
         assert send.status_code == 422
+    assert "{{ ''.__class__.__mro__ }}" in refused_at_save
     assert smtp.recipients() == []
 
 
@@ -260,3 +275,34 @@ async def test_recipient_whose_data_trips_the_template_is_failed_not_unknown(
     assert failed["email"] == "zz-no-city@example.org"
     assert "city" in failed["smtp_reply"] and failed["smtp_code"] == 0
     assert "zz-no-city@example.org" not in smtp.recipients()
+
+
+async def test_passwords_this_server_cannot_decrypt_fail_the_campaign_visibly(
+    running_sender: Stack, smtp: SmtpTestServer, imap_user: ImapAccount
+) -> None:
+    """A job that can never succeed lands as a failed campaign with the reason, instead of
+    coming back forever; the reason names no secret."""
+    from pigeon_common import db
+    from pigeon_common.secrets_box import SecretBox
+
+    client = running_sender.client
+    assert client is not None and running_sender.settings.database_url is not None
+    campaign_id = await create_campaign(client, mailbox_for(smtp, imap_user), people(2))
+    mailbox_id = (await client.get(f"/api/v1/campaigns/{campaign_id}")).json()["mailbox_id"]
+    other_key = SecretBox(b"another server's secret key, 40 characters long")
+    conn = await db.connect(running_sender.settings.database_url)
+    try:
+        await conn.execute(
+            "UPDATE mailbox_secrets SET smtp_password = $2, updated_at = now()"
+            " WHERE mailbox_id = $1",
+            mailbox_id,
+            other_key.encrypt(smtp.password),
+        )
+    finally:
+        await conn.close()
+    await client.post(f"/api/v1/campaigns/{campaign_id}/send", json={})
+    state = await wait_status(client, campaign_id, {"failed"})
+    assert state["reason"] == (
+        "the mailbox's passwords cannot be decrypted with this server's secret key: set them again"
+    )
+    assert not {"person0@example.org", "person1@example.org"} & set(smtp.recipients())

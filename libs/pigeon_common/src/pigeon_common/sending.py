@@ -120,7 +120,8 @@ SPEC_QUERY = (
 
 
 class NotSendableError(Exception):
-    """The campaign cannot be rendered for sending (no mailbox); the message says why."""
+    """The campaign cannot be sent as it stands (no mailbox, passwords that cannot be
+    decrypted, a bad sender address); the message says why and names no secret."""
 
 
 async def load_spec(

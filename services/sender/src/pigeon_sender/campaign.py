@@ -9,8 +9,10 @@ from typing import Any, cast
 
 from pigeon_common.events import Security
 from pigeon_common.render import CampaignSpec, CompiledCampaign, TrackingSigner, compile_campaign
-from pigeon_common.secrets_box import SecretBox
+from pigeon_common.secrets_box import SecretBox, SecretBoxError
+from pigeon_common.sending import NotSendableError
 from pigeon_common.smtp import SmtpEndpoint
+from pigeon_common.validation import InvalidAddressError
 from pigeon_sender.ratelimit import Limits
 
 
@@ -43,10 +45,6 @@ class SendingCampaign:
     version: Any
 
 
-class NoMailboxError(Exception):
-    """The campaign has no (longer a) mailbox to send from."""
-
-
 def compiled_version(row: Any) -> tuple[Any, Any, Any]:
     """What a cached SendingCampaign depends on: the campaign, its mailbox and the
     mailbox's passwords (a new SMTP password must be used at once)."""
@@ -60,8 +58,28 @@ def sending_campaign(
     public_base_url: str | None,
     tls_context: ssl.SSLContext | None = None,
 ) -> SendingCampaign:
+    """The campaign ready to send, or NotSendableError saying why it never can be as it
+    stands (no mailbox, passwords this server cannot decrypt, a bad sender address)."""
     if row["mailbox_id"] is None or row["smtp_password"] is None:
-        raise NoMailboxError(f"campaign {row['id']} has no mailbox")
+        raise NotSendableError(f"campaign {row['id']} has no mailbox")
+    try:
+        return _sending_campaign(row, box, signer, public_base_url, tls_context)
+    except SecretBoxError:
+        raise NotSendableError(
+            "the mailbox's passwords cannot be decrypted with this server's secret key:"
+            " set them again"
+        ) from None
+    except InvalidAddressError as exc:
+        raise NotSendableError(f"the mailbox's sender address: {exc}") from None
+
+
+def _sending_campaign(
+    row: Any,
+    box: SecretBox,
+    signer: TrackingSigner,
+    public_base_url: str | None,
+    tls_context: ssl.SSLContext | None,
+) -> SendingCampaign:
     domain = str(row["from_address"]).rpartition("@")[2]
     spec = CampaignSpec(
         campaign_id=row["id"],

@@ -31,11 +31,11 @@ from pigeon_common.jobs import RUNS_BUCKET, SendChunk
 from pigeon_common.queries import Queries
 from pigeon_common.render import RecipientSpec, TemplateError, TrackingSigner
 from pigeon_common.secrets_box import SecretBox
+from pigeon_common.sending import NotSendableError
 from pigeon_common.smtp import SmtpConnectError, SmtpSession
 from pigeon_common.smtp_outcomes import Outcome, Verdict
 from pigeon_common.validation import InvalidAddressError, address_key
 from pigeon_sender.campaign import (
-    NoMailboxError,
     SendingCampaign,
     compiled_version,
     sending_campaign,
@@ -198,7 +198,7 @@ class Worker:
         async with self.deps.pool.acquire() as conn:
             try:
                 campaign = await self._campaign(conn, job.campaign_id)
-            except (NoMailboxError, TemplateError) as exc:
+            except (NotSendableError, TemplateError) as exc:
                 await self._fail_campaign(job.campaign_id, str(exc))
                 await msg.ack()
                 return None
