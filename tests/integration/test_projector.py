@@ -197,3 +197,67 @@ async def test_undecodable_event_is_recorded_and_skipped(js_and_db) -> None:
         (2, "campaign.exploded"),
     ]
     assert await conn.fetchval("SELECT count(*) FROM campaigns") == 1
+
+
+def _every_kind_of_history() -> list[ev.Envelope]:
+    """Every event of the catalog, plus the orders that exercise the projection's merging:
+    suppress/unsuppress/suppress, unsubscribe/resubscribe/unsubscribe, an `unknown`
+    outcome after `sent`, and repeated recipient ids in batches big enough for COPY."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.unit.test_events import SAMPLES
+
+    campaign, mailbox, r1 = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    many = [
+        ev.RecipientData(recipient_id=uuid.uuid5(campaign, str(i)), email=f"p{i}@example.org")
+        for i in range(250)
+    ]
+    renamed = [
+        ev.RecipientData(recipient_id=r.recipient_id, email=r.email, name="N", attributes={"k": 1})
+        for r in many[:220]
+    ]
+    base = {"campaign_id": campaign, "recipient_id": r1, "email": "ann@example.org"}
+    events: list[ev.Event] = [
+        *SAMPLES.values(),
+        ev.RecipientsAdded(campaign_id=campaign, recipients=many),
+        ev.RecipientsAdded(campaign_id=campaign, recipients=renamed),
+        ev.MessageSent(**base, message_id="m@x", smtp_reply="250 ok", appended=False),
+        ev.MessageUnknown(**base, reason="late"),
+    ]
+    for _ in range(2):
+        events += [
+            ev.AddressSuppressed(email="Ann@Example.org", mailbox_id=mailbox, reason="manual"),
+            ev.AddressUnsuppressed(email="ann@example.org", mailbox_id=mailbox, reason=None),
+            ev.RecipientUnsubscribed(**base, mailbox_id=mailbox, method="one_click"),
+            ev.RecipientResubscribed(**base, mailbox_id=mailbox),
+        ]
+    events.append(ev.RecipientUnsubscribed(**base, mailbox_id=mailbox, method="page"))
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    return [
+        ev.envelope_for(e, "agg", occurred_at=start + timedelta(seconds=i))
+        for i, e in enumerate(events)
+    ]
+
+
+async def test_batch_boundaries_do_not_change_the_tables(fresh_database: str) -> None:
+    """The same history applied as one batch and one event per batch gives the same read
+    models: grouping writes per table and the COPY path never change the result."""
+    await migrate(fresh_database)
+    stored = [
+        StoredEvent(seq, envelope.model_dump_json().encode())
+        for seq, envelope in enumerate(_every_kind_of_history(), start=1)
+    ]
+    conn = await db.connect(fresh_database)
+    try:
+        results = []
+        for size in (len(stored), 1, 7):
+            await conn.execute(f"TRUNCATE {', '.join(READ_MODEL_TABLES)}")
+            await conn.execute("DELETE FROM projection_checkpoints")
+            for start in range(0, len(stored), size):
+                await apply_batch(conn, stored[start : start + size])
+            results.append(await snapshot(conn))
+        assert results[0]["projection_skipped"] == []
+        assert len(results[0]["recipients"]) >= 250 and results[0]["suppressions"]
+        assert results[1] == results[0] and results[2] == results[0]
+    finally:
+        await conn.close()

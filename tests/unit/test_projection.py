@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -687,13 +687,15 @@ def test_status_changes_keep_a_finished_campaign_finished() -> None:
 def test_merge_recipient_rows_folds_repeats_like_the_upsert() -> None:
     from pigeon_common.projection import merge_recipient_rows
 
+    later = AT + timedelta(seconds=5)
     rows = [
         (CAMPAIGN_ID, R1, "a@example.org", "Ann", {"x": 1, "y": 1}, AT),
         (CAMPAIGN_ID, R2, "b@example.org", "Bob", {}, AT),
-        (CAMPAIGN_ID, R1, "A@example.org", "", {"y": 2}, AT),
+        (CAMPAIGN_ID, R1, "A@example.org", "", {"y": 2}, later),
     ]
+    # created_at from the first row of a pair, updated_at from the last.
     assert merge_recipient_rows(rows) == [
-        (CAMPAIGN_ID, R1, "A@example.org", "Ann", {"x": 1, "y": 2}, AT),
-        (CAMPAIGN_ID, R2, "b@example.org", "Bob", {}, AT),
+        (CAMPAIGN_ID, R1, "A@example.org", "Ann", {"x": 1, "y": 2}, AT, later),
+        (CAMPAIGN_ID, R2, "b@example.org", "Bob", {}, AT, AT),
     ]
-    assert merge_recipient_rows(rows[:2]) == rows[:2]
+    assert merge_recipient_rows(rows[:2]) == [(*row, AT) for row in rows[:2]]

@@ -457,20 +457,25 @@ def _upsert_mailbox(mailbox_id: Any, config: ev.MailboxConfig, at: datetime, seq
 
 
 def merge_recipient_rows(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """Upsert rows for `recipients`, with repeated (campaign, recipient) pairs folded into
-    one by the rule the upsert applies (a non-empty name wins, attributes merge), so a
-    set-based INSERT ... ON CONFLICT never meets the same row twice."""
+    """Set-based upsert rows for `recipients` from upsert-recipient's arguments, with
+    repeated (campaign, recipient) pairs folded into one by the rule the upsert applies (a
+    non-empty name wins, attributes merge), so INSERT ... ON CONFLICT never meets the same
+    row twice. Each row ends with (created_at, updated_at): the first and the last time of
+    its pair, as one upsert per event would have left them."""
     if len({row[1] for row in rows}) == len(rows):
-        return rows  # the usual case: one event's recipients, already merged by the API
+        # The usual case: one event's recipients, already merged by the API.
+        return [(*row, row[5]) for row in rows]
     merged: dict[tuple[Any, Any], tuple[Any, ...]] = {}
     for row in rows:
         campaign_id, recipient_id, email, name, attributes, at = row
         key = (campaign_id, recipient_id)
+        created = at
         previous = merged.get(key)
         if previous is not None:
             name = name or previous[3]
             attributes = {**previous[4], **attributes}
-        merged[key] = (campaign_id, recipient_id, email, name, attributes, at)
+            created = previous[5]
+        merged[key] = (campaign_id, recipient_id, email, name, attributes, created, at)
     return list(merged.values())
 
 

@@ -53,7 +53,8 @@ ON CONFLICT (campaign_id, id) DO UPDATE SET
 -- name: upsert-recipients-from-incoming
 -- The set-based form of upsert-recipient, from rows COPYed into recipients_incoming.
 INSERT INTO recipients (campaign_id, id, email, name, attributes, created_at, updated_at)
-SELECT campaign_id, id, email, name, attributes::jsonb, at, at FROM recipients_incoming
+SELECT campaign_id, id, email, name, attributes::jsonb, created_at, updated_at
+FROM recipients_incoming
 ON CONFLICT (campaign_id, id) DO UPDATE SET
     email = excluded.email,
     name = CASE WHEN excluded.name <> '' THEN excluded.name ELSE recipients.name END,

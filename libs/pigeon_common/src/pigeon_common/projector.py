@@ -127,16 +127,17 @@ async def _copy_upsert_recipients(conn: asyncpg.Connection, rows: list[tuple[Any
     about a third faster than executemany for a large import."""
     await conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS recipients_incoming (campaign_id uuid, id uuid,"
-        " email text, name text, attributes text, at timestamptz) ON COMMIT DELETE ROWS"
+        " email text, name text, attributes text, created_at timestamptz,"
+        " updated_at timestamptz) ON COMMIT DELETE ROWS"
     )
     await conn.execute("TRUNCATE recipients_incoming")
     await conn.copy_records_to_table(
         "recipients_incoming",
         records=[
-            (c, i, e, n, to_json(a).decode(), at)
-            for c, i, e, n, a, at in merge_recipient_rows(rows)
+            (c, i, e, n, to_json(a).decode(), created, updated)
+            for c, i, e, n, a, created, updated in merge_recipient_rows(rows)
         ],
-        columns=["campaign_id", "id", "email", "name", "attributes", "at"],
+        columns=["campaign_id", "id", "email", "name", "attributes", "created_at", "updated_at"],
     )
     await conn.execute(SQL.upsert_recipients_from_incoming)
 
