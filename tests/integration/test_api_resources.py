@@ -161,7 +161,7 @@ async def test_recipients_merge_filter_page_and_export(stack: Stack) -> None:
             "recipients": [
                 {"email": "ann@example.com", "attributes": {"plan": "pro"}},
                 {"email": "bob@example.com", "name": "Bob", "attributes": {"city": "Rome"}},
-                {"email": "BOB@example.com", "name": "Robert"},
+                {"email": "BOB@example.com", "name": "Robert", "attributes": {"plan": "=1+1"}},
             ]
         },
     )
@@ -199,6 +199,8 @@ async def test_recipients_merge_filter_page_and_export(stack: Stack) -> None:
     assert set(rows[0]) == {"email", "name", "city", "plan"}
     ann = next(r for r in rows if r["email"].lower() == "ann@example.com")
     assert (ann["city"], ann["plan"]) == ("Paris", "pro")
+    bob = next(r for r in rows if r["email"].lower() == "bob@example.com")
+    assert bob["plan"] == "'=1+1"  # a formula stays text in a spreadsheet
 
     rid = by_email["cara@example.com"]["id"]
     assert (await stack.client.delete(f"{base}/{rid}")).status_code == 204

@@ -3,16 +3,14 @@ every recipient's outcome as CSV."""
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from pigeon_api.context import SQL
+from pigeon_api.csv_export import csv_download
 from pigeon_api.deps import Conn, Ctx, CurrentUser
 from pigeon_api.paging import fetch_page
 from pigeon_api.routes.campaigns import load_campaign
@@ -46,7 +44,6 @@ EXPORT_COLUMNS = (
     "auto_replied",
     "unsubscribed",
 )
-EXPORT_PAGE = 2000
 ALL_ROWS = 2**62  # LIMIT of the export query
 
 
@@ -148,43 +145,17 @@ async def export_messages(
 ) -> StreamingResponse:
     """Every recipient with its outcome and what followed, as CSV (one row each)."""
     await load_campaign(conn, campaign_id)
-    pool = ctx.require().pool
-
-    async def rows() -> AsyncIterator[bytes]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(EXPORT_COLUMNS)
-        # One query streamed through a cursor: memory stays flat, however many rows.
-        async with pool.acquire() as stream_conn, stream_conn.transaction():
-            cursor = stream_conn.cursor(
-                SQL.list_messages, campaign_id, None, None, ALL_ROWS, 0, prefetch=EXPORT_PAGE
-            )
-            async for row in cursor:
-                writer.writerow(_export_row(row))
-                if buffer.tell() > 64_000:
-                    yield buffer.getvalue().encode()
-                    buffer.seek(0)
-                    buffer.truncate()
-        yield buffer.getvalue().encode()
-
-    return StreamingResponse(
-        rows(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="messages-{campaign_id}.csv"'},
+    return csv_download(
+        ctx.require().pool,
+        SQL.list_messages,
+        (campaign_id, None, None, ALL_ROWS, 0),
+        EXPORT_COLUMNS,
+        _export_row,
+        f"messages-{campaign_id}.csv",
     )
 
 
-def _export_row(row: Any) -> list[str]:
+def _export_row(row: Any) -> list[Any]:
     values = dict(row.items())
     values["sent_at"] = row["at"].isoformat() if row["at"] and row["status"] == "sent" else ""
-    return [_cell(values[column]) for column in EXPORT_COLUMNS]
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    text = str(value)
-    # A cell starting with = + - @ is a formula to spreadsheet programs: keep it text.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    return [values[column] for column in EXPORT_COLUMNS]

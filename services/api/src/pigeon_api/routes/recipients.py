@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from pigeon_api.context import SQL
+from pigeon_api.csv_export import csv_download
 from pigeon_api.deps import Conn, Ctx, CurrentUser
 from pigeon_api.errors import ApiError, not_found
 from pigeon_api.recipient_input import (
@@ -247,36 +245,19 @@ async def export_recipients(
     """All recipients as CSV: email, name, then one column per attribute name."""
     await load_campaign(conn, campaign_id)
     keys = [row["key"] for row in await conn.fetch(SQL.recipient_attribute_keys, campaign_id)]
-    pool = ctx.require().pool
 
-    async def rows() -> AsyncIterator[bytes]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(["email", "name", *keys])
-        async with pool.acquire() as stream_conn, stream_conn.transaction():
-            async for row in stream_conn.cursor(SQL.export_recipients, campaign_id, prefetch=2000):
-                attrs = row["attributes"]
-                writer.writerow([row["email"], row["name"], *(_cell(attrs.get(k)) for k in keys)])
-                if buffer.tell() > 64_000:
-                    yield buffer.getvalue().encode()
-                    buffer.seek(0)
-                    buffer.truncate()
-        yield buffer.getvalue().encode()
+    def cells(row: Any) -> list[Any]:
+        attributes = row["attributes"]
+        return [row["email"], row["name"], *(attributes.get(k) for k in keys)]
 
-    filename = f"recipients-{campaign_id}.csv"
-    return StreamingResponse(
-        rows(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    return csv_download(
+        ctx.require().pool,
+        SQL.export_recipients,
+        (campaign_id,),
+        ["email", "name", *keys],
+        cells,
+        f"recipients-{campaign_id}.csv",
     )
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 @router.get("/{recipient_id}", operation_id="get_recipient", response_model=RecipientPublic)
