@@ -12,6 +12,17 @@ from pigeon_common.queries import Queries, QueryFileError, parse_queries
 ROOT = Path(__file__).resolve().parents[2]
 API_SOURCES = ROOT / "services" / "api" / "src" / "pigeon_api"
 COMMON_SOURCES = ROOT / "libs" / "pigeon_common" / "src" / "pigeon_common"
+SENDER_SOURCES = ROOT / "services" / "sender" / "src" / "pigeon_sender"
+TRACKER_SOURCES = ROOT / "services" / "tracker" / "src" / "pigeon_tracker"
+IMAP_SYNC_SOURCES = ROOT / "services" / "imap-sync" / "src" / "pigeon_imap_sync"
+# Every query file that ships, with the sources that use it.
+QUERY_FILES = [
+    ("pigeon_common", "projection.sql", COMMON_SOURCES),
+    ("pigeon_api", "queries.sql", API_SOURCES),
+    ("pigeon_sender", "queries.sql", SENDER_SOURCES),
+    ("pigeon_tracker", "queries.sql", TRACKER_SOURCES),
+    ("pigeon_imap_sync", "queries.sql", IMAP_SYNC_SOURCES),
+]
 
 SAMPLE = """-- Header comment of the file, before any query.
 
@@ -75,9 +86,7 @@ def test_attribute_access() -> None:
         _ = queries.no_such_query
 
 
-@pytest.mark.parametrize(
-    ("package", "filename"), [("pigeon_common", "projection.sql"), ("pigeon_api", "queries.sql")]
-)
+@pytest.mark.parametrize(("package", "filename"), [(p, f) for p, f, _ in QUERY_FILES])
 def test_shipped_query_files_parse(package: str, filename: str) -> None:
     queries = Queries.from_package(package, filename)
     assert queries.items()
@@ -95,15 +104,16 @@ def _used_names(sources: Path) -> set[str]:
     return used - {"items", "prepare_all"}
 
 
-@pytest.mark.parametrize(
-    ("package", "filename", "sources"),
-    [
-        ("pigeon_common", "projection.sql", COMMON_SOURCES),
-        ("pigeon_api", "queries.sql", API_SOURCES),
-    ],
-)
+@pytest.mark.parametrize(("package", "filename", "sources"), QUERY_FILES)
 def test_every_query_the_code_uses_exists(package: str, filename: str, sources: Path) -> None:
     defined = {name for name, _ in Queries.from_package(package, filename).items()}
     used = _used_names(sources)
     assert used, "no SQL.<name> use found: the search is broken"
     assert used <= defined, f"{filename} lacks {sorted(used - defined)}"
+
+
+@pytest.mark.parametrize(("package", "filename", "sources"), QUERY_FILES)
+def test_every_query_a_file_defines_is_used(package: str, filename: str, sources: Path) -> None:
+    defined = {name for name, _ in Queries.from_package(package, filename).items()}
+    unused = defined - _used_names(sources)
+    assert not unused, f"{filename}: {sorted(unused)} used nowhere"
