@@ -153,10 +153,10 @@ def test_dry_run_names_first_problem_and_recipient() -> None:
     spec = campaign("Hello {{ recipient.city }}")
     people = [recipient(city="Oslo"), recipient(email_address="bob@example.org")]
     with pytest.raises(TemplateError) as caught:
-        dry_run(spec, SIGNER, people)
+        dry_run(compile_campaign(spec, SIGNER), people)
     assert caught.value.recipient == "bob@example.org"
     assert caught.value.message == "undefined variable 'recipient.city'"
-    assert len(dry_run(spec, SIGNER, people[:1])) == 1
+    assert len(dry_run(compile_campaign(spec, SIGNER), people[:1])) == 1
 
 
 def test_track_url_of_unregistered_link_refused() -> None:

@@ -166,6 +166,12 @@ class PigeonSettings(BaseSettings):
     )
 
     @property
+    def tracking_base(self) -> str | None:
+        """`public_base_url` as tracking URLs start (no trailing slash), None when unset."""
+        url = self.public_base_url
+        return str(url).rstrip("/") if url else None
+
+    @property
     def embedded(self) -> bool:
         """True when neither server URL is set: `pigeon up` provides both."""
         return self.database_url is None and self.nats_url is None

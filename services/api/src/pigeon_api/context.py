@@ -45,11 +45,6 @@ class ApiContext:
             tracking=TrackingSigner(secret),
         )
 
-    @property
-    def public_base_url(self) -> str | None:
-        url = self.settings.public_base_url
-        return str(url).rstrip("/") if url else None
-
     async def start(self) -> None:
         """Connect in the background; /readyz says why until it is done."""
         self._task = asyncio.create_task(self._connect())

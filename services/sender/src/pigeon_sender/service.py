@@ -51,11 +51,6 @@ class SenderService:
             await check_live(self._conns, self.readiness)
         return self.readiness
 
-    @property
-    def _base_url(self) -> str | None:
-        url = self.settings.public_base_url
-        return str(url).rstrip("/") if url else None
-
     async def run(self, stop: asyncio.Event) -> None:
         database_url, nats_url = self.settings.require_servers()
         conns = await until_stopped(
@@ -85,7 +80,7 @@ class SenderService:
                 limiter=await RateLimiter.open(conns.js),
                 signer=self._signer,
                 box=self._box,
-                public_base_url=self._base_url,
+                public_base_url=self.settings.tracking_base,
                 tls_context=self.settings.tls_context(),
                 on_chunk_done=self._chunk_done,
                 heartbeat_sec=self.settings.job_ack_wait_sec / 3,
@@ -189,7 +184,7 @@ class SenderService:
                     row["id"],
                 )
                 try:
-                    spec = await load_spec(conn, row["id"], self._base_url)
+                    spec = await load_spec(conn, row["id"], self.settings.tracking_base)
                     links = compile_campaign(spec, self._signer).links
                 except (NotSendableError, TemplateError) as exc:
                     event = ev.CampaignFailed(campaign_id=row["id"], reason=str(exc))

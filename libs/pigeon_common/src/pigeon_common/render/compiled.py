@@ -126,11 +126,8 @@ def compile_campaign(spec: CampaignSpec, signer: TrackingSigner) -> CompiledCamp
     return CompiledCampaign(spec, signer)
 
 
-def dry_run(
-    spec: CampaignSpec, signer: TrackingSigner, recipients: list[RecipientSpec]
-) -> list[RenderedMessage]:
+def dry_run(campaign: CompiledCampaign, recipients: list[RecipientSpec]) -> list[RenderedMessage]:
     """Everything but SMTP and APPEND; TemplateError naming the first problem (and whom)."""
-    campaign = compile_campaign(spec, signer)
     messages = []
     for recipient in recipients:
         try:

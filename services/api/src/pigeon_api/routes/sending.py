@@ -48,7 +48,7 @@ MessageStatus = Literal["queued", "sent", "failed", "unknown", "suppressed"]
 
 async def _spec(ctx: Ctx, conn: Conn, campaign_id: uuid.UUID) -> CampaignSpec:
     try:
-        return await load_spec(conn, campaign_id, ctx.public_base_url)
+        return await load_spec(conn, campaign_id, ctx.settings.tracking_base)
     except NotSendableError as exc:
         raise ApiError(422, "not_sendable", str(exc), field="mailbox_id") from None
 
@@ -79,7 +79,7 @@ async def dry_run_campaign(
     else:
         rows = await conn.fetch(SQL.first_recipients, campaign_id, body.limit)
     try:
-        rendered = dry_run(spec, ctx.tracking, [_recipient(r) for r in rows])
+        rendered = dry_run(compiled, [_recipient(r) for r in rows])
     except TemplateError as exc:
         raise template_error(exc) from None
     return DryRunResult(
@@ -151,7 +151,7 @@ async def _checked_links(ctx: Ctx, conn: Conn, campaign_id: uuid.UUID) -> list[s
     compiled = _compile(ctx, spec)
     rows = await conn.fetch(SQL.first_recipients, campaign_id, CHECKED_AT_START)
     try:
-        dry_run(spec, ctx.tracking, [_recipient(r) for r in rows])
+        dry_run(compiled, [_recipient(r) for r in rows])
     except TemplateError as exc:
         raise template_error(exc) from None
     return compiled.links
