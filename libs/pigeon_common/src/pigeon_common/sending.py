@@ -82,7 +82,7 @@ async def start_sending(
         await wait_projected(seq)  # senders then find the campaign sending
     await publish_chunks(js, jobs)
     if not ids:
-        seq = await complete_empty(js, campaign_id)
+        seq = await complete_campaign(js, campaign_id)
     return Enqueued(run_id, len(ids), len(jobs), seq)
 
 
@@ -106,10 +106,28 @@ async def resume_sending(
     return Enqueued(run_id, len(ids), len(jobs), seq)
 
 
-async def complete_empty(js: JetStreamContext, campaign_id: uuid.UUID) -> int:
-    event = ev.CampaignCompleted(campaign_id=campaign_id, sent=0, failed=0, unknown=0, suppressed=0)
+async def complete_campaign(
+    js: JetStreamContext,
+    campaign_id: uuid.UUID,
+    sent: int = 0,
+    failed: int = 0,
+    unknown: int = 0,
+    suppressed: int = 0,
+) -> int:
+    """Store the campaign's one `campaign.completed` (message id `done:<campaign>`)."""
+    event = ev.CampaignCompleted(
+        campaign_id=campaign_id, sent=sent, failed=failed, unknown=unknown, suppressed=suppressed
+    )
     return await publish_event(
         js, ev.envelope_for(event, str(campaign_id)), msg_id=f"done:{campaign_id}"
+    )
+
+
+async def fail_campaign(js: JetStreamContext, campaign_id: uuid.UUID, reason: str) -> int:
+    """Store the campaign's `campaign.failed` (message id `fail:<campaign>`)."""
+    event = ev.CampaignFailed(campaign_id=campaign_id, reason=reason)
+    return await publish_event(
+        js, ev.envelope_for(event, str(campaign_id)), msg_id=f"fail:{campaign_id}"
     )
 
 

@@ -22,6 +22,7 @@ from nats.js.kv import KeyValue
 from pigeon_common.jobs import CLAIMS_BUCKET
 
 CLAIMED = "claimed"
+CLAIMED_VALUE = json.dumps({"status": CLAIMED}).encode()
 RETRY = "retry"
 
 
@@ -48,7 +49,7 @@ class ClaimStore:
 
     async def claim(self, key: str) -> Claim:
         """Take the recipient, or report what is already recorded for it."""
-        value = json.dumps({"status": CLAIMED}).encode()
+        value = CLAIMED_VALUE
         for _ in range(5):
             try:
                 await self._kv.create(key, value)

@@ -13,7 +13,7 @@ from nats.js.errors import FetchTimeoutError
 from pigeon_common import events as ev
 from pigeon_common.backoff import Backoff
 from pigeon_common.health import run_with_health
-from pigeon_common.jetstream import EVENTS_STREAM, JOBS_STREAM, publish_event
+from pigeon_common.jetstream import EVENTS_STREAM, JOBS_STREAM
 from pigeon_common.jobs import SENDER_CONSUMER, SendChunk, provision_sending
 from pigeon_common.render import TemplateError, TrackingSigner, compile_campaign
 from pigeon_common.runtime import (
@@ -24,7 +24,13 @@ from pigeon_common.runtime import (
     until_stopped,
 )
 from pigeon_common.secrets_box import SecretBox
-from pigeon_common.sending import NotSendableError, load_spec, start_sending
+from pigeon_common.sending import (
+    NotSendableError,
+    complete_campaign,
+    fail_campaign,
+    load_spec,
+    start_sending,
+)
 from pigeon_common.settings import PigeonSettings
 from pigeon_common.watermark import ProjectionWatermark
 from pigeon_sender.campaign import SendingCampaign
@@ -144,15 +150,13 @@ class SenderService:
         outcomes = counts["sent"] + counts["failed"] + counts["unknown"] + counts["suppressed"]
         if outcomes < counts["recipients"]:
             return False
-        event = ev.CampaignCompleted(
-            campaign_id=campaign_id,
+        await complete_campaign(
+            self._conns.js,
+            campaign_id,
             sent=counts["sent"],
             failed=counts["failed"],
             unknown=counts["unknown"],
             suppressed=counts["suppressed"],
-        )
-        await publish_event(
-            self._conns.js, ev.envelope_for(event, str(campaign_id)), msg_id=f"done:{campaign_id}"
         )
         log.info("campaign %s done: %s", campaign_id, counts)
         return True
@@ -187,12 +191,7 @@ class SenderService:
                     spec = await load_spec(conn, row["id"], self.settings.tracking_base)
                     links = compile_campaign(spec, self._signer).links
                 except (NotSendableError, TemplateError) as exc:
-                    event = ev.CampaignFailed(campaign_id=row["id"], reason=str(exc))
-                    await publish_event(
-                        self._conns.js,
-                        ev.envelope_for(event, str(row["id"])),
-                        msg_id=f"fail:{row['id']}",
-                    )
+                    await fail_campaign(self._conns.js, row["id"], str(exc))
                     continue
                 options = ev.SendOptions(
                     batch_size=campaign["batch_size"] or self.settings.batch_size,

@@ -31,7 +31,7 @@ from pigeon_common.jobs import RUNS_BUCKET, SendChunk
 from pigeon_common.queries import Queries
 from pigeon_common.render import RecipientSpec, TemplateError, TrackingSigner
 from pigeon_common.secrets_box import SecretBox
-from pigeon_common.sending import NotSendableError
+from pigeon_common.sending import NotSendableError, fail_campaign
 from pigeon_common.smtp import SmtpConnectError, SmtpSession
 from pigeon_common.smtp_outcomes import Outcome, Verdict
 from pigeon_common.validation import InvalidAddressError, address_key
@@ -211,11 +211,14 @@ class Worker:
                 await msg.ack()
                 return None
             rows = await conn.fetch(SQL.recipients_by_ids, job.campaign_id, job.recipient_ids)
-            keys = [address_key(r["email"]) for r in rows]
-            suppressed = {
+            keys = {r["id"]: address_key(r["email"]) for r in rows}
+            suppressed_keys = {
                 r["email_key"]
-                for r in await conn.fetch(SQL.suppressed_keys, keys, campaign.mailbox_id)
+                for r in await conn.fetch(
+                    SQL.suppressed_keys, list(keys.values()), campaign.mailbox_id
+                )
             }
+            suppressed = {rid for rid, key in keys.items() if key in suppressed_keys}
         log.info(
             "chunk %d of campaign %s: %d recipients (delivery %d)",
             job.chunk_index,
@@ -241,7 +244,7 @@ class Worker:
         return report
 
     async def _send_all(
-        self, msg: Msg, campaign: SendingCampaign, recipients: list[Any], suppressed: set[str]
+        self, msg: Msg, campaign: SendingCampaign, recipients: list[Any], suppressed: set[uuid.UUID]
     ) -> tuple[ChunkReport, float | None]:
         report = ChunkReport()
         pending = _Pending()
@@ -258,7 +261,7 @@ class Worker:
             if not claim.won:
                 await self._replay(pending, campaign, row, claim.record or {}, report)
                 continue
-            if address_key(row["email"]) in suppressed:
+            if row["id"] in suppressed:
                 record = suppressed_record(row["email"], "address is suppressed")
                 await self._record(pending, campaign, row, record, report)
                 continue
@@ -452,9 +455,7 @@ class Worker:
 
     async def _fail_campaign(self, campaign_id: uuid.UUID, reason: str) -> None:
         """Store the failure; if it cannot be stored the job is not acked (it comes back)."""
-        event = ev.CampaignFailed(campaign_id=campaign_id, reason=reason)
-        envelope = ev.envelope_for(event, str(campaign_id))
-        await publish_event(self.deps.js, envelope, f"fail:{campaign_id}")
+        await fail_campaign(self.deps.js, campaign_id, reason)
         log.error("campaign %s failed: %s", campaign_id, reason)
 
 
