@@ -306,3 +306,18 @@ async def test_passwords_this_server_cannot_decrypt_fail_the_campaign_visibly(
         "the mailbox's passwords cannot be decrypted with this server's secret key: set them again"
     )
     assert not {"person0@example.org", "person1@example.org"} & set(smtp.recipients())
+
+
+async def test_an_idn_recipient_is_addressed_in_punycode_on_the_wire(
+    running_sender: Stack, smtp: SmtpTestServer, imap_user: ImapAccount
+) -> None:
+    client = running_sender.client
+    assert client is not None
+    person = {"email": "jorg@bücher.org", "name": "Jörg", "attributes": {"city": "Köln"}}
+    campaign_id = await create_campaign(client, mailbox_for(smtp, imap_user), [person])
+    assert (await client.post(f"/api/v1/campaigns/{campaign_id}/send", json={})).status_code == 202
+    state = await wait_status(client, campaign_id, {"done"})
+    assert state["sent"] == 1
+    [received] = [m for m in smtp.messages if "jorg@xn--bcher-kva.org" in m.rcpt_tos]
+    assert list(received.rcpt_tos) == ["jorg@xn--bcher-kva.org"]
+    assert parse(received.data)["To"].addresses[0].domain == "xn--bcher-kva.org"

@@ -150,6 +150,9 @@ def test_addresses_checked() -> None:
         compile_campaign(campaign(from_address="bad address"), SIGNER)
     message = compiled.render(recipient(email_address="jorg@bücher.example"))
     assert parse(message).message["To"].addresses[0].domain == "xn--bcher-kva.example"
+    # SMTP gets the same ASCII form: RCPT TO must not carry UTF-8 without SMTPUTF8.
+    assert message.envelope_to == "jorg@xn--bcher-kva.example"
+    assert message.envelope_from == parse(message).message["From"].addresses[0].addr_spec
 
 
 def test_parse_message_id_refuses_others() -> None:

@@ -35,7 +35,6 @@ class SendingCampaign:
     run_chunks: int
     sleep_between_batches_sec: float
     mailbox_id: uuid.UUID
-    from_address: str
     smtp: SmtpEndpoint
     imap: ImapEndpoint
     sent_folder: str
@@ -98,7 +97,6 @@ def _sending_campaign(
         run_chunks=row["run_chunks"] or 0,
         sleep_between_batches_sec=row["sleep_between_batches_sec"] or 0.0,
         mailbox_id=row["mailbox_id"],
-        from_address=row["from_address"],
         smtp=SmtpEndpoint(
             host=row["smtp_host"],
             port=row["smtp_port"],

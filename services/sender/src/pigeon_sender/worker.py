@@ -288,7 +288,9 @@ class Worker:
                 await self._record(pending, campaign, row, record, report)
                 continue
             try:
-                outcome = await session.send(campaign.from_address, row["email"], rendered.raw)
+                outcome = await session.send(
+                    rendered.envelope_from, rendered.envelope_to, rendered.raw
+                )
             except SmtpConnectError as exc:
                 log.warning(
                     "SMTP %s:%s: %s", campaign.smtp.host, campaign.smtp.port, exc.outcome.reply

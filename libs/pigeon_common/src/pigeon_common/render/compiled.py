@@ -118,6 +118,8 @@ class CompiledCampaign:
             text=text,
             headers=headers,
             raw=assemble("".join(lines), plan.boundary, text, html),
+            envelope_from=self._facts.from_address,
+            envelope_to=plan.to_address,
         )
 
 

@@ -95,4 +95,6 @@ def render_exact(
         text=text,
         headers={name: str(value) for name, value in message.items()},
         raw=message.as_bytes(),
+        envelope_from=facts.from_address,
+        envelope_to=plan.to_address,
     )

@@ -45,6 +45,8 @@ class RenderedMessage:
     `headers` holds every top-level header as it goes on the wire (decoded value), and
     `raw` is the complete RFC 5322 message with CRLF line endings, ready for SMTP DATA
     and IMAP APPEND. `html` and `text` are the decoded bodies (LF line endings).
+    `envelope_from` and `envelope_to` are the SMTP MAIL FROM and RCPT TO addresses: the
+    header addresses, an IDN domain in Punycode (no SMTPUTF8 needed).
     """
 
     message_id: str
@@ -53,3 +55,5 @@ class RenderedMessage:
     text: str
     headers: dict[str, str]
     raw: bytes
+    envelope_from: str
+    envelope_to: str

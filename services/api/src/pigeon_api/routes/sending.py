@@ -124,7 +124,7 @@ async def test_send_campaign(
         )
     )
     try:
-        outcome = await session.send(spec.from_address, body.email, message.raw)
+        outcome = await session.send(message.envelope_from, message.envelope_to, message.raw)
     except SmtpConnectError as exc:
         raise ApiError(502, "smtp_error", f"SMTP server: {exc.outcome.reply}") from None
     finally:
