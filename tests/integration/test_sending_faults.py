@@ -321,3 +321,20 @@ async def test_an_idn_recipient_is_addressed_in_punycode_on_the_wire(
     [received] = [m for m in smtp.messages if "jorg@xn--bcher-kva.org" in m.rcpt_tos]
     assert list(received.rcpt_tos) == ["jorg@xn--bcher-kva.org"]
     assert parse(received.data)["To"].addresses[0].domain == "xn--bcher-kva.org"
+
+
+async def test_a_reply_slower_than_the_ack_wait_is_not_redelivered_as_unknown(
+    running_sender: Stack, smtp: SmtpTestServer, imap_user: ImapAccount
+) -> None:
+    """One DATA answered after longer than the job's ack wait (5 s here): the job says it
+    is alive meanwhile, so it is not handed to another worker that would report the
+    message in flight as unknown."""
+    assert running_sender.settings.job_ack_wait_sec < 8
+    client = running_sender.client
+    assert client is not None
+    smtp.stall("data", 8.0, times=1)
+    campaign_id = await create_campaign(client, mailbox_for(smtp, imap_user), people(3))
+    await client.post(f"/api/v1/campaigns/{campaign_id}/send", json={"batch_size": 3})
+    state = await wait_status(client, campaign_id, {"done"}, timeout=90)
+    assert (state["sent"], state["unknown"], state["failed"]) == (3, 0, 0)
+    assert len(smtp.recipients()) == len(set(smtp.recipients())) == 3
