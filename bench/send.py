@@ -95,7 +95,6 @@ SINK_BACKLOG = "1024"
 SOURCE_SESSIONS = "10"
 IMAP_USER = "bench"
 IMAP_PASSWORD = "bench-secret"
-STOP_WAIT_SEC = 15.0
 PROCESS_POLL_SEC = 0.005
 DONE = "done"
 GAVE_UP = {"failed", "cancelled", "paused"}

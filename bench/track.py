@@ -79,7 +79,6 @@ LINKS = ["https://example.com/news?id=1", "https://example.com/blog"]
 OPENED = "pigeon.events.message.opened"
 CLICKED = "pigeon.events.link.clicked"
 WARMUP_SEC = 2
-STOP_WAIT_SEC = 15.0
 READY_TIMEOUT_SEC = 60.0
 WRK_TIMEOUT = "10s"  # a request counts as failed only after this long
 

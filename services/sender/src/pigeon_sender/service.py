@@ -183,10 +183,6 @@ class SenderService:
         assert self._conns is not None
         async with self._conns.pool.acquire() as conn:
             for row in await conn.fetch(SQL.due_scheduled_campaigns):
-                campaign = await conn.fetchrow(
-                    "SELECT batch_size, sleep_between_batches_sec FROM campaigns WHERE id = $1",
-                    row["id"],
-                )
                 try:
                     spec = await load_spec(conn, row["id"], self.settings.tracking_base)
                     links = compile_campaign(spec, self._signer).links
@@ -194,8 +190,8 @@ class SenderService:
                     await fail_campaign(self._conns.js, row["id"], str(exc))
                     continue
                 options = ev.SendOptions(
-                    batch_size=campaign["batch_size"] or self.settings.batch_size,
-                    sleep_between_batches_sec=campaign["sleep_between_batches_sec"] or 0.0,
+                    batch_size=row["batch_size"] or self.settings.batch_size,
+                    sleep_between_batches_sec=row["sleep_between_batches_sec"] or 0.0,
                 )
                 await start_sending(
                     conn,
