@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Literal
 
@@ -36,13 +37,21 @@ async def serve_asgi(
     config = uvicorn.Config(
         app, host=host, port=port, lifespan=lifespan, log_level="warning", access_log=False
     )
+    await serve_config(config, stop)
+
+
+async def serve_config(
+    config: uvicorn.Config, stop: asyncio.Event, sockets: list[socket.socket] | None = None
+) -> None:
+    """Serve as `config` says (on `sockets` when given, already listening) until `stop`."""
     server = _EmbeddedServer(config)
 
     async def run() -> None:
         try:
-            await server.serve()
+            await server.serve(sockets=sockets)
         except SystemExit as exc:  # uvicorn exits the process when it cannot bind
-            raise ServeError(f"cannot serve on {host}:{port} (is the port in use?)") from exc
+            where = f"{config.host}:{config.port}"
+            raise ServeError(f"cannot serve on {where} (is the port in use?)") from exc
 
     task = asyncio.create_task(run())
     stopper = asyncio.create_task(stop.wait())

@@ -15,7 +15,6 @@ import contextlib
 import logging
 import multiprocessing
 import os
-import socket
 from multiprocessing.process import BaseProcess
 
 from pigeon_common.backoff import Backoff
@@ -29,21 +28,6 @@ log = logging.getLogger(__name__)
 CHECK_INTERVAL_SEC = 0.5
 STOP_TIMEOUT_SEC = 10.0
 PARENT_CHECK_SEC = 1.0
-
-
-def reserve_port(host: str, port: int) -> socket.socket:
-    """A bound, not listening socket in the SO_REUSEPORT group of host:port (no connection
-    is ever given to it); port 0 picks a free port."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind((host, port))
-    except BaseException:
-        sock.close()
-        raise
-    return sock
 
 
 def worker_main(settings: PigeonSettings, host: str, port: int) -> None:
@@ -98,7 +82,11 @@ class Supervisor:
 
     async def run(self, stop: asyncio.Event) -> None:
         host = self.settings.tracker_host
-        reservation = reserve_port(host, self.settings.tracker_port)
+        # Bound, never listening: holds the port (and picks one for port 0) in the
+        # SO_REUSEPORT group while workers come and go; it is never given a connection.
+        reservation = listening_socket(
+            host, self.settings.tracker_port, reuse_port=True, listen=False
+        )
         port = self.port = int(reservation.getsockname()[1])
         log.info("tracker on %s:%d with %d workers", host, port, self.settings.tracker_workers)
         backoff = Backoff()

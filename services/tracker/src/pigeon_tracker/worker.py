@@ -9,13 +9,12 @@ decides when to stop.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
-from collections.abc import Iterator
 
 import uvicorn
 
 from pigeon_common.runtime import open_connections, until_stopped
+from pigeon_common.serving import serve_config
 from pigeon_common.settings import PigeonSettings
 from pigeon_tracker.app import TrackerApp, create_app, deps_for
 
@@ -23,9 +22,12 @@ POOL_SIZE = 4  # unsubscribe pages and link-cache misses only
 BACKLOG = 2048
 
 
-def listening_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
-    """A TCP socket listening on host:port; with `reuse_port` several processes can each
-    have one on the same port and the kernel spreads connections over them."""
+def listening_socket(
+    host: str, port: int, *, reuse_port: bool, listen: bool = True
+) -> socket.socket:
+    """A TCP socket bound to host:port, listening unless `listen` is false; with
+    `reuse_port` several processes can each have one on the same port and the kernel
+    spreads connections over them (a bound socket that never listens gets none)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
@@ -33,20 +35,13 @@ def listening_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket
         if reuse_port:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
-        sock.listen(BACKLOG)
-        sock.setblocking(False)
+        if listen:
+            sock.listen(BACKLOG)
+            sock.setblocking(False)
     except BaseException:
         sock.close()
         raise
     return sock
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 async def serve_app(app: TrackerApp, sockets: list[socket.socket], stop: asyncio.Event) -> None:
@@ -59,13 +54,7 @@ async def serve_app(app: TrackerApp, sockets: list[socket.socket], stop: asyncio
         proxy_headers=False,  # the app reads X-Forwarded-For itself, as far as it is trusted
         server_header=False,
     )
-    server = _Server(config)
-    task = asyncio.create_task(server.serve(sockets=sockets))
-    stopper = asyncio.create_task(stop.wait())
-    await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    server.should_exit = True
-    stopper.cancel()
-    await task
+    await serve_config(config, stop, sockets)
 
 
 async def run_worker(
