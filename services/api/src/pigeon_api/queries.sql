@@ -27,6 +27,12 @@ INSERT INTO mailbox_secrets (mailbox_id, smtp_password, imap_password) VALUES ($
 ON CONFLICT (mailbox_id) DO UPDATE SET smtp_password = excluded.smtp_password,
     imap_password = excluded.imap_password, updated_at = now();
 
+-- name: update-mailbox-secrets
+-- New encrypted passwords; a null one keeps the stored one.
+UPDATE mailbox_secrets SET smtp_password = coalesce($2, smtp_password),
+    imap_password = coalesce($3, imap_password), updated_at = now()
+WHERE mailbox_id = $1;
+
 -- name: delete-mailbox-secrets
 DELETE FROM mailbox_secrets WHERE mailbox_id = $1;
 

@@ -11,8 +11,9 @@ from nats.errors import TimeoutError as NatsTimeoutError
 
 from pigeon_api.context import SQL
 from pigeon_api.deps import Conn, Ctx, CurrentUser
-from pigeon_api.errors import ApiError, not_found
+from pigeon_api.errors import ApiError
 from pigeon_api.paging import fetch_page
+from pigeon_api.routes.mailboxes import load_mailbox
 from pigeon_api.schemas.common import Page
 from pigeon_api.schemas.engagement import (
     MailboxSyncPublic,
@@ -28,10 +29,7 @@ SYNC_NOW_TIMEOUT_SEC = 120.0
 
 
 async def _mailbox(conn: Conn, mailbox_id: uuid.UUID) -> str:
-    row = await conn.fetchrow(SQL.mailbox_by_id, mailbox_id)
-    if row is None:
-        raise not_found("mailbox")
-    return str(row["bounce_folder"])
+    return str((await load_mailbox(conn, mailbox_id))["bounce_folder"])
 
 
 @router.get("", operation_id="get_mailbox_sync", response_model=MailboxSyncPublic)

@@ -24,6 +24,14 @@ from pigeon_common import events as ev
 router = APIRouter(prefix="/mailboxes", tags=["mailboxes"])
 
 
+async def load_mailbox(conn: Conn, mailbox_id: uuid.UUID) -> Any:
+    """The mailbox's row, or a 404."""
+    row = await conn.fetchrow(SQL.mailbox_by_id, mailbox_id)
+    if row is None:
+        raise not_found("mailbox")
+    return row
+
+
 def _config_of(row: Any) -> ev.MailboxConfig:
     """The mailbox's configuration as its events carry it, from its read-model row."""
 
@@ -60,9 +68,7 @@ def _patched_server(old: ev.ServerEndpoint, patch: ServerPatch | None) -> ev.Ser
 async def _answer(ctx: Ctx, conn: Conn, mailbox_id: uuid.UUID, projected: bool, code: int) -> Any:
     if not projected:
         return JSONResponse(Accepted(id=str(mailbox_id)).model_dump(), status_code=202)
-    row = await conn.fetchrow(SQL.mailbox_by_id, mailbox_id)
-    if row is None:
-        raise not_found("mailbox")
+    row = await load_mailbox(conn, mailbox_id)
     return JSONResponse(_public(row).model_dump(mode="json"), status_code=code)
 
 
@@ -107,10 +113,7 @@ async def list_mailboxes(
 
 @router.get("/{mailbox_id}", operation_id="get_mailbox", response_model=MailboxPublic)
 async def get_mailbox(mailbox_id: uuid.UUID, _user: CurrentUser, conn: Conn) -> MailboxPublic:
-    row = await conn.fetchrow(SQL.mailbox_by_id, mailbox_id)
-    if row is None:
-        raise not_found("mailbox")
-    return _public(row)
+    return _public(await load_mailbox(conn, mailbox_id))
 
 
 @router.patch(
@@ -122,9 +125,7 @@ async def get_mailbox(mailbox_id: uuid.UUID, _user: CurrentUser, conn: Conn) -> 
 async def update_mailbox(
     mailbox_id: uuid.UUID, body: MailboxUpdate, user: CurrentUser, ctx: Ctx, conn: Conn
 ) -> Any:
-    row = await conn.fetchrow(SQL.mailbox_by_id, mailbox_id)
-    if row is None:
-        raise not_found("mailbox")
+    row = await load_mailbox(conn, mailbox_id)
     old = _config_of(row)
     top = body.model_dump(exclude_unset=True, exclude={"smtp", "imap"})
     if top.get("append_to_sent", "") is None:
@@ -141,15 +142,11 @@ async def update_mailbox(
     new_smtp = body.smtp.password if body.smtp else None
     new_imap = body.imap.password if body.imap else None
     if new_smtp is not None or new_imap is not None:
-        secrets = await conn.fetchrow(
-            "SELECT smtp_password, imap_password FROM mailbox_secrets WHERE mailbox_id = $1",
-            mailbox_id,
-        )
         await conn.execute(
-            SQL.upsert_mailbox_secrets,
+            SQL.update_mailbox_secrets,
             mailbox_id,
-            ctx.box.encrypt(new_smtp) if new_smtp is not None else secrets["smtp_password"],
-            ctx.box.encrypt(new_imap) if new_imap is not None else secrets["imap_password"],
+            ctx.box.encrypt(new_smtp) if new_smtp is not None else None,
+            ctx.box.encrypt(new_imap) if new_imap is not None else None,
         )
     event = ev.MailboxUpdated(
         mailbox_id=mailbox_id,
@@ -169,8 +166,7 @@ async def update_mailbox(
 async def delete_mailbox(
     mailbox_id: uuid.UUID, user: CurrentUser, ctx: Ctx, conn: Conn
 ) -> Response:
-    if await conn.fetchrow(SQL.mailbox_by_id, mailbox_id) is None:
-        raise not_found("mailbox")
+    await load_mailbox(conn, mailbox_id)
     used_by = await conn.fetchval(SQL.campaigns_using_mailbox, mailbox_id)
     if used_by:
         raise ApiError(
