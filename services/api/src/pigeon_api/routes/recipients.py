@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -200,7 +199,7 @@ async def import_recipients(
     return _result(merged, projected, len(merged.by_key))
 
 
-def _attribute_filter(attr: list[str]) -> str | None:
+def _attribute_filter(attr: list[str]) -> dict[str, str] | None:
     pairs: dict[str, str] = {}
     for item in attr:
         key, sep, value = item.partition(":")
@@ -209,7 +208,7 @@ def _attribute_filter(attr: list[str]) -> str | None:
                 422, "validation_error", f"attr: {item!r} is not key:value", field="attr"
             )
         pairs[key] = value
-    return json.dumps(pairs) if pairs else None
+    return pairs or None
 
 
 @router.get("", operation_id="list_recipients", response_model=Page[RecipientPublic])
@@ -225,11 +224,8 @@ async def list_recipients(
 ) -> Page[RecipientPublic]:
     await load_campaign(conn, campaign_id)
     attributes = _attribute_filter(attr)
-    attributes_value = json.loads(attributes) if attributes else None
-    rows = await conn.fetch(
-        SQL.list_recipients, campaign_id, q, email, attributes_value, limit, offset
-    )
-    count = await conn.fetchval(SQL.count_recipients, campaign_id, q, email, attributes_value)
+    rows = await conn.fetch(SQL.list_recipients, campaign_id, q, email, attributes, limit, offset)
+    count = await conn.fetchval(SQL.count_recipients, campaign_id, q, email, attributes)
     return Page(data=[_public(r) for r in rows], count=count)
 
 

@@ -4,6 +4,7 @@ status, and the per-recipient message list."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, status
@@ -202,16 +203,13 @@ async def schedule_campaign(
     """Send at `send_at` (with a time zone); a time in the past is refused."""
     row = await load_campaign(conn, campaign_id)
     _require_status(row, {CampaignStatus.DRAFT, CampaignStatus.SCHEDULED}, "schedule")
-    from datetime import UTC, datetime
-
     if body.send_at <= datetime.now(UTC):
         raise ApiError(422, "validation_error", "send_at: must be in the future", field="send_at")
     await _checked_links(ctx, conn, campaign_id)
     event = ev.CampaignScheduled(
         campaign_id=campaign_id, send_at=body.send_at, options=_options(ctx, body)
     )
-    await ctx.commit(ev.envelope_for(event, str(campaign_id), actor=str(user.id)))
-    return await _status(conn, campaign_id)
+    return await _transition(ctx, conn, campaign_id, event, user)
 
 
 async def _transition(
