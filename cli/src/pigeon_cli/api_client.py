@@ -7,8 +7,8 @@ from typing import Any
 
 import httpx
 
-from pigeon_cli import admin, config
-from pigeon_common import db
+from pigeon_cli import config
+from pigeon_common import db, users
 from pigeon_common.auth import TokenSigner
 from pigeon_common.settings import PigeonSettings
 
@@ -21,7 +21,7 @@ def _admin_token(settings: PigeonSettings) -> str:
     async def go() -> str | None:
         conn = await db.connect(settings.database_url or "")
         try:
-            return await admin.token_of(conn, TokenSigner(settings.secret()), settings.admin_email)
+            return await users.token_of(conn, TokenSigner(settings.secret()), settings.admin_email)
         finally:
             await conn.close()
 

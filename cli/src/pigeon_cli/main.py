@@ -7,11 +7,11 @@ from typing import Annotated
 
 import typer
 
-from pigeon_cli import admin, config
+from pigeon_cli import config
 from pigeon_cli.campaign_cmd import app as campaign_app
 from pigeon_cli.imap_sync_cmd import imap_sync
 from pigeon_cli.services import SERVICES
-from pigeon_common import db
+from pigeon_common import db, users
 from pigeon_common.auth import MIN_PASSWORD_LENGTH, TokenSigner
 from pigeon_common.jetstream import connect_nats, provision
 from pigeon_common.logs import configure_logging
@@ -113,11 +113,11 @@ def user_create(
     if password and len(password) < MIN_PASSWORD_LENGTH:
         raise config.fail(f"--password: at least {MIN_PASSWORD_LENGTH} characters")
 
-    async def go() -> admin.NewUser:
+    async def go() -> users.NewUser:
         conn = await db.connect(settings.database_url or "")
         try:
             signer = TokenSigner(settings.secret())
-            return await admin.create_user(
+            return await users.create_user(
                 conn, signer, email, password or None, is_admin=admin_role
             )
         finally:
@@ -125,7 +125,7 @@ def user_create(
 
     try:
         user = asyncio.run(go())
-    except admin.UserExistsError:
+    except users.UserExistsError:
         raise config.fail(f"a user with email {email} exists") from None
     typer.echo(f"user:     {user.email} ({user.id})")
     if not password:
@@ -141,7 +141,7 @@ def token_show(email: Annotated[str, typer.Option(help="the user's email")]) -> 
     async def go() -> str | None:
         conn = await db.connect(settings.database_url or "")
         try:
-            return await admin.token_of(conn, TokenSigner(settings.secret()), email)
+            return await users.token_of(conn, TokenSigner(settings.secret()), email)
         finally:
             await conn.close()
 

@@ -18,9 +18,9 @@ import time
 
 import typer
 
-from pigeon_cli import admin, runtime_file
+from pigeon_cli import runtime_file
 from pigeon_cli.services import SERVICES, health_urls
-from pigeon_common import db
+from pigeon_common import db, users
 from pigeon_common.auth import TokenSigner
 from pigeon_common.settings import PigeonSettings
 from pigeon_embedded.nats import NatsServer
@@ -30,13 +30,13 @@ STOP_GRACE_SEC = 10.0
 RESTART_DELAY_SEC = 2.0
 
 
-async def _prepare_database(settings: PigeonSettings, database_url: str) -> admin.NewUser | None:
+async def _prepare_database(settings: PigeonSettings, database_url: str) -> users.NewUser | None:
     conn = await db.connect(database_url)
     try:
         await db.migrate(conn)
-        if await admin.user_count(conn) == 0:
+        if await users.user_count(conn) == 0:
             signer = TokenSigner(settings.secret())
-            return await admin.create_user(conn, signer, settings.admin_email, is_admin=True)
+            return await users.create_user(conn, signer, settings.admin_email, is_admin=True)
         return None
     finally:
         await conn.close()

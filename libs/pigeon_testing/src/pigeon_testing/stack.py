@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 
-from pigeon_common import db
-from pigeon_common.auth import TokenSigner, hash_password
+from pigeon_common import db, users
+from pigeon_common.auth import TokenSigner
 from pigeon_common.serving import serve_asgi
 from pigeon_common.settings import PigeonSettings
 from pigeon_embedded.ports import free_port
@@ -56,23 +56,14 @@ async def migrate(database_url: str) -> None:
 
 async def create_admin(settings: PigeonSettings, email: str = ADMIN_EMAIL) -> str:
     """Insert an administrator and return their token."""
-    import uuid
-
     assert settings.database_url is not None
     conn = await db.connect(settings.database_url)
     try:
-        row = await conn.fetchrow(
-            "INSERT INTO users (id, email, password_hash, is_admin) VALUES ($1, $2, $3, true)"
-            " RETURNING id, token_epoch, password_hash",
-            uuid.uuid4(),
-            email,
-            hash_password("admin-password-123"),
-        )
+        signer = TokenSigner(settings.secret())
+        admin = await users.create_user(conn, signer, email, "admin-password-123", is_admin=True)
     finally:
         await conn.close()
-    return TokenSigner(settings.secret()).token_for(
-        row["id"], row["token_epoch"], row["password_hash"]
-    )
+    return admin.token
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Administrative actions shared by `pigeon up` and the CLI's user and token commands."""
+"""Users and their tokens: what `pigeon up`, the CLI's user and token commands and the
+test stack share (the API has its own routes over the same table)."""
 
 from __future__ import annotations
 
