@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 from nats.js import JetStreamContext
@@ -151,6 +152,12 @@ async def load_spec(
         raise NotSendableError("no such campaign")
     if row["from_address"] is None:
         raise NotSendableError("the campaign has no mailbox: set mailbox_id first")
+    return spec_of(row, public_base_url)
+
+
+def spec_of(row: Any, public_base_url: str | None) -> CampaignSpec:
+    """The renderer's spec from a row with the campaign's id, name, subject and template
+    and its mailbox's from_name and from_address (Message-IDs use the sender's domain)."""
     return CampaignSpec(
         campaign_id=row["id"],
         name=row["name"],

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from pigeon_common.events import Security
-from pigeon_common.render import CampaignSpec, CompiledCampaign, TrackingSigner, compile_campaign
+from pigeon_common.render import CompiledCampaign, TrackingSigner, compile_campaign
 from pigeon_common.secrets_box import SecretBox, SecretBoxError
-from pigeon_common.sending import NotSendableError
+from pigeon_common.sending import NotSendableError, spec_of
 from pigeon_common.smtp import SmtpEndpoint
 from pigeon_common.validation import InvalidAddressError
 from pigeon_sender.ratelimit import Limits
@@ -79,17 +79,7 @@ def _sending_campaign(
     public_base_url: str | None,
     tls_context: ssl.SSLContext | None,
 ) -> SendingCampaign:
-    domain = str(row["from_address"]).rpartition("@")[2]
-    spec = CampaignSpec(
-        campaign_id=row["id"],
-        name=row["name"],
-        subject=row["subject"],
-        template_markdown=row["template_markdown"],
-        from_name=row["from_name"],
-        from_address=row["from_address"],
-        public_base_url=public_base_url,
-        message_id_domain=domain,
-    )
+    spec = spec_of(row, public_base_url)
     return SendingCampaign(
         id=row["id"],
         status=row["status"],
