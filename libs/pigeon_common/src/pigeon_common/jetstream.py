@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import nats
 from nats.aio.client import Client as NatsClient
@@ -174,19 +175,25 @@ async def publish_events(js: JetStreamContext, envelopes: Sequence[Envelope]) ->
     return await publish_events_with_ids(js, [(e, str(e.event_id)) for e in envelopes])
 
 
+async def publish_event_nowait(
+    js: JetStreamContext, envelope: Envelope, msg_id: str
+) -> asyncio.Future[Any]:
+    """Send one event under `msg_id`; the returned future is its ack (await it before
+    counting the event as stored)."""
+    future: asyncio.Future[Any] = await js.publish_async(
+        subject_for(envelope),
+        encode(envelope),
+        stream=EVENTS_STREAM,
+        headers={Header.MSG_ID: msg_id},
+    )
+    return future
+
+
 async def publish_events_with_ids(
     js: JetStreamContext, envelopes: Sequence[tuple[Envelope, str]]
 ) -> list[int]:
     """Store many events, each under its own deterministic `Nats-Msg-Id`, with their acks
     awaited together; returns their sequences in order."""
-    futures = [
-        await js.publish_async(
-            subject_for(envelope),
-            encode(envelope),
-            stream=EVENTS_STREAM,
-            headers={Header.MSG_ID: msg_id},
-        )
-        for envelope, msg_id in envelopes
-    ]
+    futures = [await publish_event_nowait(js, envelope, msg_id) for envelope, msg_id in envelopes]
     acks = await asyncio.gather(*futures)
     return [int(ack.seq) for ack in acks]

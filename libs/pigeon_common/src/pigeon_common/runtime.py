@@ -110,3 +110,10 @@ async def check_live(conns: Connections, readiness: Readiness) -> None:
         readiness.reason = f"PostgreSQL not reachable: {exc}"
         return
     readiness.reason = None
+
+
+async def pause(stop: asyncio.Event, seconds: float) -> bool:
+    """Wait `seconds`, or less if `stop` is set meanwhile; True when it is set."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    return stop.is_set()

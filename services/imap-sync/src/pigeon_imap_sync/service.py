@@ -30,6 +30,7 @@ from pigeon_common.runtime import (
     Readiness,
     check_live,
     open_connections,
+    pause,
     until_stopped,
 )
 from pigeon_common.secrets_box import SecretBox
@@ -83,8 +84,7 @@ class ImapSyncService:
                     await self._reconcile(stop)
                 except Exception as exc:
                     log.warning("cannot read the mailboxes to sync: %s", exc)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=RECONCILE_SEC)
+                await pause(stop, RECONCILE_SEC)
         finally:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
@@ -124,15 +124,13 @@ class ImapSyncService:
                         if self.settings.imap_sync_idle and reader.can_idle:
                             await reader.idle(min(interval, IDLE_MAX_SEC))
                         else:
-                            with contextlib.suppress(TimeoutError):
-                                await asyncio.wait_for(stop.wait(), timeout=interval)
+                            await pause(stop, interval)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 delay = min(backoff.next_delay(), interval)
                 log.warning("mailbox %s: %s; retrying in %.1fs", account.name, exc, delay)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=delay)
+                await pause(stop, delay)
 
     async def _on_sync_now(self, msg: Msg) -> None:
         # nats-py runs a subscription's callbacks one after another: answer in a task of

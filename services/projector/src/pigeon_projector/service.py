@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from pigeon_common.backoff import Backoff
@@ -14,6 +13,7 @@ from pigeon_common.runtime import (
     Readiness,
     check_live,
     open_connections,
+    pause,
     until_stopped,
 )
 from pigeon_common.settings import PigeonSettings
@@ -70,8 +70,7 @@ class ProjectorService:
                     self.readiness.reason = f"projector failing: {exc}"
                     delay = backoff.next_delay()
                     log.warning("projector stopped (%s); restarting in %.1fs", exc, delay)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), timeout=delay)
+                    await pause(stop, delay)
         finally:
             await self._conns.close()
 

@@ -21,6 +21,7 @@ from pigeon_common.runtime import (
     Readiness,
     check_live,
     open_connections,
+    pause,
     until_stopped,
 )
 from pigeon_common.secrets_box import SecretBox
@@ -170,8 +171,7 @@ class SenderService:
         idempotent)."""
         assert self._conns is not None
         while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=SCHEDULER_INTERVAL_SEC)
+            await pause(stop, SCHEDULER_INTERVAL_SEC)
             if stop.is_set():
                 return
             try:

@@ -26,7 +26,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
 from pigeon_common import events as ev
-from pigeon_common.jetstream import EVENTS_STREAM, Header, encode, publish_event, subject_for
+from pigeon_common.jetstream import publish_event, publish_event_nowait
 from pigeon_common.jobs import RUNS_BUCKET, SendChunk
 from pigeon_common.queries import Queries
 from pigeon_common.render import RecipientSpec, TemplateError, TrackingSigner
@@ -179,13 +179,7 @@ class Worker:
             event_id=uuid.uuid5(uuid.NAMESPACE_URL, msg_id),
             occurred_at=occurred_at,
         )
-        future = await self.deps.js.publish_async(
-            subject_for(envelope),
-            encode(envelope),
-            stream=EVENTS_STREAM,
-            headers={Header.MSG_ID: msg_id},
-        )
-        pending.acks.append(future)
+        pending.acks.append(await publish_event_nowait(self.deps.js, envelope, msg_id))
 
     async def handle(self, msg: Msg) -> ChunkReport | None:
         """Process one job message; acknowledges, naks or terminates it."""

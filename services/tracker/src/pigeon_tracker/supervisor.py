@@ -11,7 +11,6 @@ died, and on stop sends each worker SIGTERM by its PID, then SIGKILL if it must.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import multiprocessing
 import os
@@ -19,6 +18,7 @@ from multiprocessing.process import BaseProcess
 
 from pigeon_common.backoff import Backoff
 from pigeon_common.logs import configure_logging
+from pigeon_common.runtime import pause
 from pigeon_common.serving import run_service
 from pigeon_common.settings import PigeonSettings
 from pigeon_tracker.worker import listening_socket, run_worker
@@ -53,8 +53,7 @@ async def _watch_parent(parent: int, stop: asyncio.Event) -> None:
             log.warning("tracker parent %d is gone; stopping", parent)
             stop.set()
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=PARENT_CHECK_SEC)
+        await pause(stop, PARENT_CHECK_SEC)
 
 
 class Supervisor:
@@ -95,8 +94,7 @@ class Supervisor:
                 self._start(host, port, i) for i in range(self.settings.tracker_workers)
             ]
             while not stop.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=CHECK_INTERVAL_SEC)
+                await pause(stop, CHECK_INTERVAL_SEC)
                 for index, process in enumerate(self._workers):
                     if stop.is_set() or process.is_alive():
                         continue
@@ -108,8 +106,7 @@ class Supervisor:
                         process.exitcode,
                         delay,
                     )
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), timeout=delay)
+                    await pause(stop, delay)
                     if not stop.is_set():
                         self._workers[index] = self._start(host, port, index)
         finally:
