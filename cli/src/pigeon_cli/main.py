@@ -13,6 +13,7 @@ from pigeon_cli.imap_sync_cmd import imap_sync
 from pigeon_cli.services import SERVICES
 from pigeon_common import db, users
 from pigeon_common.auth import MIN_PASSWORD_LENGTH, TokenSigner
+from pigeon_common.domain.access import Role
 from pigeon_common.jetstream import connect_nats, provision
 from pigeon_common.logs import configure_logging
 from pigeon_common.projector import rebuild
@@ -95,6 +96,9 @@ def projector_rebuild() -> None:
 def user_create(
     email: Annotated[str, typer.Option(help="login email")],
     admin_role: Annotated[bool, typer.Option("--admin", help="make an administrator")] = False,
+    role: Annotated[
+        Role, typer.Option(help="admin, member (the default) or viewer; --admin means admin")
+    ] = Role.MEMBER,
     password: Annotated[
         str | None,
         typer.Option(help="password (asked for when omitted; blank generates one)"),
@@ -118,7 +122,7 @@ def user_create(
         try:
             signer = TokenSigner(settings.secret())
             return await users.create_user(
-                conn, signer, email, password or None, is_admin=admin_role
+                conn, signer, email, password or None, role=Role.ADMIN if admin_role else role
             )
         finally:
             await conn.close()
@@ -131,6 +135,7 @@ def user_create(
     if not password:
         typer.echo(f"password: {user.password}")
     typer.echo(f"token:    {user.token}")
+    typer.echo(f"read-only token: {user.read_only_token}")
 
 
 @token_app.command("show")
