@@ -10,7 +10,7 @@ import typer
 from pigeon_cli import config
 from pigeon_cli.campaign_cmd import app as campaign_app
 from pigeon_cli.imap_sync_cmd import imap_sync
-from pigeon_cli.services import SERVICES
+from pigeon_cli.services import API_CLIENTS, SERVICES
 from pigeon_common import db, users
 from pigeon_common.auth import MIN_PASSWORD_LENGTH, TokenSigner
 from pigeon_common.domain.access import Role
@@ -49,10 +49,27 @@ def serve(
     """Run one service as production runs it (needs PIGEON_DATABASE_URL and PIGEON_NATS_URL)."""
     if service not in SERVICES:
         raise config.fail(f"unknown service {service!r}; choose one of {', '.join(SERVICES)}")
-    settings = config.connected_settings()
+    settings = config.settings() if service in API_CLIENTS else config.connected_settings()
     configure_logging(settings.log_level)
     main = SERVICES[service]
     run_service(lambda stop: main(settings, stop))
+
+
+@app.command("mcp")
+def mcp_stdio(
+    token: Annotated[
+        str | None, typer.Option(envvar="PIGEON_TOKEN", help="personal access token")
+    ] = None,
+) -> None:
+    """Run the MCP gateway over stdin/stdout for a desktop client, acting with PIGEON_TOKEN
+    against the REST API at PIGEON_API_URL (default: the local `pigeon up`)."""
+    from pigeon_mcp.service import run_stdio
+
+    if not token:
+        raise config.fail("set PIGEON_TOKEN (or pass --token) to a personal access token")
+    settings = config.settings()
+    configure_logging(settings.log_level)  # to stderr: stdout carries the protocol
+    asyncio.run(run_stdio(settings, token))
 
 
 @app.command()
