@@ -101,7 +101,8 @@ def test_templates_are_checked_on_create_and_update(
 
 
 def test_an_update_that_changes_nothing_stores_nothing() -> None:
-    assert rules.decide(_state(CampaignStatus.DRAFT), rules.UpdateCampaign({"name": "Spring"})) == []
+    unchanged = rules.UpdateCampaign({"name": "Spring"})
+    assert rules.decide(_state(CampaignStatus.DRAFT), unchanged) == []
 
 
 def test_an_update_names_what_changed_and_carries_the_whole_state() -> None:
