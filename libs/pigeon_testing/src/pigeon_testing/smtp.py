@@ -158,6 +158,8 @@ class SmtpTestServer:
         self._lock = threading.Condition()
         self._messages: list[ReceivedMessage] = []
         self._faults: list[_Fault] = []
+        # Every AUTH a client tried, as (login, password): what went over the wire.
+        self.auth_attempts: list[tuple[str, str]] = []
         self._connection_ids = itertools.count(1)
         self._cert_dir: Path | None = None
         self._controller: _Controller | None = None
@@ -248,6 +250,14 @@ class SmtpTestServer:
         mechanism: str,
         auth_data: Any,
     ) -> AuthResult:
+        if isinstance(auth_data, LoginPassword):
+            with self._lock:
+                self.auth_attempts.append(
+                    (
+                        auth_data.login.decode("utf-8", "replace"),
+                        auth_data.password.decode("utf-8", "replace"),
+                    )
+                )
         ok = (
             self.username is not None
             and isinstance(auth_data, LoginPassword)

@@ -11,7 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pigeon_api.context import SQL, ApiContext
 from pigeon_api.errors import ApiError
 from pigeon_common.auth import parse_token
-from pigeon_common.domain.access import Actor, Role
+from pigeon_common.domain.access import Actor, Role, check_scope
 
 _bearer = HTTPBearer(auto_error=False, description="Personal access token (`pgn_...`)")
 
@@ -37,7 +37,11 @@ def _unauthorized(message: str) -> ApiError:
     return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 async def current_actor(
+    request: Request,
     ctx: Ctx,
     conn: Conn,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -51,7 +55,9 @@ async def current_actor(
     row = await conn.fetchrow(SQL.user_by_id, claim.user_id)
     if row is None or not ctx.signer.verify(claim, row["token_epoch"], row["password_hash"]):
         raise _unauthorized("invalid, revoked or rotated token")
-    return Actor(row["id"], Role(row["role"]), claim.scope, row["email"])
+    actor = Actor(row["id"], Role(row["role"]), claim.scope, row["email"])
+    check_scope(actor, writes=request.method not in SAFE_METHODS)
+    return actor
 
 
 CurrentUser = Annotated[Actor, Depends(current_actor)]

@@ -151,6 +151,13 @@ def authorize(actor: Actor, action: Action, resource: Resource | None = None) ->
     # member it is shared with (viewers were refused every write above).
 
 
+def check_scope(actor: Actor, writes: bool) -> None:
+    """Refuse any writing request of a read-only credential before anything else is
+    looked at (surfaces call it first, so a bad body cannot hide the refusal)."""
+    if writes and actor.scope is Scope.READ:
+        raise Forbidden(_READ_ONLY)
+
+
 def can(actor: Actor, action: Action, resource: Resource | None = None) -> bool:
     """Whether `authorize` would allow it (for showing or hiding an action)."""
     try:
