@@ -28,11 +28,12 @@ from enum import StrEnum
 
 from pigeon_common.smtp_outcomes import enhanced_status
 from pigeon_common.validation import MAX_ADDRESS_LENGTH
-from pigeon_imap_sync.hardness import is_hard, is_specific, status_in_text
+from pigeon_imap_sync.hardness import bounced_recipient
 from pigeon_imap_sync.inbound import Action, BouncedRecipient
-from pigeon_imap_sync.mailtext import BLANK_LINE, header_text, one_line, part_text, walk_parts
+from pigeon_imap_sync.mailtext import BLANK_LINE, header_text, part_text, walk_parts
+from pigeon_imap_sync.paragraph import notice_text, paragraph_about
 
-MAX_DIAGNOSTIC_CHARS = 500
+NOTICE_CHARS = 64 * 1024
 REPORT_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})
 ADDRESS_TYPES = frozenset({"rfc822", "utf-8"})
 FAILURE_ACTIONS = frozenset({Action.FAILED, Action.DELAYED})
@@ -72,8 +73,9 @@ def read_report(msg: Message) -> Report | None:
     """The report in `msg`, or None when it has no status block naming a recipient."""
     failures: dict[tuple[str, Action], BouncedRecipient] = {}  # first of each, in order
     others: set[Action] = set()
+    notice = _notice(msg)
     for block in _recipient_blocks(msg):
-        entry = _read_block(block)
+        entry = _read_block(block, notice)
         if entry is None:
             continue
         if entry.action in FAILURE_ACTIONS:
@@ -83,6 +85,14 @@ def read_report(msg: Message) -> Report | None:
     if not failures and not others:
         return None
     return Report(tuple(failures.values()), frozenset(others))
+
+
+def _notice(msg: Message) -> str:
+    """The human-readable text of a report: its first text/plain part."""
+    for part in walk_parts(msg):
+        if part.get_content_type() == "text/plain":
+            return notice_text(part_text(part)[:NOTICE_CHARS])
+    return ""
 
 
 def _recipient_blocks(msg: Message) -> Iterator[Message]:
@@ -112,26 +122,17 @@ def _split_blocks(text: str) -> list[Message]:
     return [parser.parsestr(chunk) for chunk in BLANK_LINE.split(text) if chunk.strip()]
 
 
-def _read_block(block: Message) -> BouncedRecipient | None:
+def _read_block(block: Message, notice: str) -> BouncedRecipient | None:
     address = _address(header_text(block, Field.ORIGINAL_RECIPIENT)) or _address(
         header_text(block, Field.FINAL_RECIPIENT)
     )
-    status_field = header_text(block, Field.STATUS)
-    action = _action(header_text(block, Field.ACTION), enhanced_status(status_field) or "")
+    status_field = enhanced_status(header_text(block, Field.STATUS)) or ""
+    action = _action(header_text(block, Field.ACTION), status_field)
     if not address or action is None:
         return None
     diagnostic = _DIAGNOSTIC_TYPE.sub("", header_text(block, Field.DIAGNOSTIC_CODE))
-    status = _status(enhanced_status(status_field) or "", diagnostic)
-    hard = action is Action.FAILED and is_hard(
-        status, f"{status_field} {diagnostic}", default=False
-    )
-    return BouncedRecipient(
-        email=address,
-        action=action,
-        status=status,
-        diagnostic=one_line(diagnostic, MAX_DIAGNOSTIC_CHARS),
-        hard=hard,
-    )
+    context = paragraph_about(address, notice) if notice else ""
+    return bounced_recipient(address, action, status_field, diagnostic, context)
 
 
 def _address(value: str) -> str:
@@ -154,10 +155,3 @@ def _action(value: str, status: str) -> Action | None:
         if word.startswith(prefix):
             return action
     return None
-
-
-def _status(field: str, diagnostic: str) -> str:
-    """The Status field, or the diagnostic's status when the field is missing or vague."""
-    if is_specific(field):
-        return field
-    return status_in_text(diagnostic) or field

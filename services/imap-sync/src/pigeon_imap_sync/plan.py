@@ -18,20 +18,15 @@ day the sending server lands on a block list.
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 
 from pigeon_common import events as ev
+from pigeon_imap_sync.hardness import is_repeatable
 from pigeon_imap_sync.inbound import Action, BouncedRecipient, Inbound, InboundKind
 from pigeon_imap_sync.mailtext import one_line
 
 TEXT_LIMIT = 500  # subjects and diagnostics are stored on one line, at most this long
-MAILBOX_FULL_TEXT = re.compile(
-    r"mailbox (?:is )?full|full mailbox|mailfolder is full|over ?quota|quota exceeded|"
-    r"exceeded (?:the )?(?:storage|quota)|insufficient (?:system )?storage",
-    re.IGNORECASE,
-)
 
 
 @dataclass(frozen=True)
@@ -68,17 +63,10 @@ class Planned:
 
 
 def repeatable(bounced: BouncedRecipient) -> bool:
-    """Whether a soft bounce counts toward the repeat limit: a full mailbox (x.2.2 or its
-    words) or a temporary (4.x.x) failure given up on; never a policy, spam, content or
-    size rejection."""
-    if bounced.hard or bounced.action is Action.DELAYED:
-        return False
-    status = bounced.status
-    if status.endswith(".2.2") or status.startswith("4."):
-        return True
-    if status and not status.endswith(".0"):
-        return False  # a specific cause that is not the mailbox's size
-    return bool(MAILBOX_FULL_TEXT.search(bounced.diagnostic))
+    """Whether a soft bounce counts toward the repeat limit (`hardness.REPEATABLE_REASONS`:
+    a full or disabled mailbox, a delivery given up on); never a policy, spam, content or
+    size rejection, nor one we could not explain."""
+    return not bounced.hard and is_repeatable(bounced.action, bounced.reason)
 
 
 def bounce_event(
