@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 import pytest
 
+from pigeon_common.events import BounceReason
 from pigeon_imap_sync.hardness import HARD_REASONS, is_hard, is_repeatable
 from pigeon_imap_sync.inbound import Action
 from pigeon_imap_sync.reasons import Reason, judge, reason_of_status, status_in_text
@@ -92,3 +95,7 @@ def test_vague_statuses_say_nothing() -> None:
 )
 def test_status_in_free_text(text: str, status: str) -> None:
     assert status_in_text(text) == status
+
+
+def test_the_vocabulary_is_the_one_message_bounced_carries() -> None:
+    assert {str(reason) for reason in Reason} == set(get_args(BounceReason))

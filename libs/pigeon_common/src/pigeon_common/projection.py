@@ -333,6 +333,7 @@ def _inbound_writes(event: ev.Event, at: datetime) -> list[Write] | None:
                     action=event.action,
                     diagnostic=event.diagnostic,
                     repeatable=event.repeatable,
+                    reason=event.reason,
                 )
             ]
             if event.suppress:
@@ -396,6 +397,7 @@ def _delivery_event(
     from_address: str = "",
     subject: str = "",
     repeatable: bool = False,
+    reason: str = "",
 ) -> Write:
     return Write(
         SQL.record_delivery_event,
@@ -415,6 +417,7 @@ def _delivery_event(
             event.source,
             at,
             repeatable,
+            reason,
         ),
     )
 

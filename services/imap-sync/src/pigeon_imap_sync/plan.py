@@ -96,6 +96,8 @@ def bounce_event(
             suppress=suppress,
             source=source.key,
             repeatable=repeatable(bounced),
+            reason=bounced.reason,
+            evidence=bounced.evidence,
         )
         kind = "bounced"
     return Planned(event, str(ref.campaign_id), _msg_id(kind, source, ref))
