@@ -389,17 +389,18 @@ class RecipientResubscribed(Event):
 
 
 class MessageBounced(Event):
-    """A delivery status notification (or a non-standard bounce) says the message could
-    not be delivered. `hard`: the address itself is bad (unknown user or domain).
+    """A delivery status notification (or a non-standard bounce) says the message could not
+    be delivered. `hard`: the address itself is bad (unknown user or domain).
     `suppress`: the address is suppressed for the mailbox by this event (a hard bounce,
     or the soft bounce that reached the repeat limit). `repeatable`: a soft bounce that
     counts toward that limit (a full or disabled mailbox, a delivery given up on; never
     a policy, spam, content or size rejection, nor an unexplained one). `source` names
-    the mail it was read from (mailbox, folder UIDVALIDITY and UID). `reason` is why, in imap-sync's vocabulary
-    (user_unknown, host_unknown, mailbox_full, suspend, blocked, spam, policy,
-    auth_failure, expired, too_large, rejected, delivered, unknown), `evidence` what it
-    was read from ("diagnostic text: over quota"). Version 2 added `reason` and
-    `evidence`; a version 1 event reads as reason `unknown` with no evidence."""
+    the mail it was read from (mailbox, folder UIDVALIDITY and UID). `reason` is why, in
+    imap-sync's vocabulary (user_unknown, host_unknown, mailbox_full, suspend, blocked,
+    spam, policy, auth_failure, expired, too_large, rejected, delivered, unknown),
+    `evidence` what it was read from ("diagnostic text: over quota"). Version 2 added
+    `reason` and `evidence`; a version 1 event reads as reason `unknown` with no
+    evidence."""
 
     type: ClassVar[str] = "message.bounced"
     schema_version: ClassVar[int] = 2
