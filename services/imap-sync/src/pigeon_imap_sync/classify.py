@@ -30,6 +30,7 @@ exception inside the classifier, whose type and text are the `reason`.
 from __future__ import annotations
 
 import email
+import re
 from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -45,6 +46,7 @@ DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 HEADER_PEEK_BYTES = 64 * 1024
 MAX_REASON_CHARS = 500
 SUBJECT = "Subject"
+_LEADING_BLANK_LINES = re.compile(rb"\A(?:[ \t]*\r?\n)+")
 FROM = "From"
 
 
@@ -55,6 +57,8 @@ def classify(raw: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Inbound:
             return _too_large(raw, max_bytes)
         if not raw.strip():
             return Inbound(InboundKind.UNPARSED, reason="empty message")
+        # A message pasted or saved with blank lines before its header.
+        raw = _LEADING_BLANK_LINES.sub(b"", raw, count=1)
         return _classify(email.message_from_bytes(raw, policy=compat32), raw)
     except Exception as exc:  # the contract: never raise; the reason keeps what went wrong
         return Inbound(InboundKind.UNPARSED, reason=_describe(exc))

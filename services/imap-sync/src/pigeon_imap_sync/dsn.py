@@ -58,6 +58,12 @@ _ACTION_WORDS: tuple[tuple[str, Action], ...] = (
 )
 _ACTION_OF_CLASS = {"5": Action.FAILED, "4": Action.DELAYED, "2": Action.DELIVERED}
 _ADDRESS = re.compile(r"[^\s<>@;,]+@[^\s<>@;,]+")
+_INLINE_FIELD = re.compile(
+    r"^\s*(Final-Recipient|Original-Recipient|Action|Status|Diagnostic-Code|Remote-MTA|"
+    r"Reporting-MTA|Last-Attempt-Date|Arrival-Date|Will-Retry-Until|X-[\w-]+)\s*:",
+    re.IGNORECASE,
+)
+_INLINE_RECIPIENT = re.compile(r"^\s*(?:Final|Original)-Recipient\s*:", re.IGNORECASE | re.M)
 _DIAGNOSTIC_TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9-]*\s*;\s*")
 
 
@@ -74,7 +80,10 @@ def read_report(msg: Message) -> Report | None:
     failures: dict[tuple[str, Action], BouncedRecipient] = {}  # first of each, in order
     others: set[Action] = set()
     notice = _notice(msg)
-    for block in _recipient_blocks(msg):
+    blocks = list(_recipient_blocks(msg))
+    if not any(header_text(b, Field.ACTION) or header_text(b, Field.STATUS) for b in blocks):
+        blocks = list(_inline_blocks(msg))
+    for block in blocks:
         entry = _read_block(block, notice)
         if entry is None:
             continue
@@ -101,6 +110,42 @@ def _recipient_blocks(msg: Message) -> Iterator[Message]:
             # The block about the message itself (Reporting-MTA, ...) names no recipient,
             # so `_read_block` passes over it like any other block without one.
             yield from _field_blocks(part)
+
+
+def _inline_blocks(msg: Message) -> Iterator[Message]:
+    """Report fields written into a text part (Amazon WorkMail, a multipart whose boundary
+    is broken): each run of field lines, up to a blank or other line or a repeated field,
+    is one block."""
+    for part in walk_parts(msg):
+        if part.get_content_maintype() != "text" or part.is_multipart():
+            continue
+        text = part_text(part)[:NOTICE_CHARS]
+        if not _INLINE_RECIPIENT.search(text):
+            continue
+        parser = HeaderParser(policy=compat32)
+        for lines in _field_runs(text):
+            yield parser.parsestr("\n".join(lines) + "\n")
+
+
+def _field_runs(text: str) -> Iterator[list[str]]:
+    run: list[str] = []
+    names: set[str] = set()
+    for line in text.splitlines():
+        field = _INLINE_FIELD.match(line)
+        if field is not None:
+            name = field.group(1).lower()
+            if name in names:
+                yield run
+                run, names = [], set()
+            run.append(line.strip())
+            names.add(name)
+        elif run and line[:1] in (" ", "\t") and line.strip():
+            run.append(" " + line.strip())  # a folded field
+        elif run:
+            yield run
+            run, names = [], set()
+    if run:
+        yield run
 
 
 def _field_blocks(part: Message) -> list[Message]:
