@@ -6,14 +6,15 @@ address, else the last message sent to that address from this mailbox. A reply o
 auto-reply is matched by the Message-IDs in its In-Reply-To / References; an auto-reply
 that quotes none falls back to the last message sent to its sender.
 
-The suppression rule (DESIGN invariant 3): a hard bounce (the address itself is bad)
-suppresses the address for the mailbox at once. A *repeatable* soft bounce (a full
-mailbox, or a temporary failure the remote server gave up on) suppresses it only when it
-is the `soft_bounce_limit`-th such bounce of that address, on different messages from the
-same mailbox, within `soft_bounce_window_days`. A rejection caused by the message or the
-sender (policy, spam, blocked, content, size) never suppresses the address: it says
-nothing about the address, and counting it would suppress a whole provider's users the
-day the sending server lands on a block list.
+The suppression rule (DESIGN invariant 4, reasons in `hardness`): a hard bounce (the
+address itself is bad: user or host unknown) suppresses the address for the mailbox at
+once. A *repeatable* soft bounce (a full or disabled mailbox, or a delivery the remote
+server gave up on) suppresses it only when it is the `soft_bounce_limit`-th such bounce
+of that address, on different messages from the same mailbox, within
+`soft_bounce_window_days`. A rejection caused by the message or the sender (policy,
+spam, blocked, content, size), or one nobody explained, never suppresses the address: it
+says nothing about the address, and counting it would suppress a whole provider's users
+the day the sending server lands on a block list.
 """
 
 from __future__ import annotations
