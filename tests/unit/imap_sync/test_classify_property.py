@@ -3,7 +3,8 @@
 Inputs are drawn from a seeded generator (bounded counts, reproducible): random bytes,
 real bounces cut at random points (truncated MIME), real bounces with their text turned
 into non-UTF-8 bytes, and a 20 MiB message. Time is the process's CPU time, so that other
-work on a shared machine does not count against the classifier.
+work on a shared machine does not count against the classifier; an input over the limit
+is measured once more, and fails when it is over both times.
 """
 
 from __future__ import annotations
@@ -65,6 +66,9 @@ def _check_all(inputs: Iterator[bytes]) -> int:
     for raw in inputs:
         result, elapsed = _timed(raw)  # raises on a broken contract: the test fails
         assert isinstance(result.kind, InboundKind)
+        if elapsed > LIMIT_SECONDS:
+            # Measured again: a slow input is slow twice, a busy machine rarely is.
+            elapsed = min(elapsed, _timed(raw)[1])
         if elapsed > LIMIT_SECONDS:
             slow.append((elapsed, raw[:200]))
         count += 1

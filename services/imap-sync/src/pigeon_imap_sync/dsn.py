@@ -57,7 +57,8 @@ _ACTION_WORDS: tuple[tuple[str, Action], ...] = (
     ("expand", Action.EXPANDED),
 )
 _ACTION_OF_CLASS = {"5": Action.FAILED, "4": Action.DELAYED, "2": Action.DELIVERED}
-_ADDRESS = re.compile(r"[^\s<>@;,]+@[^\s<>@;,]+")
+# No quotes, brackets or braces: a JSON or header fragment is no recipient.
+_ADDRESS = re.compile(r"[^\s<>@;,\"'()\[\]{}\\]+@[^\s<>@;,\"'()\[\]{}\\]+")
 _INLINE_FIELD = re.compile(
     r"^\s*(Final-Recipient|Original-Recipient|Action|Status|Diagnostic-Code|Remote-MTA|"
     r"Reporting-MTA|Last-Attempt-Date|Arrival-Date|Will-Retry-Until|X-[\w-]+)\s*:",

@@ -31,7 +31,14 @@ from pigeon_imap_sync.mailtext import body_text, one_line
 from pigeon_imap_sync.paragraph import notice_text, paragraph_about
 
 SCAN_BYTES = 512 * 1024
-_ALIAS_BEFORE = re.compile(r"expanded from:?\s*<?$", re.IGNORECASE)
+# What comes before an address that is no failed recipient: an alias it was expanded
+# from, or a Message-ID field quoted in the notice.
+_ALIAS_BEFORE = re.compile(
+    r"(?:expanded from:?\s*<?|(?:message-id|in-reply-to|references):[^\n]*<)$", re.IGNORECASE
+)
+# A recipient address: no quotes, brackets or braces (a JSON or header fragment), and a
+# domain with a dot and a top-level label of letters (anonymised "b.c" included).
+_PLAIN_ADDRESS = re.compile(r"[^\s\"'<>()\[\]{}@,;:\\]+@(?:[\w-]+\.)+[^\W\d_]+\.?")
 # Bounce notices come first; the rest is the returned message.
 BODY_CHARS = 256 * 1024
 
@@ -53,16 +60,19 @@ def read_bounce(msg: Message, raw: bytes) -> tuple[BouncedRecipient, ...]:
         _recipient(address, Action.DELAYED, body) for address in sorted(temporary - permanent)
     ]
     return tuple(
-        entry for entry in failed + delayed if entry.email and not _only_alias(entry.email, body)
+        entry
+        for entry in failed + delayed
+        if _PLAIN_ADDRESS.fullmatch(entry.email) and not _only_alias(entry.email, body)
     )
 
 
 def _only_alias(email: str, body: str) -> bool:
     """Whether every mention of `email` is as an alias a failed address was expanded
-    from ("(expanded from: <list@example.org>)"): that address did not fail itself."""
+    from ("(expanded from: <list@example.org>)") or in a quoted Message-ID field: that
+    address did not fail itself."""
     mentions = [m.start() for m in re.finditer(re.escape(email), body, re.IGNORECASE)]
     return bool(mentions) and all(
-        _ALIAS_BEFORE.search(body, max(0, at - 40), at) for at in mentions
+        _ALIAS_BEFORE.search(body, max(0, at - 200), at) for at in mentions
     )
 
 
