@@ -122,6 +122,8 @@ async def test_results_reach_stats_states_lists_and_export(
                     diagnostic="mailbox full",
                     suppress=False,
                     source="m:1:1",
+                    reason="mailbox_full",
+                    evidence="diagnostic text: mailbox full",
                 ),
             ),
             at(
@@ -140,6 +142,7 @@ async def test_results_reach_stats_states_lists_and_export(
 
     stats = (await client.get(f"/api/v1/campaigns/{campaign_id}/stats")).json()
     assert (stats["sent"], stats["delivered"], stats["bounced_soft"]) == (4, 3, 1)
+    assert stats["bounce_reasons"] == {"mailbox_full": 1}
     assert (stats["opens"], stats["opened"], stats["opened_human"], stats["opened_machine"]) == (
         4,
         2,

@@ -162,6 +162,7 @@ async def test_bounce_reply_and_auto_reply_are_read_matched_and_counted(
 
         numbers = await wait_for(counted)
         assert numbers["bounced_hard"] == 1 and numbers["bounced_soft"] == 0
+        assert numbers["bounce_reasons"] == {"user_unknown": 1}
         assert (numbers["replied"], numbers["sent"], numbers["delivered"]) == (1, 4, 3)
 
         bounced = await client.get(
@@ -176,6 +177,7 @@ async def test_bounce_reply_and_auto_reply_are_read_matched_and_counted(
         by_kind = {e["kind"]: e for e in events["data"]}
         assert by_kind["bounced"]["status"] == "5.1.1" and by_kind["bounced"]["hard"]
         assert "User unknown" in by_kind["bounced"]["diagnostic"]
+        assert by_kind["bounced"]["reason"] == "user_unknown"
         assert by_kind["auto_replied"]["recipient_id"] == p2["recipient_id"]
 
         suppressions = (

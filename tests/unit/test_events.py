@@ -171,6 +171,8 @@ SAMPLES: dict[str, ev.Event] = {
         diagnostic="550 5.1.1 no such user",
         suppress=True,
         source=f"{MAILBOX_ID}:7:42",
+        reason="user_unknown",
+        evidence="diagnostic text: no such user",
     ),
     "message.deferred": ev.MessageDeferred(
         campaign_id=CAMPAIGN_ID,
@@ -295,6 +297,32 @@ def test_unknown_schema_version_is_refused(version: int) -> None:
         ev.payload_of(envelope)
     assert caught.value.event_type == "campaign.deleted"
     assert caught.value.schema_version == version
+
+
+def _bounced_v1() -> bytes:
+    body = json.loads(_stored("message.bounced", schema_version=1))
+    del body["data"]["reason"], body["data"]["evidence"]
+    return json.dumps(body).encode()
+
+
+def test_a_version_1_bounce_is_upcast_to_reason_unknown() -> None:
+    fact, event = ev.decode_event(_bounced_v1())
+    assert isinstance(event, ev.MessageBounced)
+    assert (event.reason, event.evidence) == ("unknown", "")
+    assert fact.data == event
+    upcast = ev.payload_of(ev.decode_envelope(_bounced_v1()))
+    assert upcast == event
+
+
+def test_the_upcaster_is_pure_and_keeps_every_field() -> None:
+    data = {"email": "a@example.org", "hard": True}
+    assert ev.upcast_message_bounced_v1_v2(data) == {**data, "reason": "unknown", "evidence": ""}
+    assert data == {"email": "a@example.org", "hard": True}
+
+
+def test_a_bounce_newer_than_the_catalog_is_refused() -> None:
+    with pytest.raises(ev.UnknownEventError):
+        ev.decode_event(_stored("message.bounced", schema_version=3))
 
 
 def test_extra_envelope_field_is_refused() -> None:

@@ -103,6 +103,7 @@ def _reply_row(kind: str, subject: str, source: str) -> Any:
             source,
             AT,
             False,
+            "",
         ),
     )
 
@@ -385,6 +386,8 @@ CASES: dict[str, tuple[ev.Event, list[tuple[str, tuple[Any, ...]]]]] = {
             diagnostic="550 no such user",
             suppress=True,
             source="m:1:9",
+            reason="user_unknown",
+            evidence="diagnostic text: no such user",
         ),
         [
             (
@@ -405,6 +408,7 @@ CASES: dict[str, tuple[ev.Event, list[tuple[str, tuple[Any, ...]]]]] = {
                     "m:1:9",
                     AT,
                     False,
+                    "user_unknown",
                 ),
             ),
             (
@@ -448,6 +452,7 @@ CASES: dict[str, tuple[ev.Event, list[tuple[str, tuple[Any, ...]]]]] = {
                     "m:1:10",
                     AT,
                     False,
+                    "",
                 ),
             )
         ],

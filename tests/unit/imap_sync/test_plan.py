@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from pigeon_common import events as ev
+from pigeon_imap_sync.hardness import bounced_recipient
 from pigeon_imap_sync.inbound import Action, BouncedRecipient, Inbound, InboundKind
 from pigeon_imap_sync.plan import (
     MessageRef,
@@ -26,9 +27,10 @@ SOURCE = Source(MAILBOX, "Bounces", 7, 42)
 def bounced(
     status: str, *, hard: bool, action: Action = Action.FAILED, diagnostic: str = "x"
 ) -> BouncedRecipient:
-    return BouncedRecipient(
-        email="ann@example.org", action=action, status=status, diagnostic=diagnostic, hard=hard
-    )
+    # The reason is read as the classifier reads it; `hard` says what the test expects.
+    entry = bounced_recipient("ann@example.org", action, status, diagnostic)
+    assert entry.hard is hard
+    return entry
 
 
 def test_a_hard_bounce_suppresses_at_once() -> None:
@@ -49,13 +51,16 @@ def test_soft_bounces_suppress_on_the_limit_th(earlier: int, expected: bool) -> 
         ("5.0.0", "552 Mailbox is full", True),
         ("", "user over quota", True),
         ("5.7.1", "rejected as spam", False),
-        ("5.7.1", "mailbox full", False),  # a specific cause other than the mailbox wins
+        ("5.7.1", "550 5.7.1 denied", False),  # a specific cause other than the mailbox
+        ("5.2.1", "mailbox disabled", True),  # disabled: address-level, counted
         ("5.3.4", "message too large", False),
         ("5.6.0", "content rejected", False),
         ("", "blocked by policy", False),
+        ("5.0.0", "550 Requested action not taken", False),  # no reason given
+        ("", "", False),
     ],
 )
-def test_only_full_mailboxes_and_given_up_delays_count_toward_the_limit(
+def test_only_full_or_disabled_mailboxes_and_given_up_delays_count_toward_the_limit(
     status: str, diagnostic: str, counts: bool
 ) -> None:
     soft = bounced(status, hard=False, diagnostic=diagnostic)

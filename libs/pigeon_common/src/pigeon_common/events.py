@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 EVENT_SUBJECT_PREFIX = "pigeon.events"
 
@@ -443,15 +444,21 @@ class RecipientResubscribed(Event):
 
 
 class MessageBounced(Event):
-    """A delivery status notification (or a non-standard bounce) says the message could
-    not be delivered. `hard`: the address itself is bad (unknown user or domain, moved,
-    disabled). `suppress`: the address is suppressed for the mailbox by this event (a hard
-    bounce, or the soft bounce that reached the repeat limit). `repeatable`: a soft bounce
-    that counts toward that limit (a full mailbox, a temporary failure given up on; never
-    a policy, spam, content or size rejection). `source` names the mail it was read from
-    (mailbox, folder UIDVALIDITY and UID)."""
+    """A delivery status notification (or a non-standard bounce) says the message could not
+    be delivered. `hard`: the address itself is bad (unknown user or domain).
+    `suppress`: the address is suppressed for the mailbox by this event (a hard bounce,
+    or the soft bounce that reached the repeat limit). `repeatable`: a soft bounce that
+    counts toward that limit (a full or disabled mailbox, a delivery given up on; never
+    a policy, spam, content or size rejection, nor an unexplained one). `source` names
+    the mail it was read from (mailbox, folder UIDVALIDITY and UID). `reason` is why, in
+    imap-sync's vocabulary (user_unknown, host_unknown, mailbox_full, suspend, blocked,
+    spam, policy, auth_failure, expired, too_large, rejected, delivered, unknown),
+    `evidence` what it was read from ("diagnostic text: over quota"). Version 2 added
+    `reason` and `evidence`; a version 1 event reads as reason `unknown` with no
+    evidence."""
 
     type: ClassVar[str] = "message.bounced"
+    schema_version: ClassVar[int] = 2
     campaign_id: uuid.UUID
     recipient_id: uuid.UUID
     email: str
@@ -463,6 +470,30 @@ class MessageBounced(Event):
     suppress: bool
     source: str
     repeatable: bool = False
+    reason: BounceReason
+    evidence: str
+
+
+BounceReason = Literal[
+    "user_unknown",
+    "host_unknown",
+    "mailbox_full",
+    "suspend",
+    "blocked",
+    "spam",
+    "policy",
+    "auth_failure",
+    "expired",
+    "too_large",
+    "rejected",
+    "delivered",
+    "unknown",
+]
+
+
+def upcast_message_bounced_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """A version 1 `message.bounced` said no reason: it is `unknown`, with no evidence."""
+    return {"reason": "unknown", "evidence": "", **data}
 
 
 class MessageDeferred(Event):
@@ -562,6 +593,29 @@ CATALOG: dict[str, type[Event]] = {
 }
 
 
+# (type, stored version) -> the pure function that lifts its data one version up.
+UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
+    (MessageBounced.type, 1): upcast_message_bounced_v1_v2,
+}
+
+
+def upcast(event_type: str, schema_version: int, data: dict[str, Any]) -> dict[str, Any]:
+    """`data` of a stored event lifted to the catalog's version of its type; an unknown
+    type, a version without an upcaster or a newer one than the catalog's raises
+    UnknownEventError."""
+    cls = CATALOG.get(event_type)
+    if cls is None or schema_version > cls.schema_version:
+        raise UnknownEventError(event_type, schema_version)
+    version = schema_version
+    while version < cls.schema_version:
+        step = UPCASTERS.get((event_type, version))
+        if step is None:
+            raise UnknownEventError(event_type, schema_version)
+        data = step(data)
+        version += 1
+    return data
+
+
 def envelope_for(
     event: Event,
     aggregate_id: str,
@@ -648,16 +702,19 @@ def decode_event(raw: bytes) -> tuple[StoredFact, Event]:
         payload = payload_of(envelope)  # raises UnknownEventError
         fact = StoredFact(**{**envelope.model_dump(), "data": payload})
         return fact, payload
-    fact = typed.model_validate_json(raw)
-    event = fact.data
-    if fact.schema_version != event.schema_version:
-        raise UnknownEventError(fact.type, fact.schema_version)
-    return fact, event
+    current: StoredFact | None
+    try:
+        current = typed.model_validate_json(raw)
+    except ValidationError:
+        current = None  # perhaps an older version whose data needs upcasting
+    if current is None or current.schema_version != current.data.schema_version:
+        envelope = decode_envelope(raw)
+        payload = payload_of(envelope)  # upcasts, or raises UnknownEventError
+        return StoredFact(**{**envelope.model_dump(), "data": payload}), payload
+    return current, current.data
 
 
 def payload_of(envelope: Envelope) -> Event:
-    """The typed payload of an envelope (older schema versions would be upcast here)."""
-    cls = CATALOG.get(envelope.type)
-    if cls is None or envelope.schema_version != cls.schema_version:
-        raise UnknownEventError(envelope.type, envelope.schema_version)
-    return cls.model_validate(envelope.data)
+    """The typed payload of an envelope, older schema versions upcast (`upcast`)."""
+    data = upcast(envelope.type, envelope.schema_version, envelope.data)
+    return CATALOG[envelope.type].model_validate(data)

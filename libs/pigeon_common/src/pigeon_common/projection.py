@@ -358,6 +358,7 @@ def _inbound_writes(event: ev.Event, at: datetime) -> list[Write] | None:
                     action=event.action,
                     diagnostic=event.diagnostic,
                     repeatable=event.repeatable,
+                    reason=event.reason,
                 )
             ]
             if event.suppress:
@@ -421,6 +422,7 @@ def _delivery_event(
     from_address: str = "",
     subject: str = "",
     repeatable: bool = False,
+    reason: str = "",
 ) -> Write:
     return Write(
         SQL.record_delivery_event,
@@ -440,6 +442,7 @@ def _delivery_event(
             event.source,
             at,
             repeatable,
+            reason,
         ),
     )
 

@@ -166,8 +166,8 @@ DELETE FROM suppressions WHERE email_key = $1 AND mailbox_key = $2 AND reason = 
 
 -- name: record-delivery-event
 INSERT INTO delivery_events (id, campaign_id, recipient_id, email, mailbox_id, kind, hard,
-    status, action, diagnostic, from_address, subject, source, at, repeatable)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+    status, action, diagnostic, from_address, subject, source, at, repeatable, reason)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
 ON CONFLICT (id) DO NOTHING;
 
 -- name: record-inbound-skipped

@@ -217,6 +217,14 @@ SELECT
   (SELECT count(*) FROM unsubscribes
      WHERE campaign_id = $1 AND resubscribed_at IS NULL) AS unsubscribed;
 
+-- name: campaign-bounce-reasons
+-- Unique bounced recipients per bounce reason ('' from version 1 events reads as unknown).
+SELECT coalesce(nullif(reason, ''), 'unknown') AS reason,
+  count(DISTINCT recipient_id) AS recipients
+FROM delivery_events
+WHERE campaign_id = $1 AND kind = 'bounced'
+GROUP BY 1 ORDER BY 1;
+
 -- name: link-stats
 SELECT l.link_index, l.url,
   count(c.id) AS clicks,
@@ -253,8 +261,8 @@ WHERE c.campaign_id = $1 AND ($2::uuid IS NULL OR c.recipient_id = $2)
   AND ($3::boolean IS NULL OR c.machine = $3);
 
 -- name: list-delivery-events
-SELECT id, recipient_id, email, kind, hard, status, action, diagnostic, from_address, subject,
-       source, at
+SELECT id, recipient_id, email, kind, hard, status, action, diagnostic, reason, from_address,
+       subject, source, at
 FROM delivery_events
 WHERE campaign_id = $1 AND ($2::uuid IS NULL OR recipient_id = $2)
   AND ($3::text IS NULL OR kind = $3)

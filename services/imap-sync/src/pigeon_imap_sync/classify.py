@@ -12,12 +12,11 @@
 
 A bounce's report comes first, so a DSN that carries Auto-Submitted stays a BOUNCE.
 
-Each failed recipient is hard (the address is bad: suppress it) or soft, by the rule in
-`hardness`: a specific status decides (5.1.1, 5.1.2, 5.1.3, 5.1.6, 5.1.10 and 5.2.1 are
-hard; policy, spam, size, content, a full mailbox and every 4.x.x are soft); without one,
-the failure text does ("user unknown" is hard; quota, blocked, timeout are soft); when
-nothing says anything, an RFC 3464 report is soft and a flufl.bounce permanent failure is
-hard (`nonstandard` says why). A delayed recipient is never hard.
+Each failed or delayed recipient gets a reason and its evidence (`reasons.judge`: the
+remote server's own words and status first, then the Status field, then the notice's
+text), and is hard only for an address-level reason (`hardness`: user or host unknown);
+an unexplained failure is never hard. A report whose fields are written inline in a text
+part (Amazon WorkMail, a broken multipart) is read like an RFC 3464 one.
 
 `references` lists our messages the mail refers to, most reliable first, whatever its kind;
 the caller matches them. `sender` is the From address of a REPLY or AUTO_REPLY only.
@@ -30,6 +29,7 @@ exception inside the classifier, whose type and text are the `reason`.
 from __future__ import annotations
 
 import email
+import re
 from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -45,6 +45,7 @@ DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 HEADER_PEEK_BYTES = 64 * 1024
 MAX_REASON_CHARS = 500
 SUBJECT = "Subject"
+_LEADING_BLANK_LINES = re.compile(rb"\A(?:[ \t]*\r?\n)+")
 FROM = "From"
 
 
@@ -55,6 +56,8 @@ def classify(raw: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Inbound:
             return _too_large(raw, max_bytes)
         if not raw.strip():
             return Inbound(InboundKind.UNPARSED, reason="empty message")
+        # A message pasted or saved with blank lines before its header.
+        raw = _LEADING_BLANK_LINES.sub(b"", raw, count=1)
         return _classify(email.message_from_bytes(raw, policy=compat32), raw)
     except Exception as exc:  # the contract: never raise; the reason keeps what went wrong
         return Inbound(InboundKind.UNPARSED, reason=_describe(exc))

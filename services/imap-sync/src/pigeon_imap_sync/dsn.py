@@ -28,11 +28,12 @@ from enum import StrEnum
 
 from pigeon_common.smtp_outcomes import enhanced_status
 from pigeon_common.validation import MAX_ADDRESS_LENGTH
-from pigeon_imap_sync.hardness import is_hard, is_specific, status_in_text
+from pigeon_imap_sync.hardness import bounced_recipient
 from pigeon_imap_sync.inbound import Action, BouncedRecipient
-from pigeon_imap_sync.mailtext import BLANK_LINE, header_text, one_line, part_text, walk_parts
+from pigeon_imap_sync.mailtext import BLANK_LINE, header_text, part_text, walk_parts
+from pigeon_imap_sync.paragraph import notice_text, paragraph_about
 
-MAX_DIAGNOSTIC_CHARS = 500
+NOTICE_CHARS = 64 * 1024
 REPORT_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})
 ADDRESS_TYPES = frozenset({"rfc822", "utf-8"})
 FAILURE_ACTIONS = frozenset({Action.FAILED, Action.DELAYED})
@@ -56,7 +57,14 @@ _ACTION_WORDS: tuple[tuple[str, Action], ...] = (
     ("expand", Action.EXPANDED),
 )
 _ACTION_OF_CLASS = {"5": Action.FAILED, "4": Action.DELAYED, "2": Action.DELIVERED}
-_ADDRESS = re.compile(r"[^\s<>@;,]+@[^\s<>@;,]+")
+# No quotes, brackets or braces: a JSON or header fragment is no recipient.
+_ADDRESS = re.compile(r"[^\s<>@;,\"'()\[\]{}\\]+@[^\s<>@;,\"'()\[\]{}\\]+")
+_INLINE_FIELD = re.compile(
+    r"^\s*(Final-Recipient|Original-Recipient|Action|Status|Diagnostic-Code|Remote-MTA|"
+    r"Reporting-MTA|Last-Attempt-Date|Arrival-Date|Will-Retry-Until|X-[\w-]+)\s*:",
+    re.IGNORECASE,
+)
+_INLINE_RECIPIENT = re.compile(r"^\s*(?:Final|Original)-Recipient\s*:", re.IGNORECASE | re.M)
 _DIAGNOSTIC_TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9-]*\s*;\s*")
 
 
@@ -72,8 +80,12 @@ def read_report(msg: Message) -> Report | None:
     """The report in `msg`, or None when it has no status block naming a recipient."""
     failures: dict[tuple[str, Action], BouncedRecipient] = {}  # first of each, in order
     others: set[Action] = set()
-    for block in _recipient_blocks(msg):
-        entry = _read_block(block)
+    notice = _notice(msg)
+    blocks = list(_recipient_blocks(msg))
+    if not any(header_text(b, Field.ACTION) or header_text(b, Field.STATUS) for b in blocks):
+        blocks = list(_inline_blocks(msg))
+    for block in blocks:
+        entry = _read_block(block, notice)
         if entry is None:
             continue
         if entry.action in FAILURE_ACTIONS:
@@ -85,12 +97,56 @@ def read_report(msg: Message) -> Report | None:
     return Report(tuple(failures.values()), frozenset(others))
 
 
+def _notice(msg: Message) -> str:
+    """The human-readable text of a report: its first text/plain part."""
+    for part in walk_parts(msg):
+        if part.get_content_type() == "text/plain":
+            return notice_text(part_text(part)[:NOTICE_CHARS])
+    return ""
+
+
 def _recipient_blocks(msg: Message) -> Iterator[Message]:
     for part in walk_parts(msg):
         if part.get_content_type() in REPORT_TYPES:
             # The block about the message itself (Reporting-MTA, ...) names no recipient,
             # so `_read_block` passes over it like any other block without one.
             yield from _field_blocks(part)
+
+
+def _inline_blocks(msg: Message) -> Iterator[Message]:
+    """Report fields written into a text part (Amazon WorkMail, a multipart whose boundary
+    is broken): each run of field lines, up to a blank or other line or a repeated field,
+    is one block."""
+    for part in walk_parts(msg):
+        if part.get_content_maintype() != "text" or part.is_multipart():
+            continue
+        text = part_text(part)[:NOTICE_CHARS]
+        if not _INLINE_RECIPIENT.search(text):
+            continue
+        parser = HeaderParser(policy=compat32)
+        for lines in _field_runs(text):
+            yield parser.parsestr("\n".join(lines) + "\n")
+
+
+def _field_runs(text: str) -> Iterator[list[str]]:
+    run: list[str] = []
+    names: set[str] = set()
+    for line in text.splitlines():
+        field = _INLINE_FIELD.match(line)
+        if field is not None:
+            name = field.group(1).lower()
+            if name in names:
+                yield run
+                run, names = [], set()
+            run.append(line.strip())
+            names.add(name)
+        elif run and line[:1] in (" ", "\t") and line.strip():
+            run.append(" " + line.strip())  # a folded field
+        elif run:
+            yield run
+            run, names = [], set()
+    if run:
+        yield run
 
 
 def _field_blocks(part: Message) -> list[Message]:
@@ -112,26 +168,17 @@ def _split_blocks(text: str) -> list[Message]:
     return [parser.parsestr(chunk) for chunk in BLANK_LINE.split(text) if chunk.strip()]
 
 
-def _read_block(block: Message) -> BouncedRecipient | None:
+def _read_block(block: Message, notice: str) -> BouncedRecipient | None:
     address = _address(header_text(block, Field.ORIGINAL_RECIPIENT)) or _address(
         header_text(block, Field.FINAL_RECIPIENT)
     )
-    status_field = header_text(block, Field.STATUS)
-    action = _action(header_text(block, Field.ACTION), enhanced_status(status_field) or "")
+    status_field = enhanced_status(header_text(block, Field.STATUS)) or ""
+    action = _action(header_text(block, Field.ACTION), status_field)
     if not address or action is None:
         return None
     diagnostic = _DIAGNOSTIC_TYPE.sub("", header_text(block, Field.DIAGNOSTIC_CODE))
-    status = _status(enhanced_status(status_field) or "", diagnostic)
-    hard = action is Action.FAILED and is_hard(
-        status, f"{status_field} {diagnostic}", default=False
-    )
-    return BouncedRecipient(
-        email=address,
-        action=action,
-        status=status,
-        diagnostic=one_line(diagnostic, MAX_DIAGNOSTIC_CHARS),
-        hard=hard,
-    )
+    context = paragraph_about(address, notice) if notice else ""
+    return bounced_recipient(address, action, status_field, diagnostic, context)
 
 
 def _address(value: str) -> str:
@@ -154,10 +201,3 @@ def _action(value: str, status: str) -> Action | None:
         if word.startswith(prefix):
             return action
     return None
-
-
-def _status(field: str, diagnostic: str) -> str:
-    """The Status field, or the diagnostic's status when the field is missing or vague."""
-    if is_specific(field):
-        return field
-    return status_in_text(diagnostic) or field

@@ -6,6 +6,8 @@ import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 
+from pigeon_imap_sync.reasons import Reason
+
 
 class InboundKind(StrEnum):
     BOUNCE = "bounce"  # at least one recipient failed for good
@@ -32,9 +34,11 @@ class BouncedRecipient:
 
     email: str  # as the report names it; compare with `validation.address_key`
     action: Action  # FAILED or DELAYED
-    status: str  # the enhanced status that decided `hard` ("5.1.1"), '' if none was given
+    status: str  # the most trusted enhanced status ("5.1.1"), '' if none was given
     diagnostic: str  # the remote server's words, one line, at most 500 characters
-    hard: bool  # the address itself is bad (DESIGN invariant 3): suppress it
+    hard: bool  # the address itself is bad (DESIGN invariant 4): suppress it at once
+    reason: Reason = Reason.UNKNOWN  # why it failed (`reasons`)
+    evidence: str = ""  # what the reason was read from ("diagnostic text: over quota")
 
 
 @dataclass(frozen=True)

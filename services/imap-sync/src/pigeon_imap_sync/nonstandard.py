@@ -25,17 +25,22 @@ from email.policy import compat32
 
 from flufl.bounce import all_failures
 
-from pigeon_imap_sync.dsn import MAX_DIAGNOSTIC_CHARS
-from pigeon_imap_sync.hardness import is_hard, status_in_text, verdict
+from pigeon_imap_sync.hardness import bounced_recipient
 from pigeon_imap_sync.inbound import Action, BouncedRecipient
-from pigeon_imap_sync.mailtext import BLANK_LINE, body_text, one_line
+from pigeon_imap_sync.mailtext import body_text, one_line
+from pigeon_imap_sync.paragraph import notice_text, paragraph_about
 
 SCAN_BYTES = 512 * 1024
-WINDOW_CHARS = 600
+# What comes before an address that is no failed recipient: an alias it was expanded
+# from, or a Message-ID field quoted in the notice.
+_ALIAS_BEFORE = re.compile(
+    r"(?:expanded from:?\s*<?|(?:message-id|in-reply-to|references):[^\n]*<)$", re.IGNORECASE
+)
+# A recipient address: no quotes, brackets or braces (a JSON or header fragment), and a
+# domain with a dot and a top-level label of letters (anonymised "b.c" included).
+_PLAIN_ADDRESS = re.compile(r"[^\s\"'<>()\[\]{}@,;:\\]+@(?:[\w-]+\.)+[^\W\d_]+\.?")
 # Bounce notices come first; the rest is the returned message.
 BODY_CHARS = 256 * 1024
-# An address named more often than this is in a list or a loop, not a notice.
-_MAX_OCCURRENCES = 20
 
 
 def read_bounce(msg: Message, raw: bytes) -> tuple[BouncedRecipient, ...]:
@@ -49,41 +54,30 @@ def read_bounce(msg: Message, raw: bytes) -> tuple[BouncedRecipient, ...]:
         return ()
     if not temporary and not permanent:
         return ()
-    body = body_text(msg, BODY_CHARS)
+    body = notice_text(body_text(msg, BODY_CHARS))
     failed = [_recipient(address, Action.FAILED, body) for address in sorted(permanent)]
     delayed = [
         _recipient(address, Action.DELAYED, body) for address in sorted(temporary - permanent)
     ]
-    return tuple(entry for entry in failed + delayed if entry.email)
+    return tuple(
+        entry
+        for entry in failed + delayed
+        if _PLAIN_ADDRESS.fullmatch(entry.email) and not _only_alias(entry.email, body)
+    )
+
+
+def _only_alias(email: str, body: str) -> bool:
+    """Whether every mention of `email` is as an alias a failed address was expanded
+    from ("(expanded from: <list@example.org>)") or in a quoted Message-ID field: that
+    address did not fail itself."""
+    mentions = [m.start() for m in re.finditer(re.escape(email), body, re.IGNORECASE)]
+    return bool(mentions) and all(
+        _ALIAS_BEFORE.search(body, max(0, at - 200), at) for at in mentions
+    )
 
 
 def _recipient(address: bytes, action: Action, body: str) -> BouncedRecipient:
     email = one_line(address.decode("ascii", errors="replace"))
-    paragraph = _paragraph_about(email, body) if email else ""
-    status = status_in_text(paragraph)
-    hard = action is Action.FAILED and is_hard(status, paragraph, default=True)
-    return BouncedRecipient(
-        email=email,
-        action=action,
-        status=status,
-        diagnostic=one_line(paragraph, MAX_DIAGNOSTIC_CHARS),
-        hard=hard,
-    )
-
-
-def _paragraph_about(email: str, body: str) -> str:
-    """The first paragraph naming `email` that says why it failed, else the first one."""
-    first = ""
-    pattern = re.compile(re.escape(email), re.IGNORECASE)
-    for count, match in enumerate(pattern.finditer(body)):
-        if count == _MAX_OCCURRENCES:
-            break
-        line_start = body.rfind("\n", 0, match.start()) + 1
-        start = max(line_start, match.start() - WINDOW_CHARS)
-        blank = BLANK_LINE.search(body, match.end())
-        end = min(blank.start() if blank else len(body), match.end() + WINDOW_CHARS)
-        paragraph = body[start:end]
-        if verdict(status_in_text(paragraph), paragraph) is not None:
-            return paragraph
-        first = first or paragraph
-    return first
+    paragraph = paragraph_about(email, body) if email else ""
+    # The paragraph is the remote server's words as the bouncing MTA quotes them.
+    return bounced_recipient(email, action, "", paragraph)

@@ -6,32 +6,28 @@ address, else the last message sent to that address from this mailbox. A reply o
 auto-reply is matched by the Message-IDs in its In-Reply-To / References; an auto-reply
 that quotes none falls back to the last message sent to its sender.
 
-The suppression rule (DESIGN invariant 3): a hard bounce (the address itself is bad)
-suppresses the address for the mailbox at once. A *repeatable* soft bounce (a full
-mailbox, or a temporary failure the remote server gave up on) suppresses it only when it
-is the `soft_bounce_limit`-th such bounce of that address, on different messages from the
-same mailbox, within `soft_bounce_window_days`. A rejection caused by the message or the
-sender (policy, spam, blocked, content, size) never suppresses the address: it says
-nothing about the address, and counting it would suppress a whole provider's users the
-day the sending server lands on a block list.
+The suppression rule (DESIGN invariant 4, reasons in `hardness`): a hard bounce (the
+address itself is bad: user or host unknown) suppresses the address for the mailbox at
+once. A *repeatable* soft bounce (a full or disabled mailbox, or a delivery the remote
+server gave up on) suppresses it only when it is the `soft_bounce_limit`-th such bounce
+of that address, on different messages from the same mailbox, within
+`soft_bounce_window_days`. A rejection caused by the message or the sender (policy,
+spam, blocked, content, size), or one nobody explained, never suppresses the address: it
+says nothing about the address, and counting it would suppress a whole provider's users
+the day the sending server lands on a block list.
 """
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 
 from pigeon_common import events as ev
+from pigeon_imap_sync.hardness import is_repeatable
 from pigeon_imap_sync.inbound import Action, BouncedRecipient, Inbound, InboundKind
 from pigeon_imap_sync.mailtext import one_line
 
 TEXT_LIMIT = 500  # subjects and diagnostics are stored on one line, at most this long
-MAILBOX_FULL_TEXT = re.compile(
-    r"mailbox (?:is )?full|full mailbox|mailfolder is full|over ?quota|quota exceeded|"
-    r"exceeded (?:the )?(?:storage|quota)|insufficient (?:system )?storage",
-    re.IGNORECASE,
-)
 
 
 @dataclass(frozen=True)
@@ -68,17 +64,10 @@ class Planned:
 
 
 def repeatable(bounced: BouncedRecipient) -> bool:
-    """Whether a soft bounce counts toward the repeat limit: a full mailbox (x.2.2 or its
-    words) or a temporary (4.x.x) failure given up on; never a policy, spam, content or
-    size rejection."""
-    if bounced.hard or bounced.action is Action.DELAYED:
-        return False
-    status = bounced.status
-    if status.endswith(".2.2") or status.startswith("4."):
-        return True
-    if status and not status.endswith(".0"):
-        return False  # a specific cause that is not the mailbox's size
-    return bool(MAILBOX_FULL_TEXT.search(bounced.diagnostic))
+    """Whether a soft bounce counts toward the repeat limit (`hardness.REPEATABLE_REASONS`:
+    a full or disabled mailbox, a delivery given up on); never a policy, spam, content or
+    size rejection, nor one we could not explain."""
+    return not bounced.hard and is_repeatable(bounced.action, bounced.reason)
 
 
 def bounce_event(
@@ -108,6 +97,8 @@ def bounce_event(
             suppress=suppress,
             source=source.key,
             repeatable=repeatable(bounced),
+            reason=bounced.reason,
+            evidence=bounced.evidence,
         )
         kind = "bounced"
     return Planned(event, str(ref.campaign_id), _msg_id(kind, source, ref))

@@ -55,10 +55,12 @@ def rate(part: int, whole: int) -> float:
 @router.get("/stats", operation_id="campaign_stats", response_model=CampaignStats)
 async def campaign_stats(campaign_id: uuid.UUID, user: CurrentUser, conn: Conn) -> CampaignStats:
     """The campaign's numbers: outcomes, unique opens and clicks (people and machines
-    apart), bounces (hard, soft), delays, replies, unsubscribes, rates, and per link."""
+    apart), bounces (hard, soft, per reason), delays, replies, unsubscribes, rates, and per
+    link."""
     await campaign_row(conn, user, campaign_id, Action.CAMPAIGN_VIEW)
     row = dict((await conn.fetchrow(SQL.campaign_stats, campaign_id)).items())
     links = [LinkStats(**dict(r.items())) for r in await conn.fetch(SQL.link_stats, campaign_id)]
+    reasons = await conn.fetch(SQL.campaign_bounce_reasons, campaign_id)
     bounced = row["bounced_hard"] + row["bounced_soft"]
     delivered = max(row["sent"] - bounced, 0)
     return CampaignStats(
@@ -68,6 +70,7 @@ async def campaign_stats(campaign_id: uuid.UUID, user: CurrentUser, conn: Conn) 
         open_rate=rate(row["opened_human"], delivered),
         click_rate=rate(row["clicked_human"], delivered),
         links=links,
+        bounce_reasons={r["reason"]: r["recipients"] for r in reasons},
         **row,
     )
 

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 MessageState = Literal[
     "opened",
@@ -39,7 +39,9 @@ class CampaignStats(BaseModel):
     Apple Mail Privacy Protection, scanners, HEAD requests and fetches within 10 seconds of
     sending are machine ones; `opened` and `clicked` count every unique recipient,
     `*_human` only people. Rates are over delivered messages (sent minus bounced):
-    `open_rate` = opened_human / delivered, `click_rate` = clicked_human / delivered."""
+    `open_rate` = opened_human / delivered, `click_rate` = clicked_human / delivered.
+    `bounce_reasons`: bounced recipients per bounce reason (`user_unknown`, `spam`...),
+    only the reasons that occurred; a recipient bounced for two reasons counts in both."""
 
     campaign_id: uuid.UUID
     recipients: int
@@ -58,6 +60,7 @@ class CampaignStats(BaseModel):
     bounced: int
     bounced_hard: int
     bounced_soft: int
+    bounce_reasons: dict[str, int]
     deferred: int
     replied: int
     auto_replied: int
@@ -91,6 +94,9 @@ class DeliveryEventPublic(BaseModel):
     status: str
     action: str
     diagnostic: str
+    reason: str = Field(
+        description="Why a message bounced (`user_unknown`, `spam`...); empty for other kinds"
+    )
     from_address: str
     subject: str
     source: str
