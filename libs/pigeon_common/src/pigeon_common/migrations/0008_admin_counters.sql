@@ -150,3 +150,43 @@ INSERT INTO campaign_counters (campaign_id, counter, n)
 SELECT s.campaign_id, k.counter, sum(k.n) FROM message_states s,
     LATERAL message_state_counters(s) k
 GROUP BY s.campaign_id, k.counter;
+
+-- The counters of each campaign as columns (a missing counter is 0).
+CREATE VIEW campaign_numbers AS
+SELECT campaign_id,
+    coalesce(sum(n) FILTER (WHERE counter = 'recipients'), 0) AS recipients,
+    coalesce(sum(n) FILTER (WHERE counter = 'queued'), 0) AS queued,
+    coalesce(sum(n) FILTER (WHERE counter = 'sent'), 0) AS sent,
+    coalesce(sum(n) FILTER (WHERE counter = 'failed'), 0) AS failed,
+    coalesce(sum(n) FILTER (WHERE counter = 'unknown'), 0) AS unknown,
+    coalesce(sum(n) FILTER (WHERE counter = 'suppressed'), 0) AS suppressed,
+    coalesce(sum(n) FILTER (WHERE counter = 'opens'), 0) AS opens,
+    coalesce(sum(n) FILTER (WHERE counter = 'human_opens'), 0) AS human_opens,
+    coalesce(sum(n) FILTER (WHERE counter = 'opened'), 0) AS opened,
+    coalesce(sum(n) FILTER (WHERE counter = 'opened_human'), 0) AS opened_human,
+    coalesce(sum(n) FILTER (WHERE counter = 'opened_machine'), 0) AS opened_machine,
+    coalesce(sum(n) FILTER (WHERE counter = 'clicks'), 0) AS clicks,
+    coalesce(sum(n) FILTER (WHERE counter = 'human_clicks'), 0) AS human_clicks,
+    coalesce(sum(n) FILTER (WHERE counter = 'clicked'), 0) AS clicked,
+    coalesce(sum(n) FILTER (WHERE counter = 'clicked_human'), 0) AS clicked_human,
+    coalesce(sum(n) FILTER (WHERE counter = 'bounced'), 0) AS bounced,
+    coalesce(sum(n) FILTER (WHERE counter = 'bounced_hard'), 0) AS bounced_hard,
+    coalesce(sum(n) FILTER (WHERE counter = 'bounced_soft'), 0) AS bounced_soft,
+    coalesce(sum(n) FILTER (WHERE counter = 'deferred'), 0) AS deferred,
+    coalesce(sum(n) FILTER (WHERE counter = 'replied'), 0) AS replied,
+    coalesce(sum(n) FILTER (WHERE counter = 'auto_replied'), 0) AS auto_replied,
+    coalesce(sum(n) FILTER (WHERE counter = 'unsubscribed'), 0) AS unsubscribed
+FROM campaign_counters GROUP BY campaign_id;
+
+-- Owned by the API (not a read model): the admin's sign-in sessions. `id` is the SHA-256
+-- of the cookie's value (a stolen table gives no usable cookie); `password_fingerprint`
+-- ties the session to the password it was opened with, so a password change, from any
+-- surface, ends every session of that user.
+CREATE TABLE admin_sessions (
+    id                    text PRIMARY KEY,
+    user_id               uuid NOT NULL,
+    password_fingerprint  text NOT NULL,
+    created_at            timestamptz NOT NULL DEFAULT now(),
+    expires_at            timestamptz NOT NULL
+);
+CREATE INDEX admin_sessions_user_idx ON admin_sessions (user_id);
