@@ -108,6 +108,7 @@ def run_up(settings: PigeonSettings) -> None:
             children[name] = _spawn(name, env)
         urls = health_urls(settings)
         typer.echo(f"REST API:      {urls['api']}/api/v1  (docs: {urls['api']}/api/v1/docs)")
+        typer.echo(f"Admin:         {urls['api']}/admin/  (sign in with email and password)")
         for name, url in urls.items():
             typer.echo(f"{name:<14} {url}/healthz  {url}/readyz")
         typer.echo("Press Ctrl-C to stop.")
