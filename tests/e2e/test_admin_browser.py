@@ -197,7 +197,7 @@ async def test_a_form_without_its_csrf_token_is_refused(stack: Stack) -> None:
 
 async def test_a_password_change_ends_every_session(stack: Stack, browser: Browser) -> None:
     email, password = f"{uuid.uuid4().hex[:8]}@example.com", "first-password-1"
-    await _post(stack, "/users", {"email": email, "password": password, "is_admin": False})
+    await _post(stack, "/users", {"email": email, "password": password, "role": "member"})
     first, second = await browser.new_context(), await browser.new_context()
     try:
         one, two = await first.new_page(), await second.new_page()

@@ -63,6 +63,7 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
         PIGEON_SENDER_PORT=str(free_port()),
         PIGEON_TRACKER_PORT=str(tracker_port),
         PIGEON_IMAP_SYNC_PORT=str(free_port()),
+        PIGEON_MCP_PORT=str(free_port()),
         PIGEON_IMAP_SYNC_INTERVAL="3600",
     )
     log = folder / "up.log"

@@ -59,13 +59,15 @@ def _no_children_left(data_dir: Path) -> None:
 
 def test_pigeon_up_serves_keeps_data_and_stops_cleanly(tmp_path: Path) -> None:
     data_dir = tmp_path / "pigeon-data"
-    ports = {name: free_port() for name in ("api", "projector", "sender", "tracker", "imap_sync")}
+    ports = {
+        name: free_port() for name in ("api", "projector", "sender", "tracker", "imap_sync", "mcp")
+    }
     api = f"http://127.0.0.1:{ports['api']}"
     log = tmp_path / "up.log"
     process = _start(data_dir, log, ports)
     try:
         _wait_ready(f"{api}/readyz", process, log)
-        for name in ("projector", "sender", "tracker", "imap_sync"):
+        for name in ("projector", "sender", "tracker", "imap_sync", "mcp"):
             port = ports[name]
             _wait_ready(f"http://127.0.0.1:{port}/readyz", process, log)
             assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200

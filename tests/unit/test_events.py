@@ -35,12 +35,16 @@ CONFIG = ev.MailboxConfig(
 OPTIONS = ev.SendOptions(batch_size=50, sleep_between_batches_sec=1.5)
 
 # One example of every event in the catalog (a test below fails when one is missing).
+USER_ID = uuid.UUID("7c9e6679-7425-40de-944b-e07fc1f90ae7")
 SAMPLES: dict[str, ev.Event] = {
     "mailbox.created": ev.MailboxCreated(mailbox_id=MAILBOX_ID, config=CONFIG),
     "mailbox.updated": ev.MailboxUpdated(
         mailbox_id=MAILBOX_ID, config=CONFIG, passwords_changed=True
     ),
     "mailbox.deleted": ev.MailboxDeleted(mailbox_id=MAILBOX_ID),
+    "mailbox.shared": ev.MailboxShared(mailbox_id=MAILBOX_ID, user_id=USER_ID),
+    "mailbox.unshared": ev.MailboxUnshared(mailbox_id=MAILBOX_ID, user_id=USER_ID),
+    "mailbox.owner_changed": ev.MailboxOwnerChanged(mailbox_id=MAILBOX_ID, owner_id=USER_ID),
     "campaign.created": ev.CampaignCreated(
         campaign_id=CAMPAIGN_ID,
         name="Spring",
@@ -57,6 +61,9 @@ SAMPLES: dict[str, ev.Event] = {
         changed=["name", "mailbox_id"],
     ),
     "campaign.deleted": ev.CampaignDeleted(campaign_id=CAMPAIGN_ID),
+    "campaign.shared": ev.CampaignShared(campaign_id=CAMPAIGN_ID, user_id=USER_ID),
+    "campaign.unshared": ev.CampaignUnshared(campaign_id=CAMPAIGN_ID, user_id=USER_ID),
+    "campaign.owner_changed": ev.CampaignOwnerChanged(campaign_id=CAMPAIGN_ID, owner_id=USER_ID),
     "recipients.added": ev.RecipientsAdded(
         campaign_id=CAMPAIGN_ID,
         recipients=[

@@ -129,10 +129,11 @@ def _outcome(
     )
 
 
+OWNER_ID = uuid.UUID("7c9e6679-7425-40de-944b-e07fc1f90ae7")
 CASES: dict[str, tuple[ev.Event, list[tuple[str, tuple[Any, ...]]]]] = {
     "mailbox.created": (
-        ev.MailboxCreated(mailbox_id=MAILBOX_ID, config=CONFIG),
-        [(SQL.upsert_mailbox, MAILBOX_ARGS)],
+        ev.MailboxCreated(mailbox_id=MAILBOX_ID, config=CONFIG, owner_id=OWNER_ID),
+        [(SQL.upsert_mailbox, MAILBOX_ARGS), (SQL.set_mailbox_owner, (MAILBOX_ID, OWNER_ID))],
     ),
     "mailbox.updated": (
         ev.MailboxUpdated(mailbox_id=MAILBOX_ID, config=CONFIG, passwords_changed=True),
@@ -140,7 +141,31 @@ CASES: dict[str, tuple[ev.Event, list[tuple[str, tuple[Any, ...]]]]] = {
     ),
     "mailbox.deleted": (
         ev.MailboxDeleted(mailbox_id=MAILBOX_ID),
-        [(SQL.delete_mailbox, (MAILBOX_ID,))],
+        [(SQL.delete_mailbox_shares, (MAILBOX_ID,)), (SQL.delete_mailbox, (MAILBOX_ID,))],
+    ),
+    "mailbox.shared": (
+        ev.MailboxShared(mailbox_id=MAILBOX_ID, user_id=OWNER_ID),
+        [(SQL.insert_mailbox_share, (MAILBOX_ID, OWNER_ID))],
+    ),
+    "mailbox.unshared": (
+        ev.MailboxUnshared(mailbox_id=MAILBOX_ID, user_id=OWNER_ID),
+        [(SQL.delete_mailbox_share, (MAILBOX_ID, OWNER_ID))],
+    ),
+    "mailbox.owner_changed": (
+        ev.MailboxOwnerChanged(mailbox_id=MAILBOX_ID, owner_id=OWNER_ID),
+        [(SQL.set_mailbox_owner, (MAILBOX_ID, OWNER_ID))],
+    ),
+    "campaign.shared": (
+        ev.CampaignShared(campaign_id=CAMPAIGN_ID, user_id=OWNER_ID),
+        [(SQL.insert_campaign_share, (CAMPAIGN_ID, OWNER_ID))],
+    ),
+    "campaign.unshared": (
+        ev.CampaignUnshared(campaign_id=CAMPAIGN_ID, user_id=OWNER_ID),
+        [(SQL.delete_campaign_share, (CAMPAIGN_ID, OWNER_ID))],
+    ),
+    "campaign.owner_changed": (
+        ev.CampaignOwnerChanged(campaign_id=CAMPAIGN_ID, owner_id=OWNER_ID),
+        [(SQL.set_campaign_owner, (CAMPAIGN_ID, OWNER_ID))],
     ),
     "campaign.created": (
         ev.CampaignCreated(
@@ -149,8 +174,14 @@ CASES: dict[str, tuple[ev.Event, list[tuple[str, tuple[Any, ...]]]]] = {
             subject="Hello",
             template_markdown="# Hi",
             mailbox_id=MAILBOX_ID,
+            owner_id=OWNER_ID,
         ),
-        [(SQL.insert_campaign, (CAMPAIGN_ID, "Spring", "Hello", "# Hi", MAILBOX_ID, AT, SEQ))],
+        [
+            (
+                SQL.insert_campaign,
+                (CAMPAIGN_ID, "Spring", "Hello", "# Hi", MAILBOX_ID, AT, SEQ, OWNER_ID, None),
+            )
+        ],
     ),
     "campaign.updated": (
         ev.CampaignUpdated(
@@ -166,6 +197,7 @@ CASES: dict[str, tuple[ev.Event, list[tuple[str, tuple[Any, ...]]]]] = {
     "campaign.deleted": (
         ev.CampaignDeleted(campaign_id=CAMPAIGN_ID),
         [
+            (SQL.delete_campaign_shares, (CAMPAIGN_ID,)),
             (SQL.delete_campaign_recipients, (CAMPAIGN_ID,)),
             (SQL.delete_campaign, (CAMPAIGN_ID,)),
         ],
@@ -498,8 +530,12 @@ def test_every_projection_query_lowers_to_sql_without_comments() -> None:
 
 def test_campaign_deleted_removes_recipients_before_the_campaign() -> None:
     writes = _writes(ev.CampaignDeleted(campaign_id=CAMPAIGN_ID))
-    assert [w.sql for w in writes] == [SQL.delete_campaign_recipients, SQL.delete_campaign]
-    assert "recipients" in writes[0].sql and "campaigns" in writes[1].sql
+    assert [w.sql for w in writes] == [
+        SQL.delete_campaign_shares,
+        SQL.delete_campaign_recipients,
+        SQL.delete_campaign,
+    ]
+    assert "recipients" in writes[1].sql and "campaigns" in writes[2].sql
 
 
 def test_recipients_added_gives_one_upsert_per_recipient() -> None:
@@ -520,8 +556,8 @@ def test_the_sequence_is_the_one_given() -> None:
     event = ev.CampaignCreated(
         campaign_id=CAMPAIGN_ID, name="n", subject="s", template_markdown="t", mailbox_id=None
     )
-    assert _writes(event, seq=1)[0].args[-1] == 1
-    assert _writes(event, seq=987_654)[0].args[-1] == 987_654
+    assert _writes(event, seq=1)[0].args[6] == 1
+    assert _writes(event, seq=987_654)[0].args[6] == 987_654
 
 
 def test_unknown_event_raises() -> None:

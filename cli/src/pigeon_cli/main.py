@@ -10,9 +10,10 @@ import typer
 from pigeon_cli import config
 from pigeon_cli.campaign_cmd import app as campaign_app
 from pigeon_cli.imap_sync_cmd import imap_sync
-from pigeon_cli.services import SERVICES
+from pigeon_cli.services import API_CLIENTS, SERVICES
 from pigeon_common import db, users
 from pigeon_common.auth import MIN_PASSWORD_LENGTH, TokenSigner
+from pigeon_common.domain.access import Role
 from pigeon_common.jetstream import connect_nats, provision
 from pigeon_common.logs import configure_logging
 from pigeon_common.projector import rebuild
@@ -48,10 +49,27 @@ def serve(
     """Run one service as production runs it (needs PIGEON_DATABASE_URL and PIGEON_NATS_URL)."""
     if service not in SERVICES:
         raise config.fail(f"unknown service {service!r}; choose one of {', '.join(SERVICES)}")
-    settings = config.connected_settings()
+    settings = config.settings() if service in API_CLIENTS else config.connected_settings()
     configure_logging(settings.log_level)
     main = SERVICES[service]
     run_service(lambda stop: main(settings, stop))
+
+
+@app.command("mcp")
+def mcp_stdio(
+    token: Annotated[
+        str | None, typer.Option(envvar="PIGEON_TOKEN", help="personal access token")
+    ] = None,
+) -> None:
+    """Run the MCP gateway over stdin/stdout for a desktop client, acting with PIGEON_TOKEN
+    against the REST API at PIGEON_API_URL (default: the local `pigeon up`)."""
+    from pigeon_mcp.service import run_stdio
+
+    if not token:
+        raise config.fail("set PIGEON_TOKEN (or pass --token) to a personal access token")
+    settings = config.settings()
+    configure_logging(settings.log_level)  # to stderr: stdout carries the protocol
+    asyncio.run(run_stdio(settings, token))
 
 
 @app.command()
@@ -95,6 +113,9 @@ def projector_rebuild() -> None:
 def user_create(
     email: Annotated[str, typer.Option(help="login email")],
     admin_role: Annotated[bool, typer.Option("--admin", help="make an administrator")] = False,
+    role: Annotated[
+        Role, typer.Option(help="admin, member (the default) or viewer; --admin means admin")
+    ] = Role.MEMBER,
     password: Annotated[
         str | None,
         typer.Option(help="password (asked for when omitted; blank generates one)"),
@@ -118,7 +139,7 @@ def user_create(
         try:
             signer = TokenSigner(settings.secret())
             return await users.create_user(
-                conn, signer, email, password or None, is_admin=admin_role
+                conn, signer, email, password or None, role=Role.ADMIN if admin_role else role
             )
         finally:
             await conn.close()
@@ -131,6 +152,7 @@ def user_create(
     if not password:
         typer.echo(f"password: {user.password}")
     typer.echo(f"token:    {user.token}")
+    typer.echo(f"read-only token: {user.read_only_token}")
 
 
 @token_app.command("show")

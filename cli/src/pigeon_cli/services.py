@@ -41,13 +41,22 @@ async def run_imap_sync(settings: PigeonSettings, stop: asyncio.Event) -> None:
     await serve(settings, stop)
 
 
+async def run_mcp(settings: PigeonSettings, stop: asyncio.Event) -> None:
+    from pigeon_mcp.service import serve
+
+    await serve(settings, stop)
+
+
 SERVICES: dict[str, ServiceMain] = {
     "projector": run_projector,
     "api": run_api,
     "sender": run_sender,
     "tracker": run_tracker,
     "imap-sync": run_imap_sync,
+    "mcp": run_mcp,
 }
+# Services that only talk to the REST API: they need no database or NATS URL.
+API_CLIENTS = frozenset({"mcp"})
 
 
 def health_urls(settings: PigeonSettings) -> dict[str, str]:
@@ -58,4 +67,5 @@ def health_urls(settings: PigeonSettings) -> dict[str, str]:
         "sender": f"http://{settings.sender_host}:{settings.sender_port}",
         "tracker": f"http://{settings.tracker_host}:{settings.tracker_port}",
         "imap-sync": f"http://{settings.imap_sync_host}:{settings.imap_sync_port}",
+        "mcp": f"http://{settings.mcp_host}:{settings.mcp_port}",
     }

@@ -22,6 +22,7 @@ from pigeon_cli import runtime_file
 from pigeon_cli.services import SERVICES, health_urls
 from pigeon_common import db, users
 from pigeon_common.auth import TokenSigner
+from pigeon_common.domain.access import Role
 from pigeon_common.settings import PigeonSettings
 from pigeon_embedded.nats import NatsServer
 from pigeon_embedded.postgres import PostgresServer
@@ -36,7 +37,7 @@ async def _prepare_database(settings: PigeonSettings, database_url: str) -> user
         await db.migrate(conn)
         if await users.user_count(conn) == 0:
             signer = TokenSigner(settings.secret())
-            return await users.create_user(conn, signer, settings.admin_email, is_admin=True)
+            return await users.create_user(conn, signer, settings.admin_email, role=Role.ADMIN)
         return None
     finally:
         await conn.close()
@@ -93,7 +94,8 @@ def run_up(settings: PigeonSettings) -> None:
             typer.secho("\nFirst administrator (shown once, keep it safe):", bold=True)
             typer.echo(f"  email:    {first_admin.email}")
             typer.echo(f"  password: {first_admin.password}")
-            typer.echo(f"  token:    {first_admin.token}\n")
+            typer.echo(f"  token:    {first_admin.token}")
+            typer.echo(f"  read-only token: {first_admin.read_only_token}\n")
         env = {
             **os.environ,
             "PIGEON_DATABASE_URL": database_url,
@@ -109,6 +111,7 @@ def run_up(settings: PigeonSettings) -> None:
         urls = health_urls(settings)
         typer.echo(f"REST API:      {urls['api']}/api/v1  (docs: {urls['api']}/api/v1/docs)")
         typer.echo(f"Admin:         {urls['api']}/admin/  (sign in with email and password)")
+        typer.echo(f"MCP gateway:   {urls['mcp']}/mcp  (stdio: `pigeon mcp` with PIGEON_TOKEN)")
         for name, url in urls.items():
             typer.echo(f"{name:<14} {url}/healthz  {url}/readyz")
         typer.echo("Press Ctrl-C to stop.")

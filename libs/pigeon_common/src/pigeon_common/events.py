@@ -83,6 +83,7 @@ class MailboxCreated(Event):
     type: ClassVar[str] = "mailbox.created"
     mailbox_id: uuid.UUID
     config: MailboxConfig
+    owner_id: uuid.UUID | None = None  # None in events from before owners existed
 
 
 class MailboxUpdated(Event):
@@ -102,6 +103,32 @@ class MailboxDeleted(Event):
     mailbox_id: uuid.UUID
 
 
+class MailboxShared(Event):
+    """The mailbox's owner let another user send through it (pick it for a campaign)
+    without seeing or changing its settings."""
+
+    type: ClassVar[str] = "mailbox.shared"
+    mailbox_id: uuid.UUID
+    user_id: uuid.UUID
+
+
+class MailboxUnshared(Event):
+    """A user may no longer pick the mailbox for new campaigns."""
+
+    type: ClassVar[str] = "mailbox.unshared"
+    mailbox_id: uuid.UUID
+    user_id: uuid.UUID
+
+
+class MailboxOwnerChanged(Event):
+    """The mailbox now belongs to `owner_id` (an administrator's transfer, or the first
+    administrator adopting a mailbox from before owners existed)."""
+
+    type: ClassVar[str] = "mailbox.owner_changed"
+    mailbox_id: uuid.UUID
+    owner_id: uuid.UUID
+
+
 # --- campaigns --------------------------------------------------------------------------
 
 
@@ -114,6 +141,8 @@ class CampaignCreated(Event):
     subject: str
     template_markdown: str
     mailbox_id: uuid.UUID | None
+    owner_id: uuid.UUID | None = None  # None in events from before owners existed
+    cloned_from: uuid.UUID | None = None
 
 
 class CampaignUpdated(Event):
@@ -134,6 +163,32 @@ class CampaignDeleted(Event):
 
     type: ClassVar[str] = "campaign.deleted"
     campaign_id: uuid.UUID
+
+
+class CampaignShared(Event):
+    """The campaign's owner shared it with a user: a member may read and change it, a
+    viewer may read it."""
+
+    type: ClassVar[str] = "campaign.shared"
+    campaign_id: uuid.UUID
+    user_id: uuid.UUID
+
+
+class CampaignUnshared(Event):
+    """A user no longer has access to the campaign through a share."""
+
+    type: ClassVar[str] = "campaign.unshared"
+    campaign_id: uuid.UUID
+    user_id: uuid.UUID
+
+
+class CampaignOwnerChanged(Event):
+    """The campaign now belongs to `owner_id` (an administrator's transfer, or the first
+    administrator adopting a campaign from before owners existed)."""
+
+    type: ClassVar[str] = "campaign.owner_changed"
+    campaign_id: uuid.UUID
+    owner_id: uuid.UUID
 
 
 # --- recipients -------------------------------------------------------------------------
@@ -469,9 +524,15 @@ CATALOG: dict[str, type[Event]] = {
         MailboxCreated,
         MailboxUpdated,
         MailboxDeleted,
+        MailboxShared,
+        MailboxUnshared,
+        MailboxOwnerChanged,
         CampaignCreated,
         CampaignUpdated,
         CampaignDeleted,
+        CampaignShared,
+        CampaignUnshared,
+        CampaignOwnerChanged,
         RecipientsAdded,
         RecipientDeleted,
         CampaignScheduled,

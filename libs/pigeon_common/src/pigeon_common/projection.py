@@ -24,7 +24,9 @@ SQL = Queries.from_package("pigeon_common", "projection.sql")
 # Tables a rebuild empties and refills from the stream (API-owned tables are not here).
 READ_MODEL_TABLES: tuple[str, ...] = (
     "mailboxes",
+    "mailbox_shares",
     "campaigns",
+    "campaign_shares",
     "recipients",
     "campaign_links",
     "messages",
@@ -61,10 +63,30 @@ def writes_for_event(
 ) -> list[Write]:
     """`writes_for` with the payload already decoded."""
     match event:
-        case ev.MailboxCreated() | ev.MailboxUpdated():
+        case ev.MailboxCreated():
+            return [
+                _upsert_mailbox(event.mailbox_id, event.config, at, seq),
+                Write(SQL.set_mailbox_owner, (event.mailbox_id, event.owner_id)),
+            ]
+        case ev.MailboxUpdated():
             return [_upsert_mailbox(event.mailbox_id, event.config, at, seq)]
         case ev.MailboxDeleted():
-            return [Write(SQL.delete_mailbox, (event.mailbox_id,))]
+            return [
+                Write(SQL.delete_mailbox_shares, (event.mailbox_id,)),
+                Write(SQL.delete_mailbox, (event.mailbox_id,)),
+            ]
+        case ev.MailboxOwnerChanged():
+            return [Write(SQL.set_mailbox_owner, (event.mailbox_id, event.owner_id))]
+        case ev.MailboxShared():
+            return [Write(SQL.insert_mailbox_share, (event.mailbox_id, event.user_id))]
+        case ev.MailboxUnshared():
+            return [Write(SQL.delete_mailbox_share, (event.mailbox_id, event.user_id))]
+        case ev.CampaignOwnerChanged():
+            return [Write(SQL.set_campaign_owner, (event.campaign_id, event.owner_id))]
+        case ev.CampaignShared():
+            return [Write(SQL.insert_campaign_share, (event.campaign_id, event.user_id))]
+        case ev.CampaignUnshared():
+            return [Write(SQL.delete_campaign_share, (event.campaign_id, event.user_id))]
         case ev.CampaignCreated():
             return [
                 Write(
@@ -77,6 +99,8 @@ def writes_for_event(
                         event.mailbox_id,
                         at,
                         seq,
+                        event.owner_id,
+                        event.cloned_from,
                     ),
                 )
             ]
@@ -97,6 +121,7 @@ def writes_for_event(
             ]
         case ev.CampaignDeleted():
             return [
+                Write(SQL.delete_campaign_shares, (event.campaign_id,)),
                 Write(SQL.delete_campaign_recipients, (event.campaign_id,)),
                 Write(SQL.delete_campaign, (event.campaign_id,)),
             ]

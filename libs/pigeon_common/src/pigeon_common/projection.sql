@@ -22,10 +22,35 @@ ON CONFLICT (id) DO UPDATE SET
 -- name: delete-mailbox
 DELETE FROM mailboxes WHERE id = $1;
 
+-- name: set-mailbox-owner
+-- The creator (mailbox.created) or a new owner (mailbox.owner_changed).
+UPDATE mailboxes SET owner_id = $2 WHERE id = $1;
+
+-- name: delete-mailbox-shares
+DELETE FROM mailbox_shares WHERE mailbox_id = $1;
+
+-- name: insert-mailbox-share
+INSERT INTO mailbox_shares (mailbox_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING;
+
+-- name: delete-mailbox-share
+DELETE FROM mailbox_shares WHERE mailbox_id = $1 AND user_id = $2;
+
+-- name: set-campaign-owner
+UPDATE campaigns SET owner_id = $2 WHERE id = $1;
+
+-- name: delete-campaign-shares
+DELETE FROM campaign_shares WHERE campaign_id = $1;
+
+-- name: insert-campaign-share
+INSERT INTO campaign_shares (campaign_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING;
+
+-- name: delete-campaign-share
+DELETE FROM campaign_shares WHERE campaign_id = $1 AND user_id = $2;
+
 -- name: insert-campaign
 INSERT INTO campaigns (id, name, subject, template_markdown, mailbox_id, status,
-    created_at, updated_at, last_seq)
-VALUES ($1, $2, $3, $4, $5, 'draft', $6, $6, $7)
+    created_at, updated_at, last_seq, owner_id, cloned_from)
+VALUES ($1, $2, $3, $4, $5, 'draft', $6, $6, $7, $8, $9)
 ON CONFLICT (id) DO NOTHING;
 
 -- name: update-campaign

@@ -34,7 +34,11 @@ class SecretBox:
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode()).decode()
 
-    def decrypt(self, token: str) -> str:
+    def decrypt(self, token: str | None) -> str:
+        """The plaintext; "" when there is no stored secret (a relay without login, or a
+        password dropped because its server changed)."""
+        if token is None:
+            return ""
         try:
             return self._fernet.decrypt(token.encode()).decode()
         except InvalidToken:

@@ -126,6 +126,17 @@ class PigeonSettings(BaseSettings):
         description="Folder that processed bounce-folder mail is moved to (created if "
         "missing); empty leaves it in place. Mail is never deleted.",
     )
+    mcp_host: str = Field(
+        default="127.0.0.1", description="Address the MCP gateway (streamable HTTP) binds to."
+    )
+    mcp_port: Annotated[int, Field(ge=0, le=65535)] = Field(
+        default=8030, description="Port of the MCP gateway; it serves /mcp, /healthz and /readyz."
+    )
+    api_url: AnyHttpUrl | None = Field(
+        default=None,
+        description="Base URL of the REST API that the MCP gateway and `pigeon mcp` call (the "
+        "part before /api/v1). Unset: http://<api_host>:<api_port>.",
+    )
     soft_bounce_limit: Annotated[int, Field(ge=1, le=100)] = Field(
         default=3,
         description="Full-mailbox or given-up temporary bounces of one address (on "
@@ -170,6 +181,13 @@ class PigeonSettings(BaseSettings):
         """`public_base_url` as tracking URLs start (no trailing slash), None when unset."""
         url = self.public_base_url
         return str(url).rstrip("/") if url else None
+
+    @property
+    def api_base(self) -> str:
+        """Where the REST API answers (no trailing slash, without /api/v1)."""
+        if self.api_url is not None:
+            return str(self.api_url).rstrip("/")
+        return f"http://{self.api_host}:{self.api_port}"
 
     @property
     def embedded(self) -> bool:

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 import asyncpg
 
 from pigeon_common.auth import TokenSigner, hash_password
+from pigeon_common.domain.access import Role, Scope
 
 INSERT_USER = (
-    "INSERT INTO users (id, email, password_hash, is_admin) VALUES ($1, $2, $3, $4)"
+    "INSERT INTO users (id, email, password_hash, role) VALUES ($1, $2, $3, $4)"
     " ON CONFLICT (email) DO NOTHING RETURNING id, token_epoch, password_hash"
 )
 
@@ -23,6 +24,7 @@ class NewUser:
     email: str
     password: str
     token: str
+    read_only_token: str
 
 
 class UserExistsError(Exception):
@@ -35,14 +37,20 @@ async def create_user(
     email: str,
     password: str | None = None,
     *,
-    is_admin: bool = False,
+    role: Role = Role.MEMBER,
 ) -> NewUser:
     password = password or secrets.token_urlsafe(18)
-    row = await conn.fetchrow(INSERT_USER, uuid.uuid4(), email, hash_password(password), is_admin)
+    row = await conn.fetchrow(INSERT_USER, uuid.uuid4(), email, hash_password(password), role)
     if row is None:
         raise UserExistsError(email)
-    token = signer.token_for(row["id"], row["token_epoch"], row["password_hash"])
-    return NewUser(id=row["id"], email=email, password=password, token=token)
+    args = (row["id"], row["token_epoch"], row["password_hash"])
+    return NewUser(
+        id=row["id"],
+        email=email,
+        password=password,
+        token=signer.token_for(*args),
+        read_only_token=signer.token_for(*args, scope=Scope.READ),
+    )
 
 
 async def user_count(conn: asyncpg.Connection) -> int:

@@ -19,6 +19,7 @@ import httpx
 
 from pigeon_common import db, users
 from pigeon_common.auth import TokenSigner
+from pigeon_common.domain.access import Role
 from pigeon_common.serving import serve_asgi
 from pigeon_common.settings import PigeonSettings
 from pigeon_embedded.ports import free_port
@@ -61,7 +62,7 @@ async def create_admin(settings: PigeonSettings, email: str = ADMIN_EMAIL) -> st
     conn = await db.connect(settings.database_url)
     try:
         signer = TokenSigner(settings.secret())
-        admin = await users.create_user(conn, signer, email, ADMIN_PASSWORD, is_admin=True)
+        admin = await users.create_user(conn, signer, email, ADMIN_PASSWORD, role=Role.ADMIN)
     finally:
         await conn.close()
     return admin.token

@@ -9,6 +9,7 @@ from fastapi import APIRouter, FastAPI
 
 from pigeon_api.admin.router import install_admin
 from pigeon_api.body_limit import BodyLimitMiddleware
+from pigeon_api.commands.ownership import adopt_orphans
 from pigeon_api.context import ApiContext
 from pigeon_api.errors import ErrorResponse, install_error_handlers
 from pigeon_api.routes import (
@@ -30,6 +31,7 @@ API_PREFIX = "/api/v1"
 
 def create_app(settings: PigeonSettings) -> FastAPI:
     context = ApiContext.from_settings(settings)
+    context.on_connect.append(adopt_orphans)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from pigeon_api.errors import ApiError
 from pigeon_common.auth import TokenSigner
@@ -34,6 +36,8 @@ class ApiContext:
     conns: Connections | None = None
     watermark: ProjectionWatermark | None = None
     _task: asyncio.Task[None] | None = None
+    # Run once connected, before the API says it is ready (e.g. adopting old data).
+    on_connect: list[Callable[[Any, Any], Awaitable[object]]] = field(default_factory=list)
 
     @classmethod
     def from_settings(cls, settings: PigeonSettings) -> ApiContext:
@@ -62,6 +66,8 @@ class ApiContext:
             try:
                 async with conns.pool.acquire() as conn:
                     await SQL.prepare_all(conn)
+                    for hook in self.on_connect:
+                        await hook(conn, conns.js)
                 break
             except Exception as exc:
                 self.readiness.reason = f"database not ready (run `pigeon migrate`?): {exc}"

@@ -1,10 +1,8 @@
-"""Request dependencies: the context, a database connection and the current user."""
+"""Request dependencies: the context, a database connection and the calling actor."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -13,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pigeon_api.context import SQL, ApiContext
 from pigeon_api.errors import ApiError
 from pigeon_common.auth import parse_token
+from pigeon_common.domain.access import Actor, Role
 
 _bearer = HTTPBearer(auto_error=False, description="Personal access token (`pgn_...`)")
 
@@ -34,22 +33,16 @@ async def connection(ctx: Ctx) -> AsyncIterator[Any]:
 Conn = Annotated[Any, Depends(connection)]
 
 
-@dataclass(frozen=True)
-class User:
-    id: uuid.UUID
-    email: str
-    is_admin: bool
-
-
 def _unauthorized(message: str) -> ApiError:
     return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
 
 
-async def current_user(
+async def current_actor(
     ctx: Ctx,
     conn: Conn,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> User:
+) -> Actor:
+    """The caller, its role and its token's scope (what it may do is the domain's call)."""
     if credentials is None:
         raise _unauthorized("missing bearer token (Authorization: Bearer pgn_...)")
     claim = parse_token(credentials.credentials)
@@ -58,16 +51,7 @@ async def current_user(
     row = await conn.fetchrow(SQL.user_by_id, claim.user_id)
     if row is None or not ctx.signer.verify(claim, row["token_epoch"], row["password_hash"]):
         raise _unauthorized("invalid, revoked or rotated token")
-    return User(id=row["id"], email=row["email"], is_admin=row["is_admin"])
+    return Actor(row["id"], Role(row["role"]), claim.scope, row["email"])
 
 
-CurrentUser = Annotated[User, Depends(current_user)]
-
-
-async def admin_user(user: CurrentUser) -> User:
-    if not user.is_admin:
-        raise ApiError(403, "forbidden", "only an administrator can do this")
-    return user
-
-
-AdminUser = Annotated[User, Depends(admin_user)]
+CurrentUser = Annotated[Actor, Depends(current_actor)]

@@ -11,6 +11,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from pigeon_api.commands.remote import RemoteError
+from pigeon_common.domain.errors import ErrorKind, RuleError
 from pigeon_common.render import TemplateError
 
 log = logging.getLogger(__name__)
@@ -104,6 +106,26 @@ async def _api_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_json(exc.status, exc.body, exc.headers)
 
 
+# The one translation of the domain's refusals to HTTP.
+STATUS_OF_KIND: dict[ErrorKind, int] = {
+    "not_found": 404,
+    "forbidden": 403,
+    "conflict": 409,
+    "invalid": 422,
+}
+
+
+async def _rule_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RuleError)
+    body = ErrorBody(code=exc.code, message=exc.message, field=exc.field)
+    return error_json(STATUS_OF_KIND[exc.kind], body)
+
+
+async def _remote_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RemoteError)
+    return error_json(exc.status, ErrorBody(code=exc.code, message=exc.message))
+
+
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = {
@@ -124,6 +146,8 @@ async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RuleError, _rule_error)
+    app.add_exception_handler(RemoteError, _remote_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
 

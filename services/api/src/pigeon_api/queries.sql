@@ -1,65 +1,120 @@
 -- Reads and API-owned writes of the REST API.
 
 -- name: user-by-id
-SELECT id, email, password_hash, token_epoch, is_admin, created_at FROM users WHERE id = $1;
+SELECT id, email, password_hash, token_epoch, role, created_at FROM users WHERE id = $1;
 
 -- name: user-by-email
-SELECT id, email, password_hash, token_epoch, is_admin, created_at FROM users WHERE lower(email) = lower($1);
+SELECT id, email, password_hash, token_epoch, role, created_at FROM users WHERE lower(email) = lower($1);
 
 -- name: insert-user
-INSERT INTO users (id, email, password_hash, is_admin) VALUES ($1, $2, $3, $4)
+INSERT INTO users (id, email, password_hash, role) VALUES ($1, $2, $3, $4)
 ON CONFLICT (email) DO NOTHING
-RETURNING id, email, password_hash, token_epoch, is_admin, created_at;
+RETURNING id, email, password_hash, token_epoch, role, created_at;
 
 -- name: list-users
-SELECT id, email, password_hash, token_epoch, is_admin, created_at FROM users ORDER BY created_at, email;
+SELECT id, email, password_hash, token_epoch, role, created_at FROM users
+ORDER BY created_at, email LIMIT $1 OFFSET $2;
+
+-- name: count-users
+SELECT count(*) FROM users;
+
+-- name: set-role
+UPDATE users SET role = $2, updated_at = now() WHERE id = $1
+RETURNING id, email, password_hash, token_epoch, role, created_at;
+
+-- name: first-admin
+-- The administrator that adopts mailboxes and campaigns from before owners existed.
+SELECT id FROM users WHERE role = 'admin' ORDER BY created_at, id LIMIT 1;
+
+-- name: orphan-mailboxes
+SELECT id FROM mailboxes WHERE owner_id IS NULL;
+
+-- name: orphan-campaigns
+SELECT id FROM campaigns WHERE owner_id IS NULL;
 
 -- name: set-password
 UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1
-RETURNING id, email, password_hash, token_epoch, is_admin, created_at;
+RETURNING id, email, password_hash, token_epoch, role, created_at;
 
 -- name: bump-token-epoch
 UPDATE users SET token_epoch = token_epoch + 1, updated_at = now() WHERE id = $1
-RETURNING id, email, password_hash, token_epoch, is_admin, created_at;
+RETURNING id, email, password_hash, token_epoch, role, created_at;
 
 -- name: upsert-mailbox-secrets
+-- A null password: none (an SMTP relay without login).
 INSERT INTO mailbox_secrets (mailbox_id, smtp_password, imap_password) VALUES ($1, $2, $3)
 ON CONFLICT (mailbox_id) DO UPDATE SET smtp_password = excluded.smtp_password,
     imap_password = excluded.imap_password, updated_at = now();
 
 -- name: update-mailbox-secrets
--- New encrypted passwords; a null one keeps the stored one.
-UPDATE mailbox_secrets SET smtp_password = coalesce($2, smtp_password),
-    imap_password = coalesce($3, imap_password), updated_at = now()
+-- Per side: $2/$4 true replaces the stored password with $3/$5 (null drops it).
+UPDATE mailbox_secrets
+SET smtp_password = CASE WHEN $2 THEN $3 ELSE smtp_password END,
+    imap_password = CASE WHEN $4 THEN $5 ELSE imap_password END, updated_at = now()
 WHERE mailbox_id = $1;
 
 -- name: delete-mailbox-secrets
 DELETE FROM mailbox_secrets WHERE mailbox_id = $1;
 
 -- name: mailbox-by-id
-SELECT * FROM mailboxes WHERE id = $1;
+-- With who it is shared with and whether each side has a stored password.
+SELECT m.*,
+  ARRAY(SELECT user_id FROM mailbox_shares s WHERE s.mailbox_id = m.id ORDER BY user_id)
+    AS shared_with,
+  (x.smtp_password IS NOT NULL) AS smtp_password_set,
+  (x.imap_password IS NOT NULL) AS imap_password_set
+FROM mailboxes m LEFT JOIN mailbox_secrets x ON x.mailbox_id = m.id WHERE m.id = $1;
 
 -- name: list-mailboxes
-SELECT * FROM mailboxes ORDER BY created_at, id LIMIT $1 OFFSET $2;
+-- The mailboxes whose settings the caller sees: $3 true = all; else owned by $4 (plus
+-- those shared with $4 when $5).
+SELECT m.*,
+  ARRAY(SELECT user_id FROM mailbox_shares s WHERE s.mailbox_id = m.id ORDER BY user_id)
+    AS shared_with,
+  (x.smtp_password IS NOT NULL) AS smtp_password_set,
+  (x.imap_password IS NOT NULL) AS imap_password_set
+FROM mailboxes m LEFT JOIN mailbox_secrets x ON x.mailbox_id = m.id
+WHERE $3 OR m.owner_id = $4
+   OR ($5 AND EXISTS (SELECT 1 FROM mailbox_shares s WHERE s.mailbox_id = m.id AND s.user_id = $4))
+ORDER BY m.created_at, m.id LIMIT $1 OFFSET $2;
 
 -- name: count-mailboxes
-SELECT count(*) FROM mailboxes;
+SELECT count(*) FROM mailboxes m
+WHERE $1 OR m.owner_id = $2
+   OR ($3 AND EXISTS (SELECT 1 FROM mailbox_shares s WHERE s.mailbox_id = m.id AND s.user_id = $2));
+
+-- name: mailbox-shares
+SELECT s.user_id, u.email FROM mailbox_shares s LEFT JOIN users u ON u.id = s.user_id
+WHERE s.mailbox_id = $1 ORDER BY u.email, s.user_id;
 
 -- name: campaigns-using-mailbox
 SELECT count(*) FROM campaigns WHERE mailbox_id = $1;
 
 -- name: campaign-by-id
-SELECT c.*, (SELECT count(*) FROM recipients r WHERE r.campaign_id = c.id) AS recipient_count
+SELECT c.*, (SELECT count(*) FROM recipients r WHERE r.campaign_id = c.id) AS recipient_count,
+  ARRAY(SELECT user_id FROM campaign_shares s WHERE s.campaign_id = c.id ORDER BY user_id)
+    AS shared_with
 FROM campaigns c WHERE c.id = $1;
 
 -- name: list-campaigns
--- Newest first; $3 filters by status when not null.
-SELECT c.*, (SELECT count(*) FROM recipients r WHERE r.campaign_id = c.id) AS recipient_count
+-- Newest first; $3 filters by status when not null; $4 true = every campaign, else the
+-- ones owned by $5 (plus those shared with $5 when $6).
+SELECT c.*, (SELECT count(*) FROM recipients r WHERE r.campaign_id = c.id) AS recipient_count,
+  ARRAY(SELECT user_id FROM campaign_shares s WHERE s.campaign_id = c.id ORDER BY user_id)
+    AS shared_with
 FROM campaigns c WHERE ($3::text IS NULL OR c.status = $3)
+  AND ($4 OR c.owner_id = $5
+       OR ($6 AND EXISTS (SELECT 1 FROM campaign_shares s WHERE s.campaign_id = c.id AND s.user_id = $5)))
 ORDER BY c.created_at DESC, c.id LIMIT $1 OFFSET $2;
 
 -- name: count-campaigns
-SELECT count(*) FROM campaigns WHERE ($1::text IS NULL OR status = $1);
+SELECT count(*) FROM campaigns c WHERE ($1::text IS NULL OR c.status = $1)
+  AND ($2 OR c.owner_id = $3
+       OR ($4 AND EXISTS (SELECT 1 FROM campaign_shares s WHERE s.campaign_id = c.id AND s.user_id = $3)));
+
+-- name: campaign-shares
+SELECT s.user_id, u.email FROM campaign_shares s LEFT JOIN users u ON u.id = s.user_id
+WHERE s.campaign_id = $1 ORDER BY u.email, s.user_id;
 
 -- name: recipient-by-id
 SELECT * FROM recipients WHERE campaign_id = $1 AND id = $2;
@@ -211,19 +266,22 @@ WHERE campaign_id = $1 AND ($2::uuid IS NULL OR recipient_id = $2)
   AND ($3::text IS NULL OR kind = $3);
 
 -- name: list-suppressions
+-- $4 true = every row; else only those of mailboxes owned by $5.
 SELECT email, nullif(mailbox_key, '00000000-0000-0000-0000-000000000000') AS mailbox_id,
        reason, detail, created_at
 FROM suppressions
 WHERE ($1::text IS NULL OR email_key = $1)
   AND ($2::uuid IS NULL OR mailbox_key = $2)
   AND ($3::text IS NULL OR reason = $3)
-ORDER BY created_at DESC, email_key, mailbox_key LIMIT $4 OFFSET $5;
+  AND ($4 OR mailbox_key IN (SELECT id FROM mailboxes WHERE owner_id = $5))
+ORDER BY created_at DESC, email_key, mailbox_key LIMIT $6 OFFSET $7;
 
 -- name: count-suppressions
 SELECT count(*) FROM suppressions
 WHERE ($1::text IS NULL OR email_key = $1)
   AND ($2::uuid IS NULL OR mailbox_key = $2)
-  AND ($3::text IS NULL OR reason = $3);
+  AND ($3::text IS NULL OR reason = $3)
+  AND ($4 OR mailbox_key IN (SELECT id FROM mailboxes WHERE owner_id = $5));
 
 -- name: suppression-exists
 SELECT 1 FROM suppressions WHERE email_key = $1 AND mailbox_key = $2
@@ -305,7 +363,7 @@ VALUES ($1, $2, $3, now() + make_interval(secs => $4));
 
 -- name: admin-session
 -- A live session with its user (the caller compares the password fingerprint).
-SELECT s.id, s.password_fingerprint, u.id AS user_id, u.email, u.is_admin, u.password_hash,
+SELECT s.id, s.password_fingerprint, u.id AS user_id, u.email, u.role, u.password_hash,
     u.token_epoch
 FROM admin_sessions s JOIN users u ON u.id = s.user_id
 WHERE s.id = $1 AND s.expires_at > now();

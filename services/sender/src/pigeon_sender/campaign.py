@@ -59,8 +59,11 @@ def sending_campaign(
 ) -> SendingCampaign:
     """The campaign ready to send, or NotSendableError saying why it never can be as it
     stands (no mailbox, passwords this server cannot decrypt, a bad sender address)."""
-    if row["mailbox_id"] is None or row["smtp_password"] is None:
+    if row["mailbox_id"] is None or row["smtp_host"] is None:
         raise NotSendableError(f"campaign {row['id']} has no mailbox")
+    if row["smtp_username"] and row["smtp_password"] is None:
+        # Dropped when the mailbox's SMTP server or login changed without a new one.
+        raise NotSendableError("the mailbox has no SMTP password for its server: set it again")
     try:
         return _sending_campaign(row, box, signer, public_base_url, tls_context)
     except SecretBoxError:

@@ -59,8 +59,8 @@ async def _state(request: Request, ctx: Ctx, conn: Conn, *, required: bool) -> A
     if binding is None:
         new_cookie = binding = secrets.token_urlsafe(24)
     state = AdminState(user=user, csrf=csrf_token(key, binding), new_csrf_cookie=new_cookie)
-    # Writes need a role that may write; refined by the access policy (issue 8).
-    state.can_write = user is not None
+    # A viewer reads only; the command layer's access policy decides each action.
+    state.can_write = user is not None and user.role != "viewer"
     if request.method == "POST":
         state.form = await _form(request)
         if new_cookie is not None or not csrf_ok(key, binding, state.form.get(CSRF_FIELD)):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from pigeon_api.admin.deps import Admin, AdminError, require_admin, uuid_or_404
+from pigeon_api.admin.deps import Admin, AdminError, require_admin, user_of, uuid_or_404
 from pigeon_api.admin.paging import PAGE_SIZE, blank_to_none, page_number, pager
 from pigeon_api.admin.templating import render
 from pigeon_api.context import SQL
@@ -37,17 +37,20 @@ async def mailbox(request: Request, state: Admin, conn: Conn, mailbox_id: str) -
 async def suppressions(request: Request, state: Admin, conn: Conn) -> Response:
     email = blank_to_none(request.query_params.get("email"))
     key = address_key(email) if email else None
-    count = await conn.fetchval(SQL.count_suppressions, key, None, None)
+    user = user_of(state)
+    # Administrators see every row; others only those of the mailboxes they own.
+    scope = (key, None, None, user.is_admin, user.user_id)
+    count = await conn.fetchval(SQL.count_suppressions, *scope)
     pages = pager(
         "/admin/suppressions", page_number(request.query_params.get("page")), count,
         {"email": email},
     )  # fmt: skip
-    rows = await conn.fetch(SQL.list_suppressions, key, None, None, PAGE_SIZE, pages.offset)
+    rows = await conn.fetch(SQL.list_suppressions, *scope, PAGE_SIZE, pages.offset)
     return render(request, "suppressions.html", rows=rows, pager=pages, email=email or "")
 
 
 @router.get("/users")
 async def users(request: Request, state: Admin, conn: Conn) -> Response:
     require_admin(state)
-    rows = await conn.fetch(SQL.list_users)
+    rows = await conn.fetch(SQL.list_users, 500, 0)
     return render(request, "users.html", rows=rows)

@@ -27,9 +27,13 @@ class SessionUser:
     session_id: str
     user_id: uuid.UUID
     email: str
-    is_admin: bool
+    role: str
     password_hash: str
     token_epoch: int
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
 
 
 def session_id(cookie: str) -> str:
@@ -67,7 +71,7 @@ async def session_user(conn: Any, cookie: str | None) -> SessionUser | None:
         session_id=row["id"],
         user_id=row["user_id"],
         email=row["email"],
-        is_admin=row["is_admin"],
+        role=row["role"],
         password_hash=row["password_hash"],
         token_epoch=row["token_epoch"],
     )

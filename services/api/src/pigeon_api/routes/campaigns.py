@@ -1,24 +1,39 @@
-"""Campaigns: drafting, editing and deleting (sending comes with the sender service)."""
+"""Campaigns: drafting, editing, deleting, cloning and sharing. Each route translates
+HTTP to a command of `pigeon_api.commands.campaigns` and its result back."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Header, Query, Response, status
 from fastapi.responses import JSONResponse
 
-from pigeon_api.context import SQL
+from pigeon_api.commands import campaigns as commands
+from pigeon_api.commands.storing import Stored
 from pigeon_api.deps import Conn, Ctx, CurrentUser
-from pigeon_api.errors import ApiError, not_found, template_error
-from pigeon_api.schemas.campaigns import CampaignCreate, CampaignPublic, CampaignUpdate
-from pigeon_api.schemas.common import Accepted, Page
-from pigeon_common import events as ev
-from pigeon_common.campaigns import CampaignLockedError, CampaignStatus, ensure_editable
-from pigeon_common.render.errors import TemplateError, TemplateField
-from pigeon_common.render.template import parse_source
+from pigeon_api.responses import NO_CONTENT, WRITE_ERRORS, accepted_or
+from pigeon_api.schemas.campaigns import (
+    CampaignClone,
+    CampaignCreate,
+    CampaignPublic,
+    CampaignUpdate,
+)
+from pigeon_api.schemas.common import Accepted, Page, ShareCreate, SharePublic
+from pigeon_common.domain.access import Actor
+from pigeon_common.domain.status import CampaignStatus
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description="A retried create with the same key (from the same user) returns what "
+        "the first one created instead of creating again.",
+    ),
+]
 
 
 def public(row: Any) -> CampaignPublic:
@@ -28,6 +43,9 @@ def public(row: Any) -> CampaignPublic:
         subject=row["subject"],
         template_markdown=row["template_markdown"],
         mailbox_id=row["mailbox_id"],
+        owner_id=row["owner_id"],
+        shared_with=list(row["shared_with"] or ()),
+        cloned_from=row["cloned_from"],
         status=row["status"],
         status_reason=row["status_reason"],
         send_at=row["send_at"],
@@ -39,45 +57,13 @@ def public(row: Any) -> CampaignPublic:
     )
 
 
-async def load_campaign(conn: Conn, campaign_id: uuid.UUID) -> Any:
-    row = await conn.fetchrow(SQL.campaign_by_id, campaign_id)
-    if row is None:
-        raise not_found("campaign")
-    return row
-
-
-def ensure_campaign_editable(row: Any, action: str) -> None:
-    try:
-        ensure_editable(row["status"], action)
-    except CampaignLockedError as exc:
-        raise ApiError(409, "campaign_locked", str(exc)) from None
-
-
-def _check_templates(subject: str | None, template: str | None) -> None:
-    """The checks the renderer makes of an author's template (syntax, the sandbox's static
-    refusals, size, track_url arguments), made when the campaign is saved."""
-    fields: tuple[tuple[TemplateField, str | None], ...] = (
-        ("subject", subject),
-        ("template_markdown", template),
+async def _answer(conn: Conn, actor: Actor, stored: Stored, code: int) -> Any:
+    if not stored.projected:
+        return accepted_or(stored.id)
+    row = await commands.get_campaign(conn, actor, stored.id)
+    return JSONResponse(
+        public(row).model_dump(mode="json"), status_code=code if stored.created else 200
     )
-    for field, source in fields:
-        if source is not None:
-            try:
-                parse_source(source, field)
-            except TemplateError as exc:
-                raise template_error(exc) from None
-
-
-async def _check_mailbox(conn: Conn, mailbox_id: uuid.UUID | None) -> None:
-    if mailbox_id is not None and await conn.fetchrow(SQL.mailbox_by_id, mailbox_id) is None:
-        raise ApiError(422, "validation_error", "mailbox_id: no such mailbox", field="mailbox_id")
-
-
-async def _answer(conn: Conn, campaign_id: uuid.UUID, projected: bool, code: int) -> Any:
-    if not projected:
-        return JSONResponse(Accepted(id=str(campaign_id)).model_dump(), status_code=202)
-    row = await load_campaign(conn, campaign_id)
-    return JSONResponse(public(row).model_dump(mode="json"), status_code=code)
 
 
 @router.post(
@@ -85,61 +71,53 @@ async def _answer(conn: Conn, campaign_id: uuid.UUID, projected: bool, code: int
     operation_id="create_campaign",
     response_model=CampaignPublic,
     status_code=status.HTTP_201_CREATED,
-    responses={202: {"model": Accepted}},
+    responses={200: {"model": CampaignPublic}, 202: {"model": Accepted}, **WRITE_ERRORS},
 )
-async def create_campaign(body: CampaignCreate, user: CurrentUser, ctx: Ctx, conn: Conn) -> Any:
-    _check_templates(body.subject, body.template_markdown)
-    await _check_mailbox(conn, body.mailbox_id)
-    campaign_id = uuid.uuid4()
-    event = ev.CampaignCreated(campaign_id=campaign_id, **body.model_dump())
-    projected = await ctx.commit(ev.envelope_for(event, str(campaign_id), actor=str(user.id)))
-    return await _answer(conn, campaign_id, projected, 201)
+async def create_campaign(
+    body: CampaignCreate,
+    user: CurrentUser,
+    ctx: Ctx,
+    conn: Conn,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    """Draft a campaign, owned by the caller. With an `Idempotency-Key`, a retry answers
+    200 with the campaign the first call created."""
+    draft = commands.CampaignDraft(**body.model_dump())
+    stored = await commands.create_campaign(ctx, conn, user, draft, idempotency_key)
+    return await _answer(conn, user, stored, 201)
 
 
 @router.get("", operation_id="list_campaigns", response_model=Page[CampaignPublic])
 async def list_campaigns(
-    _user: CurrentUser,
+    user: CurrentUser,
     conn: Conn,
     limit: int = Query(50, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=10_000_000),
     status: CampaignStatus | None = Query(None),
 ) -> Page[CampaignPublic]:
-    wanted = status.value if status else None
-    rows = await conn.fetch(SQL.list_campaigns, limit, offset, wanted)
-    count = await conn.fetchval(SQL.count_campaigns, wanted)
+    """The campaigns the caller owns or that are shared with it (all, for an admin)."""
+    rows, count = await commands.list_campaigns(conn, user, status, limit, offset)
     return Page(data=[public(r) for r in rows], count=count)
 
 
 @router.get("/{campaign_id}", operation_id="get_campaign", response_model=CampaignPublic)
-async def get_campaign(campaign_id: uuid.UUID, _user: CurrentUser, conn: Conn) -> CampaignPublic:
-    return public(await load_campaign(conn, campaign_id))
+async def get_campaign(campaign_id: uuid.UUID, user: CurrentUser, conn: Conn) -> CampaignPublic:
+    return public(await commands.get_campaign(conn, user, campaign_id))
 
 
 @router.patch(
     "/{campaign_id}",
     operation_id="update_campaign",
     response_model=CampaignPublic,
-    responses={202: {"model": Accepted}, 409: {"description": "campaign has started sending"}},
+    responses={202: {"model": Accepted}, **WRITE_ERRORS},
 )
 async def update_campaign(
     campaign_id: uuid.UUID, body: CampaignUpdate, user: CurrentUser, ctx: Ctx, conn: Conn
 ) -> Any:
-    row = await load_campaign(conn, campaign_id)
-    ensure_campaign_editable(row, "edited")
+    """Change the given fields (a draft or scheduled campaign only: 409 once sending)."""
     changes = body.model_dump(exclude_unset=True)
-    for field in ("name", "subject", "template_markdown"):
-        if field in changes and changes[field] is None:
-            raise ApiError(422, "validation_error", f"{field}: must not be null", field=field)
-    _check_templates(changes.get("subject"), changes.get("template_markdown"))
-    if "mailbox_id" in changes:
-        await _check_mailbox(conn, changes["mailbox_id"])
-    state = {f: row[f] for f in ("name", "subject", "template_markdown", "mailbox_id")}
-    changed = sorted(f for f, v in changes.items() if state[f] != v)
-    if not changed:
-        return JSONResponse(public(row).model_dump(mode="json"))
-    event = ev.CampaignUpdated(campaign_id=campaign_id, **{**state, **changes}, changed=changed)
-    projected = await ctx.commit(ev.envelope_for(event, str(campaign_id), actor=str(user.id)))
-    return await _answer(conn, campaign_id, projected, 200)
+    stored = await commands.update_campaign(ctx, conn, user, campaign_id, changes)
+    return await _answer(conn, user, stored, 200)
 
 
 @router.delete(
@@ -147,13 +125,73 @@ async def update_campaign(
     operation_id="delete_campaign",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses={409: {"description": "campaign has started sending"}},
+    responses=WRITE_ERRORS,
 )
 async def delete_campaign(
     campaign_id: uuid.UUID, user: CurrentUser, ctx: Ctx, conn: Conn
 ) -> Response:
-    row = await load_campaign(conn, campaign_id)
-    ensure_campaign_editable(row, "deleted")
-    event = ev.CampaignDeleted(campaign_id=campaign_id)
-    await ctx.commit(ev.envelope_for(event, str(campaign_id), actor=str(user.id)))
-    return Response(status_code=204)
+    """Delete a draft or scheduled campaign with its recipients (its owner or an admin)."""
+    await commands.delete_campaign(ctx, conn, user, campaign_id)
+    return NO_CONTENT()
+
+
+@router.post(
+    "/{campaign_id}/clone",
+    operation_id="clone_campaign",
+    response_model=CampaignPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"model": CampaignPublic}, 202: {"model": Accepted}, **WRITE_ERRORS},
+)
+async def clone_campaign(
+    campaign_id: uuid.UUID,
+    user: CurrentUser,
+    ctx: Ctx,
+    conn: Conn,
+    body: CampaignClone | None = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    """A new draft owned by the caller with this campaign's name, subject, template and
+    (when the caller may use it) mailbox; no recipients."""
+    name = body.name if body else None
+    stored = await commands.clone_campaign(ctx, conn, user, campaign_id, name, idempotency_key)
+    return await _answer(conn, user, stored, 201)
+
+
+@router.get(
+    "/{campaign_id}/shares", operation_id="list_campaign_shares", response_model=list[SharePublic]
+)
+async def list_campaign_shares(
+    campaign_id: uuid.UUID, user: CurrentUser, conn: Conn
+) -> list[SharePublic]:
+    rows = await commands.campaign_shares(conn, user, campaign_id)
+    return [SharePublic(user_id=r["user_id"], email=r["email"]) for r in rows]
+
+
+@router.post(
+    "/{campaign_id}/shares",
+    operation_id="share_campaign",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=WRITE_ERRORS,
+)
+async def share_campaign(
+    campaign_id: uuid.UUID, body: ShareCreate, user: CurrentUser, ctx: Ctx, conn: Conn
+) -> Response:
+    """Share with a user (by email): a member may then read and change the campaign, a
+    viewer read it. Only the owner (or an admin) shares."""
+    await commands.share_campaign(ctx, conn, user, campaign_id, body.email)
+    return NO_CONTENT()
+
+
+@router.delete(
+    "/{campaign_id}/shares/{user_id}",
+    operation_id="unshare_campaign",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=WRITE_ERRORS,
+)
+async def unshare_campaign(
+    campaign_id: uuid.UUID, user_id: uuid.UUID, user: CurrentUser, ctx: Ctx, conn: Conn
+) -> Response:
+    await commands.unshare_campaign(ctx, conn, user, campaign_id, user_id)
+    return NO_CONTENT()

@@ -9,11 +9,11 @@ from typing import Any
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
+from pigeon_api.commands.loading import campaign_row
 from pigeon_api.context import SQL
 from pigeon_api.csv_export import csv_download
 from pigeon_api.deps import Conn, Ctx, CurrentUser
 from pigeon_api.paging import fetch_page
-from pigeon_api.routes.campaigns import load_campaign
 from pigeon_api.schemas.common import Page
 from pigeon_api.schemas.engagement import (
     CampaignStats,
@@ -23,6 +23,7 @@ from pigeon_api.schemas.engagement import (
     LinkStats,
     OpenPublic,
 )
+from pigeon_common.domain.access import Action
 
 router = APIRouter(prefix="/campaigns/{campaign_id}", tags=["engagement"])
 
@@ -52,10 +53,10 @@ def rate(part: int, whole: int) -> float:
 
 
 @router.get("/stats", operation_id="campaign_stats", response_model=CampaignStats)
-async def campaign_stats(campaign_id: uuid.UUID, _user: CurrentUser, conn: Conn) -> CampaignStats:
+async def campaign_stats(campaign_id: uuid.UUID, user: CurrentUser, conn: Conn) -> CampaignStats:
     """The campaign's numbers: outcomes, unique opens and clicks (people and machines
     apart), bounces (hard, soft), delays, replies, unsubscribes, rates, and per link."""
-    await load_campaign(conn, campaign_id)
+    await campaign_row(conn, user, campaign_id, Action.CAMPAIGN_VIEW)
     row = dict((await conn.fetchrow(SQL.campaign_stats, campaign_id)).items())
     links = [LinkStats(**dict(r.items())) for r in await conn.fetch(SQL.link_stats, campaign_id)]
     bounced = row["bounced_hard"] + row["bounced_soft"]
@@ -74,15 +75,15 @@ async def campaign_stats(campaign_id: uuid.UUID, _user: CurrentUser, conn: Conn)
 @router.get("/opens", operation_id="list_opens", response_model=Page[OpenPublic])
 async def list_opens(
     campaign_id: uuid.UUID,
-    _user: CurrentUser,
+    user: CurrentUser,
     conn: Conn,
     recipient_id: uuid.UUID | None = Query(None),
     machine: bool | None = Query(None),
     limit: int = Query(50, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=10_000_000),
 ) -> Page[OpenPublic]:
     """Every fetch of the open pixel, newest first (`machine` filters people or machines)."""
-    await load_campaign(conn, campaign_id)
+    await campaign_row(conn, user, campaign_id, Action.CAMPAIGN_VIEW)
     filters = (campaign_id, recipient_id, machine)
     return await fetch_page(
         conn, OpenPublic, SQL.list_opens, SQL.count_opens, filters, limit, offset
@@ -92,15 +93,15 @@ async def list_opens(
 @router.get("/clicks", operation_id="list_clicks", response_model=Page[ClickPublic])
 async def list_clicks(
     campaign_id: uuid.UUID,
-    _user: CurrentUser,
+    user: CurrentUser,
     conn: Conn,
     recipient_id: uuid.UUID | None = Query(None),
     machine: bool | None = Query(None),
     limit: int = Query(50, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=10_000_000),
 ) -> Page[ClickPublic]:
     """Every followed link, newest first."""
-    await load_campaign(conn, campaign_id)
+    await campaign_row(conn, user, campaign_id, Action.CAMPAIGN_VIEW)
     filters = (campaign_id, recipient_id, machine)
     return await fetch_page(
         conn, ClickPublic, SQL.list_clicks, SQL.count_clicks, filters, limit, offset
@@ -114,15 +115,15 @@ async def list_clicks(
 )
 async def list_delivery_events(
     campaign_id: uuid.UUID,
-    _user: CurrentUser,
+    user: CurrentUser,
     conn: Conn,
     recipient_id: uuid.UUID | None = Query(None),
     kind: DeliveryKind | None = Query(None),
     limit: int = Query(50, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=10_000_000),
 ) -> Page[DeliveryEventPublic]:
     """Bounces, delays, replies and auto-replies read from the mailbox, newest first."""
-    await load_campaign(conn, campaign_id)
+    await campaign_row(conn, user, campaign_id, Action.CAMPAIGN_VIEW)
     return await fetch_page(
         conn,
         DeliveryEventPublic,
@@ -141,10 +142,10 @@ async def list_delivery_events(
     responses={200: {"content": {"text/csv": {}}}},
 )
 async def export_messages(
-    campaign_id: uuid.UUID, _user: CurrentUser, ctx: Ctx, conn: Conn
+    campaign_id: uuid.UUID, user: CurrentUser, ctx: Ctx, conn: Conn
 ) -> StreamingResponse:
     """Every recipient with its outcome and what followed, as CSV (one row each)."""
-    await load_campaign(conn, campaign_id)
+    await campaign_row(conn, user, campaign_id, Action.CAMPAIGN_VIEW)
     return csv_download(
         ctx.require().pool,
         SQL.list_messages,

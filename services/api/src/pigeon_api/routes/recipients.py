@@ -8,18 +8,19 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from pigeon_api.commands import recipients as commands
+from pigeon_api.commands.loading import campaign_row
 from pigeon_api.context import SQL
 from pigeon_api.csv_export import csv_download
 from pigeon_api.deps import Conn, Ctx, CurrentUser
-from pigeon_api.errors import ApiError, not_found
+from pigeon_api.errors import ApiError
 from pigeon_api.recipient_input import (
     CsvFormatError,
     MergedRecipients,
-    chunk,
     merge_list,
     parse_csv,
 )
-from pigeon_api.routes.campaigns import ensure_campaign_editable, load_campaign
+from pigeon_api.responses import NO_CONTENT, WRITE_ERRORS
 from pigeon_api.schemas.common import Accepted, Page
 from pigeon_api.schemas.recipients import (
     ImportResult,
@@ -27,7 +28,7 @@ from pigeon_api.schemas.recipients import (
     RecipientPublic,
     RecipientsBulkCreate,
 )
-from pigeon_common import events as ev
+from pigeon_common.domain.access import Action
 from pigeon_common.validation import recipient_id
 
 router = APIRouter(prefix="/campaigns/{campaign_id}/recipients", tags=["recipients"])
@@ -44,33 +45,6 @@ def _public(row: Any) -> RecipientPublic:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
-
-
-async def _editable_campaign(conn: Conn, campaign_id: uuid.UUID) -> None:
-    ensure_campaign_editable(await load_campaign(conn, campaign_id), "given new recipients")
-
-
-async def _store(
-    ctx: Ctx,
-    user_id: uuid.UUID,
-    campaign_id: uuid.UUID,
-    merged: MergedRecipients,
-    source: Literal["api", "bulk", "csv"],
-) -> bool:
-    # The payloads were validated field by field on the way in; the event is built
-    # from them as the JSON it is stored as (see events.RecipientsAdded).
-    envelopes = [
-        ev.envelope_of_data(
-            ev.RecipientsAdded,
-            {"campaign_id": str(campaign_id), "recipients": group, "source": source},
-            str(campaign_id),
-            actor=str(user_id),
-        )
-        for group in chunk(merged.payloads)
-    ]
-    if not envelopes:
-        return True
-    return await ctx.commit_many(envelopes)
 
 
 def _result(merged: MergedRecipients, projected: bool, imported: int) -> JSONResponse:
@@ -94,9 +68,8 @@ async def add_recipient(
     campaign_id: uuid.UUID, body: RecipientCreate, user: CurrentUser, ctx: Ctx, conn: Conn
 ) -> Any:
     """Add one recipient; an address already in the campaign is merged into it."""
-    await _editable_campaign(conn, campaign_id)
     merged = merge_list(campaign_id, [(body.email, body.name, body.attributes)])
-    projected = await _store(ctx, user.id, campaign_id, merged, "api")
+    projected = await commands.add_recipients(ctx, conn, user, campaign_id, merged, "api")
     rid = recipient_id(campaign_id, body.email)
     if not projected:
         return JSONResponse(Accepted(id=str(rid)).model_dump(), status_code=202)
@@ -114,9 +87,8 @@ async def add_recipients(
     campaign_id: uuid.UUID, body: RecipientsBulkCreate, user: CurrentUser, ctx: Ctx, conn: Conn
 ) -> Any:
     """Add up to 10,000 recipients at once; all are valid or none is added."""
-    await _editable_campaign(conn, campaign_id)
     merged = merge_list(campaign_id, [(r.email, r.name, r.attributes) for r in body.recipients])
-    projected = await _store(ctx, user.id, campaign_id, merged, "bulk")
+    projected = await commands.add_recipients(ctx, conn, user, campaign_id, merged, "bulk")
     return _result(merged, projected, len(merged.by_key))
 
 
@@ -178,7 +150,7 @@ async def import_recipients(
     """Import recipients from CSV: a header row with `email`, optionally `name`; every
     other column becomes an attribute. Addresses repeated in the file or already in the
     campaign are merged."""
-    await _editable_campaign(conn, campaign_id)
+    await commands.editable_campaign(conn, user, campaign_id)
     data = await _upload_bytes(request)
     try:
         merged = parse_csv(data, campaign_id)
@@ -195,7 +167,7 @@ async def import_recipients(
             f"{first.line}: {first.reason}",
             details=[e.model_dump() for e in merged.errors],
         )
-    projected = await _store(ctx, user.id, campaign_id, merged, "csv")
+    projected = await commands.add_recipients(ctx, conn, user, campaign_id, merged, "csv")
     return _result(merged, projected, len(merged.by_key))
 
 
@@ -214,15 +186,15 @@ def _attribute_filter(attr: list[str]) -> dict[str, str] | None:
 @router.get("", operation_id="list_recipients", response_model=Page[RecipientPublic])
 async def list_recipients(
     campaign_id: uuid.UUID,
-    _user: CurrentUser,
+    user: CurrentUser,
     conn: Conn,
     limit: int = Query(50, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=10_000_000),
     q: str | None = Query(None, max_length=200, description="substring of email or name"),
     email: str | None = Query(None, max_length=320, description="exact address"),
     attr: Annotated[list[str], Query(description="attribute filter key:value, repeatable")] = [],  # noqa: B006
 ) -> Page[RecipientPublic]:
-    await load_campaign(conn, campaign_id)
+    await campaign_row(conn, user, campaign_id, Action.CAMPAIGN_VIEW)
     attributes = _attribute_filter(attr)
     rows = await conn.fetch(SQL.list_recipients, campaign_id, q, email, attributes, limit, offset)
     count = await conn.fetchval(SQL.count_recipients, campaign_id, q, email, attributes)
@@ -236,10 +208,10 @@ async def list_recipients(
     responses={200: {"content": {"text/csv": {}}}},
 )
 async def export_recipients(
-    campaign_id: uuid.UUID, _user: CurrentUser, ctx: Ctx, conn: Conn
+    campaign_id: uuid.UUID, user: CurrentUser, ctx: Ctx, conn: Conn
 ) -> StreamingResponse:
     """All recipients as CSV: email, name, then one column per attribute name."""
-    await load_campaign(conn, campaign_id)
+    await campaign_row(conn, user, campaign_id, Action.CAMPAIGN_VIEW)
     keys = [row["key"] for row in await conn.fetch(SQL.recipient_attribute_keys, campaign_id)]
 
     def cells(row: Any) -> list[Any]:
@@ -258,12 +230,9 @@ async def export_recipients(
 
 @router.get("/{recipient_id}", operation_id="get_recipient", response_model=RecipientPublic)
 async def get_recipient(
-    campaign_id: uuid.UUID, recipient_id: uuid.UUID, _user: CurrentUser, conn: Conn
+    campaign_id: uuid.UUID, recipient_id: uuid.UUID, user: CurrentUser, conn: Conn
 ) -> RecipientPublic:
-    row = await conn.fetchrow(SQL.recipient_by_id, campaign_id, recipient_id)
-    if row is None:
-        raise not_found("recipient")
-    return _public(row)
+    return _public(await commands.get_recipient(conn, user, campaign_id, recipient_id))
 
 
 @router.delete(
@@ -271,14 +240,10 @@ async def get_recipient(
     operation_id="delete_recipient",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
+    responses=WRITE_ERRORS,
 )
 async def delete_recipient(
     campaign_id: uuid.UUID, recipient_id: uuid.UUID, user: CurrentUser, ctx: Ctx, conn: Conn
 ) -> Response:
-    campaign = await load_campaign(conn, campaign_id)
-    ensure_campaign_editable(campaign, "changed")
-    if await conn.fetchrow(SQL.recipient_by_id, campaign_id, recipient_id) is None:
-        raise not_found("recipient")
-    event = ev.RecipientDeleted(campaign_id=campaign_id, recipient_id=recipient_id)
-    await ctx.commit(ev.envelope_for(event, str(campaign_id), actor=str(user.id)))
-    return Response(status_code=204)
+    await commands.delete_recipient(ctx, conn, user, campaign_id, recipient_id)
+    return NO_CONTENT()

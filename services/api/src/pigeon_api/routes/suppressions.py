@@ -6,41 +6,37 @@ import uuid
 
 from fastapi import APIRouter, Query, Response, status
 
-from pigeon_api.context import SQL
+from pigeon_api.commands import suppressions as commands
 from pigeon_api.deps import Conn, Ctx, CurrentUser
-from pigeon_api.errors import not_found
-from pigeon_api.paging import fetch_page
+from pigeon_api.responses import NO_CONTENT, READ_ERRORS, WRITE_ERRORS
 from pigeon_api.schemas.common import EmailAddress, Page
 from pigeon_api.schemas.engagement import SuppressionPublic, SuppressionReason
 from pigeon_api.schemas.sending import SuppressionCreate
-from pigeon_common import events as ev
-from pigeon_common.projection import NIL_MAILBOX
-from pigeon_common.validation import address_key
 
 router = APIRouter(prefix="/suppressions", tags=["suppressions"])
 
 
-@router.get("", operation_id="list_suppressions", response_model=Page[SuppressionPublic])
+@router.get(
+    "",
+    operation_id="list_suppressions",
+    response_model=Page[SuppressionPublic],
+    responses=READ_ERRORS,
+)
 async def list_suppressions(
-    _user: CurrentUser,
+    user: CurrentUser,
     conn: Conn,
     email: EmailAddress | None = Query(None),
     mailbox_id: uuid.UUID | None = Query(None),
     reason: SuppressionReason | None = Query(None),
     limit: int = Query(50, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=10_000_000),
 ) -> Page[SuppressionPublic]:
-    """Suppressed addresses, newest first (`mailbox_id` filters one mailbox's)."""
-    key = address_key(email) if email else None
-    return await fetch_page(
-        conn,
-        SuppressionPublic,
-        SQL.list_suppressions,
-        SQL.count_suppressions,
-        (key, mailbox_id, reason),
-        limit,
-        offset,
+    """Suppressed addresses, newest first (`mailbox_id` filters one mailbox's): those of
+    the caller's own mailboxes, or every one for an administrator."""
+    rows, count = await commands.list_suppressions(
+        conn, user, email, mailbox_id, reason, limit, offset
     )
+    return Page(data=[SuppressionPublic(**dict(r.items())) for r in rows], count=count)
 
 
 @router.post(
@@ -48,15 +44,16 @@ async def list_suppressions(
     operation_id="add_suppression",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
+    responses=WRITE_ERRORS,
 )
-async def add_suppression(body: SuppressionCreate, user: CurrentUser, ctx: Ctx) -> Response:
-    """Suppress an address by hand (from one mailbox, or from all when mailbox_id is null);
-    the sender skips it from then on, also in campaigns already enqueued."""
-    event = ev.AddressSuppressed(
-        email=body.email, mailbox_id=body.mailbox_id, reason="manual", detail=body.detail
-    )
-    await ctx.commit(ev.envelope_for(event, body.email, actor=str(user.id)))
-    return Response(status_code=204)
+async def add_suppression(
+    body: SuppressionCreate, user: CurrentUser, ctx: Ctx, conn: Conn
+) -> Response:
+    """Suppress an address by hand (from one of the caller's mailboxes, or, for an
+    administrator, from all when mailbox_id is null); the sender skips it from then on,
+    also in campaigns already enqueued."""
+    await commands.add_suppression(ctx, conn, user, body.email, body.mailbox_id, body.detail)
+    return NO_CONTENT()
 
 
 @router.delete(
@@ -64,6 +61,7 @@ async def add_suppression(body: SuppressionCreate, user: CurrentUser, ctx: Ctx) 
     operation_id="remove_suppression",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
+    responses=WRITE_ERRORS,
 )
 async def remove_suppression(
     user: CurrentUser,
@@ -76,9 +74,5 @@ async def remove_suppression(
     """Lift a suppression (of one mailbox, or the one for every mailbox when mailbox_id is
     left out): the one for `reason`, or every reason (an unsubscribe too) when it is left
     out; 404 when there is none."""
-    key, mailbox = address_key(email), mailbox_id or NIL_MAILBOX
-    if await conn.fetchval(SQL.suppression_exists, key, mailbox, reason):
-        event = ev.AddressUnsuppressed(email=email, mailbox_id=mailbox_id, reason=reason)
-        await ctx.commit(ev.envelope_for(event, email, actor=str(user.id)))
-        return Response(status_code=204)
-    raise not_found("suppression")
+    await commands.lift_suppression(ctx, conn, user, email, mailbox_id, reason)
+    return NO_CONTENT()

@@ -30,12 +30,21 @@ class CampaignUpdate(RequestModel):
     mailbox_id: uuid.UUID | None = None
 
 
+class CampaignClone(RequestModel):
+    """The clone's name (default: the original's with " (copy)")."""
+
+    name: NonEmptyHeaderText | None = None
+
+
 class CampaignPublic(BaseModel):
     id: uuid.UUID
     name: str
     subject: str
     template_markdown: str
     mailbox_id: uuid.UUID | None
+    owner_id: uuid.UUID | None
+    shared_with: list[uuid.UUID]
+    cloned_from: uuid.UUID | None
     status: str
     status_reason: str
     send_at: datetime | None

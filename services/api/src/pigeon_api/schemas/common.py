@@ -4,6 +4,7 @@ is refused when it holds a line break; addresses are validated by email-validato
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Annotated, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
@@ -72,6 +73,15 @@ class Page(BaseModel, Generic[T]):
 
     data: list[T]
     count: int
+
+
+class ShareCreate(RequestModel):
+    email: EmailAddress
+
+
+class SharePublic(BaseModel):
+    user_id: uuid.UUID
+    email: str | None
 
 
 class Accepted(BaseModel):

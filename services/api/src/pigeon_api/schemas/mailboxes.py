@@ -82,11 +82,23 @@ class ServerPublic(BaseModel):
     port: int
     security: Security
     username: str
-    password_set: bool = True
+    password_set: bool
+
+
+class MailboxChoice(BaseModel):
+    """A mailbox as someone who may send through it sees it."""
+
+    id: uuid.UUID
+    name: str
+    from_name: str
+    from_address: str
+    owner_id: uuid.UUID | None
 
 
 class MailboxPublic(BaseModel):
     id: uuid.UUID
+    owner_id: uuid.UUID | None
+    shared_with: list[uuid.UUID]
     name: str
     from_name: str
     from_address: str

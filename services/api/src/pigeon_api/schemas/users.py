@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from pigeon_api.schemas.common import EmailAddress, Flag, RequestModel
 from pigeon_common.auth import MIN_PASSWORD_LENGTH
+from pigeon_common.domain.access import Role
 
 NewPassword = Annotated[str, Field(min_length=MIN_PASSWORD_LENGTH, max_length=1024)]
 
@@ -20,14 +21,27 @@ class TokenRequest(RequestModel):
 
 
 class TokenPublic(BaseModel):
-    token: str
+    """`token` reads and writes (null when asked with the read-only token);
+    `read_only_token` only reads: every write answers 403."""
+
+    token: str | None
+    read_only_token: str
     token_type: str = "bearer"  # noqa: S105 - the OAuth token type, not a secret
 
 
 class UserCreate(RequestModel):
     email: EmailAddress
     password: NewPassword
-    is_admin: Flag = False
+    role: Role = Role.MEMBER
+    is_admin: Flag = False  # the same as role "admin" (kept for older clients)
+
+
+class RoleChange(RequestModel):
+    role: Role
+
+
+class PasswordReset(RequestModel):
+    password: NewPassword
 
 
 class PasswordChange(RequestModel):
@@ -38,5 +52,6 @@ class PasswordChange(RequestModel):
 class UserPublic(BaseModel):
     id: uuid.UUID
     email: str
+    role: Role
     is_admin: bool
     created_at: datetime

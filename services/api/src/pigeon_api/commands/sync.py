@@ -1,0 +1,45 @@
+"""A mailbox's bounce-folder sync: its state, and "sync now" (asks imap-sync over NATS)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
+
+from pigeon_api.commands.loading import mailbox_row
+from pigeon_api.commands.remote import RemoteError
+from pigeon_api.context import ApiContext
+from pigeon_common.domain.access import Action, Actor
+from pigeon_common.domain.errors import Conflict
+from pigeon_common.jetstream import IMAP_SYNC_NOW_SUBJECT
+
+SYNC_NOW_TIMEOUT_SEC = 120.0
+
+
+async def sync_now(ctx: ApiContext, conn: Any, actor: Actor, mailbox_id: uuid.UUID) -> Any:
+    """Read the bounce folder now; the answer is imap-sync's report (a dict)."""
+    row = await mailbox_row(conn, actor, mailbox_id, Action.MAILBOX_SYNC)
+    if not row["bounce_folder"]:
+        raise Conflict("no_bounce_folder", "the mailbox has no bounce_folder to sync")
+    nc = ctx.require().nc
+    try:
+        reply = await nc.request(
+            IMAP_SYNC_NOW_SUBJECT,
+            json.dumps({"mailbox_id": str(mailbox_id)}).encode(),
+            timeout=SYNC_NOW_TIMEOUT_SEC,
+        )
+    except NoRespondersError:
+        raise RemoteError("imap_sync_unavailable", "no imap-sync service is running", 503) from None
+    except NatsTimeoutError:
+        raise RemoteError("imap_sync_timeout", "the sync did not finish in time", 504) from None
+    answer = json.loads(reply.data)
+    if "refused" in answer:
+        raise Conflict("sync_refused", str(answer["refused"]))
+    if "failed" in answer:
+        raise RemoteError("sync_failed", f"imap-sync: {answer['failed']}")
+    if answer.get("error"):
+        raise RemoteError("imap_error", f"the IMAP server: {answer['error']}")
+    return answer

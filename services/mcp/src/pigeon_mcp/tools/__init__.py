@@ -1,0 +1,1 @@
+"""The tools, one module per resource; each `register(server, gateway)` adds its own."""
