@@ -6,4 +6,5 @@ pytest_plugins = [
     "pigeon_testing.smtp",
     "pigeon_testing.stack_fixtures",
     "pigeon_testing.flufl_samples",
+    "pigeon_testing.browser",
 ]

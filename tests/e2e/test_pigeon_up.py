@@ -76,6 +76,8 @@ def test_pigeon_up_serves_keeps_data_and_stops_cleanly(tmp_path: Path) -> None:
         token = re.search(r"token:\s+(pgn_\S+)", output)
         assert token, output
         assert re.search(r"password:\s+\S{16,}", output)
+        assert f"Admin:         {api}/admin/" in output
+        assert httpx.get(f"{api}/admin/login").status_code == 200
         auth = {"Authorization": f"Bearer {token.group(1)}"}
         created = httpx.post(
             f"{api}/api/v1/campaigns",

@@ -110,6 +110,7 @@ def run_up(settings: PigeonSettings) -> None:
             children[name] = _spawn(name, env)
         urls = health_urls(settings)
         typer.echo(f"REST API:      {urls['api']}/api/v1  (docs: {urls['api']}/api/v1/docs)")
+        typer.echo(f"Admin:         {urls['api']}/admin/  (sign in with email and password)")
         typer.echo(f"MCP gateway:   {urls['mcp']}/mcp  (stdio: `pigeon mcp` with PIGEON_TOKEN)")
         for name, url in urls.items():
             typer.echo(f"{name:<14} {url}/healthz  {url}/readyz")

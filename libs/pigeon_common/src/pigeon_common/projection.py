@@ -37,6 +37,9 @@ READ_MODEL_TABLES: tuple[str, ...] = (
     "delivery_events",
     "inbound_skipped",
     "projection_skipped",
+    # pigeon_common.message_states (migration 0008)
+    "message_states",
+    "campaign_counters",
 )
 NIL_MAILBOX = uuid.UUID(int=0)
 OUTCOME_RANK = {"unknown": 1, "suppressed": 2, "failed": 3, "sent": 4}

@@ -23,6 +23,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
 from pydantic_core import to_json
 
+from pigeon_common import message_states
 from pigeon_common.events import EVENT_SUBJECT_PREFIX, UnknownEventError, decode_event
 from pigeon_common.jetstream import EVENTS_STREAM
 from pigeon_common.projection import (
@@ -59,15 +60,20 @@ async def read_checkpoint(conn: asyncpg.Connection, projection: str = PROJECTION
     return int(value or 0)
 
 
-def _decode(event: StoredEvent) -> tuple[list[Write], tuple[int, str, str] | None]:
-    """Writes for one stored event, or a skip record when it cannot be applied."""
+def _decode(
+    event: StoredEvent,
+) -> tuple[list[Write], list[message_states.Pair], tuple[int, str, str] | None]:
+    """Writes for one stored event and the messages whose state it touches, or a skip
+    record when it cannot be applied."""
     try:
         fact, payload = decode_event(event.raw)
-        return writes_for_event(event.seq, payload, fact.occurred_at, fact), None
+        writes = writes_for_event(event.seq, payload, fact.occurred_at, fact)
+        writes += message_states.writes_for(payload)
+        return writes, message_states.touched_by(payload), None
     except (UnknownEventError, ValidationError, ValueError) as exc:
         event_type = exc.event_type if isinstance(exc, UnknownEventError) else "<undecodable>"
         log.error("skipping event seq=%d type=%s: %s", event.seq, event_type, exc)
-        return [], (event.seq, event_type, str(exc)[:2000])
+        return [], [], (event.seq, event_type, str(exc)[:2000])
 
 
 async def apply_batch(
@@ -93,10 +99,12 @@ async def apply_batch(
         if not fresh:
             return int(last)
         writes: list[Write] = []
+        touched: list[message_states.Pair] = []
         skipped: list[tuple[int, str, str]] = []
         for event in fresh:
-            event_writes, skip = _decode(event)
+            event_writes, event_touched, skip = _decode(event)
             writes.extend(event_writes)
+            touched.extend(event_touched)
             if skip is not None:
                 skipped.append(skip)
         for sql, args in group_writes(writes):
@@ -106,6 +114,8 @@ async def apply_batch(
                 await conn.execute(sql, *args[0])
             else:
                 await conn.executemany(sql, args)
+        # After every other write: the states are computed from the tables just written.
+        await message_states.refresh(conn, touched)
         if skipped:
             await conn.executemany(
                 "INSERT INTO projection_skipped (seq, event_type, error) VALUES ($1, $2, $3)"

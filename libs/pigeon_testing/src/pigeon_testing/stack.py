@@ -25,6 +25,7 @@ from pigeon_common.settings import PigeonSettings
 from pigeon_embedded.ports import free_port
 
 ADMIN_EMAIL = "admin@example.com"
+ADMIN_PASSWORD = "admin-password-123"  # noqa: S105 (the test stack's throwaway admin)
 
 
 def stack_settings(
@@ -61,7 +62,7 @@ async def create_admin(settings: PigeonSettings, email: str = ADMIN_EMAIL) -> st
     conn = await db.connect(settings.database_url)
     try:
         signer = TokenSigner(settings.secret())
-        admin = await users.create_user(conn, signer, email, "admin-password-123", role=Role.ADMIN)
+        admin = await users.create_user(conn, signer, email, ADMIN_PASSWORD, role=Role.ADMIN)
     finally:
         await conn.close()
     return admin.token

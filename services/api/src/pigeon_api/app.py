@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
+from pigeon_api.admin.router import install_admin
 from pigeon_api.body_limit import BodyLimitMiddleware
 from pigeon_api.commands.ownership import adopt_orphans
 from pigeon_api.context import ApiContext
@@ -69,4 +70,5 @@ def create_app(settings: PigeonSettings) -> FastAPI:
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(health.router)
+    install_admin(app)
     return app

@@ -305,3 +305,138 @@ SELECT count(*) FROM inbound_skipped WHERE mailbox_id = $1;
 -- name: list-inbound-skipped
 SELECT source, folder, uidvalidity, uid, kind, reason, at FROM inbound_skipped
 WHERE mailbox_id = $1 ORDER BY at DESC, source LIMIT $2 OFFSET $3;
+
+-- Admin pages (services/api/src/pigeon_api/admin): lists and numbers from the counters
+-- and message states of migration 0008, never counted per request.
+
+-- name: admin-campaigns
+-- $1: substring of the name or subject; $2: status; newest first.
+SELECT c.id, c.name, c.subject, c.status, c.status_reason, c.created_at, c.started_at,
+    c.finished_at, c.send_at, k.*
+FROM campaigns c
+LEFT JOIN LATERAL (SELECT * FROM campaign_numbers n WHERE n.campaign_id = c.id) k ON true
+WHERE ($1::text IS NULL OR c.name ILIKE '%' || $1 || '%' OR c.subject ILIKE '%' || $1 || '%')
+  AND ($2::text IS NULL OR c.status = $2)
+ORDER BY c.created_at DESC, c.id LIMIT $3 OFFSET $4;
+
+-- name: admin-count-campaigns
+SELECT count(*) FROM campaigns c
+WHERE ($1::text IS NULL OR c.name ILIKE '%' || $1 || '%' OR c.subject ILIKE '%' || $1 || '%')
+  AND ($2::text IS NULL OR c.status = $2);
+
+-- name: admin-campaign
+SELECT c.*, m.name AS mailbox_name, k.*
+FROM campaigns c
+LEFT JOIN mailboxes m ON m.id = c.mailbox_id
+LEFT JOIN LATERAL (SELECT * FROM campaign_numbers n WHERE n.campaign_id = c.id) k ON true
+WHERE c.id = $1;
+
+-- name: admin-engagement-hours
+-- Unique recipients whose first open / first click (any, and a person's) fell in each hour.
+SELECT h.hour, sum(h.opened) AS opened, sum(h.opened_human) AS opened_human,
+    sum(h.clicked) AS clicked, sum(h.clicked_human) AS clicked_human
+FROM (
+    SELECT date_trunc('hour', first_opened_at) AS hour, 1 AS opened, 0 AS opened_human,
+        0 AS clicked, 0 AS clicked_human
+    FROM message_states WHERE campaign_id = $1 AND first_opened_at IS NOT NULL
+    UNION ALL
+    SELECT date_trunc('hour', first_human_opened_at), 0, 1, 0, 0
+    FROM message_states WHERE campaign_id = $1 AND first_human_opened_at IS NOT NULL
+    UNION ALL
+    SELECT date_trunc('hour', first_clicked_at), 0, 0, 1, 0
+    FROM message_states WHERE campaign_id = $1 AND first_clicked_at IS NOT NULL
+    UNION ALL
+    SELECT date_trunc('hour', first_human_clicked_at), 0, 0, 0, 1
+    FROM message_states WHERE campaign_id = $1 AND first_human_clicked_at IS NOT NULL
+) h GROUP BY h.hour ORDER BY h.hour;
+
+-- name: admin-messages
+-- One page of a campaign's recipients with their state. $2: outcome; $3: a later state;
+-- $4: substring of the email or name.
+SELECT * FROM message_states
+WHERE campaign_id = $1 AND ($2::text IS NULL OR status = $2)
+  AND ($3::text IS NULL OR states @> ARRAY[$3::text])
+  AND ($4::text IS NULL OR email ILIKE '%' || $4 || '%' OR name ILIKE '%' || $4 || '%')
+ORDER BY lower(email), recipient_id LIMIT $5 OFFSET $6;
+
+-- name: admin-count-messages
+SELECT count(*) FROM message_states
+WHERE campaign_id = $1 AND ($2::text IS NULL OR status = $2)
+  AND ($3::text IS NULL OR states @> ARRAY[$3::text])
+  AND ($4::text IS NULL OR email ILIKE '%' || $4 || '%' OR name ILIKE '%' || $4 || '%');
+
+-- name: admin-insert-session
+INSERT INTO admin_sessions (id, user_id, password_fingerprint, expires_at)
+VALUES ($1, $2, $3, now() + make_interval(secs => $4));
+
+-- name: admin-session
+-- A live session with its user (the caller compares the password fingerprint).
+SELECT s.id, s.password_fingerprint, u.id AS user_id, u.email, u.role, u.password_hash,
+    u.token_epoch
+FROM admin_sessions s JOIN users u ON u.id = s.user_id
+WHERE s.id = $1 AND s.expires_at > now();
+
+-- name: admin-delete-session
+DELETE FROM admin_sessions WHERE id = $1;
+
+-- name: admin-delete-user-sessions
+DELETE FROM admin_sessions WHERE user_id = $1;
+
+-- name: admin-dashboard-sending
+SELECT c.id, c.name, c.status, k.recipients, k.sent, k.failed, k.unknown, k.suppressed
+FROM campaigns c
+LEFT JOIN LATERAL (SELECT * FROM campaign_numbers n WHERE n.campaign_id = c.id) k ON true
+WHERE c.status IN ('sending', 'paused') ORDER BY c.started_at DESC NULLS LAST, c.id LIMIT 20;
+
+-- name: admin-mailbox-health
+-- Each mailbox with its last sync, last error, skipped mail and copies not yet in Sent.
+SELECT m.id, m.name, m.from_address, m.sent_folder, m.bounce_folder,
+    (SELECT max(synced_at) FROM imap_sync_state s WHERE s.mailbox_id = m.id) AS last_sync,
+    (SELECT string_agg(nullif(last_error, ''), '; ') FROM imap_sync_state s
+       WHERE s.mailbox_id = m.id) AS last_error,
+    (SELECT count(*) FROM inbound_skipped i WHERE i.mailbox_id = m.id) AS skipped,
+    (SELECT count(*) FROM messages g JOIN campaigns c ON c.id = g.campaign_id
+       WHERE c.mailbox_id = m.id AND g.status = 'sent' AND NOT g.appended) AS pending_copies
+FROM mailboxes m ORDER BY m.name, m.id;
+
+-- name: admin-message
+SELECT s.*, r.attributes FROM message_states s
+JOIN recipients r ON r.campaign_id = s.campaign_id AND r.id = s.recipient_id
+WHERE s.campaign_id = $1 AND s.recipient_id = $2;
+
+-- name: admin-story
+-- Everything the read models know of one recipient of one campaign, oldest first.
+SELECT * FROM (
+    SELECT created_at AS at, 'added' AS kind, email AS detail, '' AS extra
+    FROM recipients WHERE campaign_id = $1 AND id = $2
+    UNION ALL
+    SELECT at, status, smtp_reply, coalesce(message_id, '') || CASE WHEN appended
+        THEN ' (copied to Sent)' ELSE '' END
+    FROM messages WHERE campaign_id = $1 AND recipient_id = $2
+    UNION ALL
+    SELECT at, CASE WHEN machine THEN 'opened (machine)' ELSE 'opened' END, machine_reason,
+        user_agent
+    FROM opens_seen WHERE campaign_id = $1 AND recipient_id = $2
+    UNION ALL
+    SELECT at, CASE WHEN machine THEN 'clicked (machine)' ELSE 'clicked' END, url, user_agent
+    FROM clicks_seen WHERE campaign_id = $1 AND recipient_id = $2
+    UNION ALL
+    SELECT at, kind || CASE WHEN kind = 'bounced' AND hard THEN ' (hard)' WHEN kind = 'bounced'
+        THEN ' (soft)' ELSE '' END, trim(status || ' ' || diagnostic),
+        trim(from_address || ' ' || subject)
+    FROM delivery_events WHERE campaign_id = $1 AND recipient_id = $2
+    UNION ALL
+    SELECT unsubscribed_at, 'unsubscribed', method, '' FROM unsubscribes
+    WHERE campaign_id = $1 AND recipient_id = $2
+    UNION ALL
+    SELECT resubscribed_at, 'resubscribed', '', '' FROM unsubscribes
+    WHERE campaign_id = $1 AND recipient_id = $2 AND resubscribed_at IS NOT NULL
+) story ORDER BY at, kind;
+
+-- name: admin-replies
+-- The human replies to a campaign (auto-replies apart), newest first.
+SELECT d.recipient_id, d.from_address, d.subject, d.at, d.kind, r.email, r.name
+FROM delivery_events d
+LEFT JOIN recipients r ON r.campaign_id = d.campaign_id AND r.id = d.recipient_id
+WHERE d.campaign_id = $1 AND d.kind = $2
+ORDER BY d.at DESC, d.id LIMIT $3 OFFSET $4;

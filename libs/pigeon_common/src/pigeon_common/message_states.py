@@ -1,0 +1,58 @@
+"""Per-message states and per-campaign counters (tables of migration 0008), kept by the
+projector beside the other read models.
+
+The pure part says which (campaign, recipient) pairs an event touches; after a batch's
+writes, `refresh` recomputes those pairs' state rows from the read models and moves each
+campaign's counters by the difference. A counter is thus always the sum over the state
+rows, so batch sizes and rebuilds never change it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+
+import asyncpg
+
+from pigeon_common import events as ev
+from pigeon_common.projection import Write
+from pigeon_common.queries import Queries
+
+STATES_SQL = Queries.from_package("pigeon_common", "message_states.sql")
+TABLES: tuple[str, ...] = ("message_states", "campaign_counters")
+
+Pair = tuple[uuid.UUID, uuid.UUID]
+
+
+def touched_by(event: ev.Event) -> list[Pair]:
+    """The (campaign, recipient) pairs whose state an event may change."""
+    if isinstance(event, ev.RecipientsAdded):
+        return [(event.campaign_id, r.recipient_id) for r in event.recipients]
+    campaign_id = getattr(event, "campaign_id", None)
+    recipient_id = getattr(event, "recipient_id", None)
+    if isinstance(campaign_id, uuid.UUID) and isinstance(recipient_id, uuid.UUID):
+        return [(campaign_id, recipient_id)]
+    return []
+
+
+def writes_for(event: ev.Event) -> list[Write]:
+    """Writes an event makes here directly (a deleted campaign loses all its rows)."""
+    if isinstance(event, ev.CampaignDeleted):
+        return [
+            Write(STATES_SQL.delete_campaign_states, (event.campaign_id,)),
+            Write(STATES_SQL.delete_campaign_counters, (event.campaign_id,)),
+        ]
+    return []
+
+
+async def refresh(conn: asyncpg.Connection, pairs: Iterable[Pair]) -> None:
+    """Recompute the state rows of `pairs` and their campaigns' counters (in the caller's
+    transaction, after the batch's other writes)."""
+    unique = sorted(set(pairs))
+    if not unique:
+        return
+    campaigns = [c for c, _ in unique]
+    recipients = [r for _, r in unique]
+    await conn.execute(STATES_SQL.retract_message_states, campaigns, recipients)
+    await conn.execute(STATES_SQL.insert_message_states, campaigns, recipients)
+    await conn.execute(STATES_SQL.drop_zero_counters, sorted(set(campaigns)))
