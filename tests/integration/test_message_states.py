@@ -28,7 +28,14 @@ def _history(campaign: uuid.UUID) -> list[tuple[ev.Event, datetime]]:
     def at(seconds: float) -> datetime:
         return START + timedelta(seconds=seconds)
 
-    bounce = {"mailbox_id": None, "action": "failed", "diagnostic": "550 no", "source": "s"}
+    bounce = {
+        "mailbox_id": None,
+        "action": "failed",
+        "diagnostic": "550 no",
+        "source": "s",
+        "reason": "user_unknown",
+        "evidence": "test",
+    }
     return [
         (
             ev.CampaignCreated(
