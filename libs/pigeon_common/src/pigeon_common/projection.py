@@ -241,7 +241,17 @@ def _sending_writes(seq: int, event: ev.Event, at: datetime) -> list[Write] | No
         case ev.CampaignPaused():
             return [_status(event.campaign_id, CampaignStatus.PAUSED, event.reason, at, seq)]
         case ev.CampaignResumed():
-            return [_status(event.campaign_id, CampaignStatus.SENDING, "", at, seq, event.run_id, event.chunks)]
+            return [
+                _status(
+                    event.campaign_id,
+                    CampaignStatus.SENDING,
+                    "",
+                    at,
+                    seq,
+                    event.run_id,
+                    event.chunks,
+                )
+            ]
         case ev.CampaignCancelled():
             return [_status(event.campaign_id, CampaignStatus.CANCELLED, "", at, seq)]
         case ev.CampaignCompleted():

@@ -12,6 +12,8 @@ from nats.js.errors import FetchTimeoutError
 
 from pigeon_common import events as ev
 from pigeon_common.backoff import Backoff
+from pigeon_common.domain.campaign import CampaignState
+from pigeon_common.domain.status import CampaignStatus
 from pigeon_common.health import run_with_health
 from pigeon_common.jetstream import EVENTS_STREAM, JOBS_STREAM
 from pigeon_common.jobs import SENDER_CONSUMER, SendChunk, provision_sending
@@ -193,10 +195,11 @@ class SenderService:
                     batch_size=row["batch_size"] or self.settings.batch_size,
                     sleep_between_batches_sec=row["sleep_between_batches_sec"] or 0.0,
                 )
+                state = CampaignState(row["id"], CampaignStatus(row["status"]))
                 await start_sending(
                     conn,
                     self._conns.js,
-                    row["id"],
+                    state,
                     options,
                     links,
                     "scheduler",

@@ -28,10 +28,11 @@ class CampaignState:
 
     campaign_id: uuid.UUID
     status: CampaignStatus
-    name: str
-    subject: str
-    template_markdown: str
-    mailbox_id: uuid.UUID | None
+    # The content (a lifecycle move such as the scheduler's start needs only the status).
+    name: str = ""
+    subject: str = ""
+    template_markdown: str = ""
+    mailbox_id: uuid.UUID | None = None
     owner_id: uuid.UUID | None = None
     shared_with: frozenset[uuid.UUID] = field(default_factory=frozenset)
 

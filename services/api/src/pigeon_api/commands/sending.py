@@ -160,13 +160,13 @@ async def send(
     """Start sending now: the recipients are enqueued as chunk jobs."""
     state = await campaign_for(conn, actor, campaign_id, Action.CAMPAIGN_OPERATE)
     # The rule first (a campaign already sending answers 409 before any rendering);
-    # start_sending then builds the same event with the real counts.
+    # start_sending then decides again with the real counts.
     rules.decide(state, rules.StartSending(uuid.UUID(int=0), 0, 0, options, []))
     links = await _checked_links(ctx, conn, campaign_id)
     enqueued = await start_sending(
         conn,
         ctx.require().js,
-        campaign_id,
+        state,
         options,
         links,
         actor=str(actor.user_id),
