@@ -293,6 +293,7 @@ async def _status(conn: Conn, campaign_id: uuid.UUID) -> CampaignStatusPublic:
         failed=row["failed"],
         unknown=row["unknown"],
         suppressed=row["suppressed"],
+        copies_pending=row["copies_pending"],
     )
 
 
