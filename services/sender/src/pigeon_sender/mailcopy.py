@@ -33,7 +33,8 @@ PROVIDER_FILES = "provider"
 WE_APPEND = "append"
 PROVIDER_CHECK_SEC = 3.0
 # Test-only fault hook: the process kills itself (SIGKILL) at that point of filing, so a
-# test can show that a takeover files what the dead sender had not (see docs/sending.md).
+# test can show that a takeover files what the dead sender had not
+# (tests/integration/test_sending_copies.py). Never set in production.
 FAULT_ENV = "PIGEON_TEST_COPIER_FAULT"
 KILL_BEFORE_APPEND = "kill-before-append"
 KILL_AFTER_APPEND = "kill-after-append"
