@@ -140,7 +140,7 @@ class SentCopier:
             ):
                 return FilingResult(Filing.PROVIDER)
             imap = await self._connection()
-            missing = [c for c in copies if not c.recovered or not await self._holds(imap, c)]
+            missing = await self._not_yet_filed(imap, copies)
             _fault(KILL_BEFORE_APPEND)
             await imap.append_many(self._folder, [c.raw for c in missing])
             _fault(KILL_AFTER_APPEND)
@@ -155,8 +155,22 @@ class SentCopier:
             await self.close()
             return FilingResult(Filing.FAILED, reason=str(exc) or type(exc).__name__)
 
-    async def _holds(self, imap: ImapAppender, copy: Copy) -> bool:
-        return await imap.contains_message_id(self._folder, f"<{copy.message_id}>")
+    async def _not_yet_filed(self, imap: ImapAppender, copies: list[Copy]) -> list[Copy]:
+        """The copies to append: all new ones, and the recovered ones Sent lacks. One
+        search for every recovered copy first; one per copy only when some are there
+        (the dead sender got part of its batches in)."""
+        recovered = [c for c in copies if c.recovered]
+        if not recovered:
+            return copies
+        ids = [f"<{c.message_id}>" for c in recovered]
+        if await imap.count_message_ids(self._folder, ids) == 0:
+            return copies
+        return [
+            c
+            for c in copies
+            if not c.recovered
+            or not await imap.contains_message_id(self._folder, f"<{c.message_id}>")
+        ]
 
     async def close(self) -> None:
         if self._imap is not None:
