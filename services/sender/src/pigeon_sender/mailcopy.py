@@ -157,20 +157,25 @@ class SentCopier:
 
     async def _not_yet_filed(self, imap: ImapAppender, copies: list[Copy]) -> list[Copy]:
         """The copies to append: all new ones, and the recovered ones Sent lacks. One
-        search for every recovered copy first; one per copy only when some are there
-        (the dead sender got part of its batches in)."""
+        search over the folder for every recovered copy; only when some are there (the
+        dead sender got part of its batches in), one per copy among the UIDs found."""
         recovered = [c for c in copies if c.recovered]
         if not recovered:
             return copies
-        ids = [f"<{c.message_id}>" for c in recovered]
-        if await imap.count_message_ids(self._folder, ids) == 0:
+        found = await imap.uids_with_message_ids(
+            self._folder, [f"<{c.message_id}>" for c in recovered]
+        )
+        if not found:
             return copies
-        return [
-            c
-            for c in copies
-            if not c.recovered
-            or not await imap.contains_message_id(self._folder, f"<{c.message_id}>")
-        ]
+        within = (min(found), max(found))
+        missing: list[Copy] = []
+        for c in copies:
+            if c.recovered and await imap.uids_with_message_ids(
+                self._folder, [f"<{c.message_id}>"], within
+            ):
+                continue
+            missing.append(c)
+        return missing
 
     async def close(self) -> None:
         if self._imap is not None:
