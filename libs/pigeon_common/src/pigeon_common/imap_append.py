@@ -226,6 +226,34 @@ class ImapAppender:
             await self._command("UNSELECT")
         return bool(uids)
 
+    async def uids_with_message_ids(
+        self, folder: str, message_ids: Sequence[str], within: tuple[int, int] | None = None
+    ) -> set[int]:
+        """UIDs of the messages in `folder` whose Message-ID header carries any of
+        `message_ids`, optionally only among UIDs `within` (low, high): one `UID SEARCH
+        [UID low:high] OR HEADER ... HEADER ...` however many ids (a header search reads
+        every message it considers, so one search instead of one per id, and a UID range
+        keeps a follow-up search small)."""
+        if not message_ids:
+            return set()
+        for message_id in message_ids:
+            if not message_id or any(c in message_id for c in "\r\n\0"):
+                raise ValueError(f"not a Message-ID: {message_id!r}")
+        await self._command("EXAMINE", mailbox_argument(folder))
+        search: list[Arg] = ["UID SEARCH"]
+        if not all(m.isascii() for m in message_ids):
+            search.append("CHARSET UTF-8")
+        if within is not None:
+            search += ["UID", f"{within[0]}:{within[1]}"]
+        search += ["OR"] * (len(message_ids) - 1)
+        for message_id in message_ids:
+            search += ["HEADER", StringArg(b"Message-ID"), StringArg(message_id.encode())]
+        _, untagged = await self._command(*search)
+        uids = {uid for r in untagged if r.name == SEARCH_RESPONSE for uid in parse_search(r)}
+        if Capability.UNSELECT in self.capabilities:
+            await self._command("UNSELECT")
+        return uids
+
     async def close(self) -> None:
         """LOGOUT and close; a connection that is already dead is just closed."""
         if self._broken is None:

@@ -286,6 +286,10 @@ def _sending_writes(seq: int, event: ev.Event, at: datetime) -> list[Write] | No
             return [_outcome(event, MessageStatus.UNKNOWN, at, seq, reason=event.reason)]
         case ev.MessageSuppressed():
             return [_outcome(event, MessageStatus.SUPPRESSED, at, seq, reason=event.reason)]
+        case ev.SentCopiesFiled():
+            return [Write(SQL.mark_copies_filed, (event.campaign_id, event.recipient_ids))]
+        case ev.SentCopiesPending():
+            return [Write(SQL.mark_copies_pending, (event.campaign_id, event.recipient_ids))]
         case ev.AddressSuppressed():
             mailbox = event.mailbox_id or NIL_MAILBOX
             return [

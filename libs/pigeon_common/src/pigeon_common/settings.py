@@ -151,9 +151,10 @@ class PigeonSettings(BaseSettings):
         description="Chunk jobs one sender process works on at once (one SMTP connection each).",
     )
     job_ack_wait_sec: Annotated[float, Field(ge=1, le=3600)] = Field(
-        default=60.0,
+        default=6.0,
         description="Seconds a send-chunk job may go without a sign of life before JetStream "
-        "hands it to another sender (set when the sender consumer is first created).",
+        "hands it to another sender (a running job says it is alive every third of it; the "
+        "sender consumer is updated to it at start).",
     )
     read_your_writes_timeout_sec: Annotated[float, Field(gt=0, le=120)] = Field(
         default=10.0,

@@ -37,9 +37,13 @@ from pigeon_common.sending import (
 from pigeon_common.settings import PigeonSettings
 from pigeon_common.watermark import ProjectionWatermark
 from pigeon_sender.campaign import SendingCampaign
+from pigeon_sender.chunks import mark_chunk_done
 from pigeon_sender.claims import ClaimStore
+from pigeon_sender.copies import CopyStore
+from pigeon_sender.messenger import Copiers, SmtpMessenger
 from pigeon_sender.ratelimit import RateLimiter
-from pigeon_sender.worker import SQL, Deps, Worker, mark_chunk_done
+from pigeon_sender.store import SQL, CampaignStore
+from pigeon_sender.worker import Deps, Worker
 
 log = logging.getLogger(__name__)
 SCHEDULER_INTERVAL_SEC = 5.0
@@ -82,20 +86,27 @@ class SenderService:
             )
             self._watermark = ProjectionWatermark(database_url, conns.pool)
             await self._watermark.start()
+            # The one place the worker's parts are wired to the real servers.
+            tls_context = self.settings.tls_context()
             deps = Deps(
-                pool=conns.pool,
                 js=conns.js,
+                store=CampaignStore(
+                    conns.pool,
+                    self._box,
+                    self._signer,
+                    self.settings.tracking_base,
+                    tls_context,
+                ),
                 claims=await ClaimStore.open(conns.js),
+                copies=await CopyStore.open(conns.js),
                 limiter=await RateLimiter.open(conns.js),
-                signer=self._signer,
-                box=self._box,
-                public_base_url=self.settings.tracking_base,
-                tls_context=self.settings.tls_context(),
                 on_chunk_done=self._chunk_done,
                 heartbeat_sec=self.settings.job_ack_wait_sec / 3,
             )
             tasks = [
-                asyncio.create_task(self._work(Worker(deps), stop))
+                asyncio.create_task(
+                    self._work(Worker(deps, SmtpMessenger(), Copiers(conns.js, tls_context)), stop)
+                )
                 for _ in range(self.settings.sender_concurrency)
             ]
             tasks.append(asyncio.create_task(self._schedule(stop)))
