@@ -160,6 +160,21 @@ class PigeonSettings(BaseSettings):
         description="Login of the first administrator that `pigeon up` creates on an empty "
         "database.",
     )
+    login_account_failures: Annotated[int, Field(ge=1, le=10_000)] = Field(
+        default=10,
+        description="Failed sign-ins of one email within login_window_sec after which that "
+        "email is refused (429) until the oldest failure leaves the window.",
+    )
+    login_client_failures: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        default=50,
+        description="Failed sign-ins from one client address within login_window_sec "
+        "after which that address is refused (429), whatever the email.",
+    )
+    login_window_sec: Annotated[float, Field(gt=0, le=86_400)] = Field(
+        default=300.0,
+        description="Sliding window of the sign-in throttle, in seconds (counted in each "
+        "API process on its own).",
+    )
     log_level: str = Field(default="INFO", description="Python log level of every service.")
     projector_batch_size: Annotated[int, Field(ge=1, le=10_000)] = Field(
         default=1000, description="Events the projector applies in one transaction at most."

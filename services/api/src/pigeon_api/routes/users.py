@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 
 from pigeon_api.context import SQL
 from pigeon_api.deps import AdminUser, Conn, Ctx, CurrentUser
-from pigeon_api.errors import ApiError
+from pigeon_api.errors import ApiError, ErrorResponse
+from pigeon_api.login_guard import LoginThrottled, check_login, password_matches, record_login
 from pigeon_api.schemas.common import Page
 from pigeon_api.schemas.users import (
     PasswordChange,
@@ -35,13 +36,32 @@ def _token(ctx: Ctx, row: Any) -> TokenPublic:
     )
 
 
-@router.post("/auth/token", operation_id="create_token", response_model=TokenPublic)
-async def create_token(body: TokenRequest, ctx: Ctx, conn: Conn) -> TokenPublic:
-    """Exchange an email and password for the user's personal access token."""
+@router.post(
+    "/auth/token",
+    operation_id="create_token",
+    response_model=TokenPublic,
+    responses={429: {"model": ErrorResponse, "description": "too many failed sign-ins"}},
+)
+async def create_token(body: TokenRequest, request: Request, ctx: Ctx, conn: Conn) -> TokenPublic:
+    """Exchange an email and password for the user's personal access token. Failed
+    attempts are throttled per email and per client address (429 with Retry-After)."""
+    client = request.client.host if request.client else ""
+    try:
+        check_login(ctx.login, body.email, client)
+    except LoginThrottled as exc:
+        raise throttled(exc) from None
     row = await conn.fetchrow(SQL.user_by_email, body.email)
-    if row is None or not verify_password(row["password_hash"], body.password):
+    ok = await password_matches(ctx.login, row["password_hash"] if row else None, body.password)
+    record_login(ctx.login, body.email, client, ok=ok)
+    if not ok:
         raise ApiError(401, "unauthorized", "wrong email or password")
     return _token(ctx, row)
+
+
+def throttled(exc: LoginThrottled) -> ApiError:
+    return ApiError(
+        429, "too_many_requests", str(exc), headers={"Retry-After": str(exc.retry_after)}
+    )
 
 
 @router.get("/users/me", operation_id="get_me", response_model=UserPublic)
