@@ -106,6 +106,12 @@ class PigeonSettings(BaseSettings):
         description="Proxies (CDN, load balancer) in front of the tracker whose "
         "X-Forwarded-For entries are trusted to name the client; 0 uses the peer address.",
     )
+    tracker_events_per_minute: Annotated[int, Field(ge=0, le=1_000_000)] = Field(
+        default=10,
+        description="Opens of one message, or clicks of one link of one message, recorded "
+        "per minute by each tracker worker; further fetches that minute are answered "
+        "(200/302) but not stored. 0 records every fetch.",
+    )
     imap_sync_host: str = Field(
         default="127.0.0.1", description="Address of imap-sync's health endpoints."
     )
