@@ -15,6 +15,7 @@ import asyncpg
 
 from pigeon_common import events as ev
 from pigeon_common.jetstream import encode, subject_for
+from pigeon_common.projector import read_checkpoint
 from pigeon_common.queries import Queries
 from pigeon_common.validation import address_key
 from pigeon_tracker.coalesce import action_id, chained_id
@@ -50,14 +51,29 @@ class Unsubscriber:
 
     async def _read(self, campaign_id: uuid.UUID, recipient_id: uuid.UUID) -> Subscription | None:
         async with self._pool.acquire() as conn:
-            row = await conn.fetchrow(SQL.unsubscribe_subject, campaign_id, recipient_id)
-            if row is None:
+            return await self._read_on(conn, campaign_id, recipient_id)
+
+    async def _read_after(
+        self, seq: int, campaign_id: uuid.UUID, recipient_id: uuid.UUID
+    ) -> Subscription | None:
+        """The subscription once the read models contain event `seq`; None when they do
+        not yet (or there is no such recipient)."""
+        async with self._pool.acquire() as conn:
+            if await read_checkpoint(conn) < seq:
                 return None
-            rows = await conn.fetch(
-                SQL.suppressions_of,
-                address_key(row["email"]),
-                row["mailbox_id"] or uuid.UUID(int=0),
-            )
+            return await self._read_on(conn, campaign_id, recipient_id)
+
+    async def _read_on(
+        self, conn: asyncpg.Connection, campaign_id: uuid.UUID, recipient_id: uuid.UUID
+    ) -> Subscription | None:
+        row = await conn.fetchrow(SQL.unsubscribe_subject, campaign_id, recipient_id)
+        if row is None:
+            return None
+        rows = await conn.fetch(
+            SQL.suppressions_of,
+            address_key(row["email"]),
+            row["mailbox_id"] or uuid.UUID(int=0),
+        )
         return subscription_of(
             campaign_id,
             recipient_id,
@@ -82,7 +98,8 @@ class Unsubscriber:
         The action is published even when the read model says it is done already (it may
         lag behind a re-subscribe stored a moment ago); JetStream drops it when the same
         action was stored this minute. If that earlier one has been undone since (the
-        read model, read again, shows the opposite), it is stored under a chained id."""
+        read models contain it, and show the opposite state), it is stored under a
+        chained id. While they do not contain it yet, this POST is a repeat of it."""
         sub = await self._read(campaign_id, recipient_id)
         if sub is None:
             return None
@@ -96,9 +113,9 @@ class Unsubscriber:
             stored = await self._publisher.store(subject, payload, msg_id)
             if not stored.duplicate:
                 break
-            now = await self._read(campaign_id, recipient_id)
+            now = await self._read_after(stored.seq, campaign_id, recipient_id)
             if now is None or now.unsubscribed == (request.action == "unsubscribe"):
-                break  # the earlier event stands: this POST adds nothing
+                break  # the earlier event stands (or is still to apply): a repeat
             msg_id = chained_id(msg_id, stored.seq)
         kind = page_after(sub, request.action)
         return Answer(kind, PageFacts(sub.email, sub.sender, just_now=True))
