@@ -89,6 +89,7 @@ class SenderService:
                 box=self._box,
                 public_base_url=self.settings.tracking_base,
                 tls_context=self.settings.tls_context(),
+                host_policy=self.settings.mailbox_host_policy(),
                 on_chunk_done=self._chunk_done,
                 heartbeat_sec=self.settings.job_ack_wait_sec / 3,
             )

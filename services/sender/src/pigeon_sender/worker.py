@@ -26,6 +26,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
 from pigeon_common import events as ev
+from pigeon_common.host_policy import ALLOW_ALL, HostPolicy
 from pigeon_common.jetstream import publish_event, publish_event_nowait
 from pigeon_common.jobs import RUNS_BUCKET, SendChunk
 from pigeon_common.queries import Queries
@@ -108,6 +109,7 @@ class Deps:
     box: SecretBox
     public_base_url: str | None
     tls_context: ssl.SSLContext | None = None
+    host_policy: HostPolicy = ALLOW_ALL
     # Compiled campaigns, shared by the workers of a process (keyed by id, checked
     # against updated_at): a campaign is compiled once per process, not per worker.
     campaigns: dict[uuid.UUID, SendingCampaign] = field(default_factory=dict)
@@ -160,7 +162,12 @@ class Worker:
         if cached is not None and cached.version == compiled_version(row):
             return cached
         campaign = sending_campaign(
-            row, self.deps.box, self.deps.signer, self.deps.public_base_url, self.deps.tls_context
+            row,
+            self.deps.box,
+            self.deps.signer,
+            self.deps.public_base_url,
+            self.deps.tls_context,
+            self.deps.host_policy,
         )
         self._campaigns[campaign_id] = campaign
         return campaign

@@ -21,6 +21,7 @@ from pigeon_api.schemas.engagement import (
     SyncReportPublic,
     SyncStatePublic,
 )
+from pigeon_common.connect_failure import FailureKind
 from pigeon_common.jetstream import IMAP_SYNC_NOW_SUBJECT
 
 router = APIRouter(prefix="/mailboxes/{mailbox_id}/sync", tags=["mailboxes"])
@@ -74,7 +75,12 @@ async def sync_mailbox_now(
         raise ApiError(502, "sync_failed", f"imap-sync: {answer['failed']}")
     report = SyncReportPublic(**answer)
     if report.error:
-        raise ApiError(502, "imap_error", f"the IMAP server: {report.error}")
+        # imap-sync worded it: a connect failure names its kind and never echoes bytes
+        # that are not IMAP (pigeon_common.connect_failure).
+        kind = str(answer.get("error_kind") or "error")
+        status = 422 if kind == FailureKind.DENIED else 502
+        code = "mailbox_host_denied" if kind == FailureKind.DENIED else f"imap_{kind}"
+        raise ApiError(status, code, report.error)
     return report
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import JSONResponse
 
+from pigeon_api.connect_errors import check_mailbox_hosts
 from pigeon_api.context import SQL
 from pigeon_api.deps import Conn, Ctx, CurrentUser
 from pigeon_api.errors import ApiError, not_found
@@ -86,6 +87,7 @@ async def create_mailbox(body: MailboxCreate, user: CurrentUser, ctx: Ctx, conn:
         smtp=ev.ServerEndpoint(**body.smtp.model_dump(exclude={"password"})),
         imap=ev.ServerEndpoint(**body.imap.model_dump(exclude={"password"})),
     )
+    check_mailbox_hosts(ctx.settings.mailbox_host_policy(), config)
     await conn.execute(
         SQL.upsert_mailbox_secrets,
         mailbox_id,
@@ -139,6 +141,7 @@ async def update_mailbox(
             "imap": _patched_server(old.imap, body.imap),
         }
     )
+    check_mailbox_hosts(ctx.settings.mailbox_host_policy(), config)
     new_smtp = body.smtp.password if body.smtp else None
     new_imap = body.imap.password if body.imap else None
     if new_smtp is not None or new_imap is not None:

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Query, status
 
+from pigeon_api.connect_errors import connect_error
 from pigeon_api.context import SQL
 from pigeon_api.deps import Conn, Ctx, CurrentUser
 from pigeon_api.errors import ApiError, template_error
@@ -30,6 +31,7 @@ from pigeon_api.schemas.sending import (
 )
 from pigeon_common import events as ev
 from pigeon_common.campaigns import CampaignStatus
+from pigeon_common.connect_failure import printable
 from pigeon_common.render import (
     CampaignSpec,
     CompiledCampaign,
@@ -122,16 +124,18 @@ async def test_send_campaign(
             username=mailbox["smtp_username"],
             password=ctx.box.decrypt(mailbox["smtp_password"]),
             tls_context=ctx.settings.tls_context(),
+            policy=ctx.settings.mailbox_host_policy(),
         )
     )
     try:
         outcome = await session.send(message.envelope_from, message.envelope_to, message.raw)
     except SmtpConnectError as exc:
-        raise ApiError(502, "smtp_error", f"SMTP server: {exc.outcome.reply}") from None
+        raise connect_error(exc.failure) from None
     finally:
         await session.close()
     if outcome.verdict is not Verdict.SENT:
-        raise ApiError(502, "smtp_error", f"SMTP server refused the message: {outcome.reply}")
+        reply = printable(outcome.reply) or "no readable reply"
+        raise ApiError(502, "smtp_error", f"SMTP server refused the message: {reply}")
     return TestSendResult(email=body.email, message_id=message.message_id, smtp_reply=outcome.reply)
 
 
