@@ -26,6 +26,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
 from pigeon_common import events as ev
+from pigeon_common.connect_failure import FailureKind
 from pigeon_common.host_policy import ALLOW_ALL, HostPolicy
 from pigeon_common.jetstream import publish_event, publish_event_nowait
 from pigeon_common.jobs import RUNS_BUCKET, SendChunk
@@ -299,6 +300,8 @@ class Worker:
                 await self.deps.claims.release_for_retry(key, exc.outcome.reply)
                 if exc.outcome.verdict is Verdict.AUTH:
                     await self._pause(campaign, f"SMTP authentication failed: {exc.outcome.reply}")
+                elif exc.failure.kind is FailureKind.DENIED:  # a setting: retrying cannot help
+                    await self._pause(campaign, exc.failure.message)
                 else:
                     delay = retry_delay(deliveries)
                 report.retry += 1
