@@ -95,7 +95,13 @@ class SentCopier:
         if self._imap is None:
             e = self.endpoint
             self._imap = await open_imap(
-                e.host, e.port, e.security, e.username, e.password, ssl_context=self._tls_context
+                e.host,
+                e.port,
+                e.security,
+                e.username,
+                e.password,
+                ssl_context=self._tls_context,
+                policy=e.policy,
             )
             if not self._folder:
                 self._folder = await self._imap.find_sent_folder() or "Sent"

@@ -96,6 +96,7 @@ class SenderService:
                     self._signer,
                     self.settings.tracking_base,
                     tls_context,
+                    self.settings.mailbox_host_policy(),
                 ),
                 claims=await ClaimStore.open(conns.js),
                 copies=await CopyStore.open(conns.js),

@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 
 from pigeon_common.domain.status import CampaignStatus
+from pigeon_common.host_policy import ALLOW_ALL, HostPolicy
 from pigeon_common.queries import Queries
 from pigeon_common.render import TrackingSigner
 from pigeon_common.secrets_box import SecretBox
@@ -36,8 +37,10 @@ class CampaignStore:
         signer: TrackingSigner,
         public_base_url: str | None,
         tls_context: ssl.SSLContext | None = None,
+        host_policy: HostPolicy = ALLOW_ALL,
     ) -> None:
         self.pool = pool
+        self._host_policy = host_policy
         self._box = box
         self._signer = signer
         self._public_base_url = public_base_url
@@ -55,7 +58,12 @@ class CampaignStore:
         if cached is not None and cached.version == compiled_version(row):
             return cached
         campaign = sending_campaign(
-            row, self._box, self._signer, self._public_base_url, self._tls_context
+            row,
+            self._box,
+            self._signer,
+            self._public_base_url,
+            self._tls_context,
+            self._host_policy,
         )
         self._compiled[campaign_id] = campaign
         return campaign

@@ -26,6 +26,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from pigeon_common import events as ev
+from pigeon_common.connect_failure import FailureKind
 from pigeon_common.domain.status import CampaignStatus
 from pigeon_common.jetstream import publish_event, publish_event_nowait
 from pigeon_common.jobs import SendChunk
@@ -299,6 +300,8 @@ class Worker:
             chunk.report.retry += 1
             if exc.outcome.verdict is Verdict.AUTH:
                 await self._pause(campaign, f"SMTP authentication failed: {exc.outcome.reply}")
+            elif exc.failure.kind is FailureKind.DENIED:  # a setting: retrying cannot help
+                await self._pause(campaign, exc.failure.message)
             else:
                 chunk.delay = outcomes.retry_delay(chunk.deliveries)
             return False
