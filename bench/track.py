@@ -65,7 +65,7 @@ import httpx
 from pigeon_common import db
 from pigeon_common import events as ev
 from pigeon_common.jetstream import EVENTS_STREAM, connect_nats, provision, publish_event
-from pigeon_common.projector import read_checkpoint
+from pigeon_common.read_models import read_checkpoint
 from pigeon_common.render import TrackingSigner, tracking_urls
 from pigeon_embedded.nats import NatsServer
 from pigeon_embedded.ports import LOOPBACK, free_port

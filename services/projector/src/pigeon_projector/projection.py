@@ -18,9 +18,10 @@ from typing import Any
 from pigeon_common import events as ev
 from pigeon_common.domain.status import CampaignStatus, MessageStatus
 from pigeon_common.queries import Queries
+from pigeon_common.read_models import NIL_MAILBOX
 from pigeon_common.validation import address_key
 
-SQL = Queries.from_package("pigeon_common", "projection.sql")
+SQL = Queries.from_package("pigeon_projector", "projection.sql")
 
 # Tables a rebuild empties and refills from the stream (API-owned tables are not here).
 READ_MODEL_TABLES: tuple[str, ...] = (
@@ -42,7 +43,6 @@ READ_MODEL_TABLES: tuple[str, ...] = (
     "message_states",
     "campaign_counters",
 )
-NIL_MAILBOX = uuid.UUID(int=0)
 OUTCOME_RANK = {
     MessageStatus.UNKNOWN: 1,
     MessageStatus.SUPPRESSED: 2,

@@ -15,8 +15,8 @@ import asyncpg
 
 from pigeon_common import events as ev
 from pigeon_common.jetstream import encode, subject_for
-from pigeon_common.projector import read_checkpoint
 from pigeon_common.queries import Queries
+from pigeon_common.read_models import read_checkpoint
 from pigeon_common.validation import address_key
 from pigeon_tracker.coalesce import action_id, chained_id
 from pigeon_tracker.forms import Method, UnsubscribeRequest
