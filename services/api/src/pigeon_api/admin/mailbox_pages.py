@@ -35,12 +35,14 @@ SIDES = ("smtp", "imap")
 SECURITIES = ("plain", "starttls", "tls")
 APPEND_MODES = ("auto", "always", "never")
 TOP_FIELDS = ("name", "from_name", "from_address", "sent_folder", "bounce_folder")
+RATE_FIELDS = ("rate_per_second", "rate_per_hour", "rate_per_day")
 
 
 def _form_values(form: dict[str, str]) -> dict[str, Any]:
     """The form as the REST body's shape (a blank password: none given)."""
     values: dict[str, Any] = {name: text(form, name) for name in TOP_FIELDS}
     values["append_to_sent"] = text(form, "append_to_sent") or "auto"
+    values |= {name: optional_int(form, name) for name in RATE_FIELDS}  # blank: no limit
     for side in SIDES:
         values[side] = {
             "host": text(form, f"{side}_host"),
@@ -94,6 +96,7 @@ async def new_mailbox(request: Request, state: Admin) -> Response:
     blank = {"security": "starttls", "port": None, "host": "", "username": "", "password": ""}
     values: dict[str, Any] = {name: "" for name in TOP_FIELDS}
     values |= {"append_to_sent": "auto", "smtp": dict(blank), "imap": dict(blank)}
+    values |= dict.fromkeys(RATE_FIELDS)
     return _form_page(request, values, FormErrors())
 
 
