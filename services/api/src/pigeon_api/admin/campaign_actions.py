@@ -308,33 +308,6 @@ async def schedule(
     return _back(_campaign_url(loaded.c["id"]))
 
 
-SIMPLE_OPERATIONS = {
-    "unschedule": sending_commands.unschedule,
-    "pause": sending_commands.pause,
-    "resume": sending_commands.resume,
-    "cancel": sending_commands.cancel,
-}
-
-
-@router.post("/campaigns/{campaign_id}/{operation}")
-async def operate(
-    request: Request, state: Admin, ctx: Ctx, conn: Conn, campaign_id: str, operation: str
-) -> Response:
-    """Unschedule, pause, resume, cancel, clone or delete."""
-    cid = uuid_or_404(campaign_id)
-    actor = actor_of(state)
-    if operation in SIMPLE_OPERATIONS:
-        await SIMPLE_OPERATIONS[operation](ctx, conn, actor, cid)
-        return _back(_campaign_url(cid))
-    if operation == "clone":
-        stored = await campaign_commands.clone_campaign(ctx, conn, actor, cid)
-        return _back(_campaign_url(stored.id, "/edit"))
-    if operation == "delete":
-        await campaign_commands.delete_campaign(ctx, conn, actor, cid)
-        return _back("/admin/campaigns")
-    raise AdminError(404, "No such action.")
-
-
 @router.post("/campaigns/{campaign_id}/shares")
 async def share(request: Request, state: Admin, ctx: Ctx, conn: Conn, campaign_id: str) -> Response:
     cid = uuid_or_404(campaign_id)
@@ -372,3 +345,31 @@ async def export_results(state: Admin, ctx: Ctx, conn: Conn, campaign_id: str) -
     cid = uuid_or_404(campaign_id)
     await campaign_row(conn, actor_of(state), cid, Action.CAMPAIGN_VIEW)
     return results_csv(ctx, cid)
+
+
+# Last: its path would take any fixed action path registered after it.
+SIMPLE_OPERATIONS = {
+    "unschedule": sending_commands.unschedule,
+    "pause": sending_commands.pause,
+    "resume": sending_commands.resume,
+    "cancel": sending_commands.cancel,
+}
+
+
+@router.post("/campaigns/{campaign_id}/{operation}")
+async def operate(
+    request: Request, state: Admin, ctx: Ctx, conn: Conn, campaign_id: str, operation: str
+) -> Response:
+    """Unschedule, pause, resume, cancel, clone or delete."""
+    cid = uuid_or_404(campaign_id)
+    actor = actor_of(state)
+    if operation in SIMPLE_OPERATIONS:
+        await SIMPLE_OPERATIONS[operation](ctx, conn, actor, cid)
+        return _back(_campaign_url(cid))
+    if operation == "clone":
+        stored = await campaign_commands.clone_campaign(ctx, conn, actor, cid)
+        return _back(_campaign_url(stored.id, "/edit"))
+    if operation == "delete":
+        await campaign_commands.delete_campaign(ctx, conn, actor, cid)
+        return _back("/admin/campaigns")
+    raise AdminError(404, "No such action.")
