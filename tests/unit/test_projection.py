@@ -312,6 +312,18 @@ CASES: dict[str, tuple[ev.Event, list[tuple[str, tuple[Any, ...]]]]] = {
         ),
         [_outcome("suppressed", 2, reason="unsubscribed")],
     ),
+    "sent_copies.filed": (
+        ev.SentCopiesFiled(
+            campaign_id=CAMPAIGN_ID, mailbox_id=MAILBOX_ID, folder="Sent", recipient_ids=[R1]
+        ),
+        [(SQL.mark_copies_filed, (CAMPAIGN_ID, [R1]))],
+    ),
+    "sent_copies.pending": (
+        ev.SentCopiesPending(
+            campaign_id=CAMPAIGN_ID, mailbox_id=MAILBOX_ID, recipient_ids=[R1], reason="down"
+        ),
+        [(SQL.mark_copies_pending, (CAMPAIGN_ID, [R1]))],
+    ),
     "address.suppressed": (
         ev.AddressSuppressed(
             email="Ann@Example.ORG", mailbox_id=MAILBOX_ID, reason="hard_bounce", detail="550"

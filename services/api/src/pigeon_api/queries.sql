@@ -146,13 +146,15 @@ SELECT email, name, attributes FROM recipients WHERE campaign_id = $1 ORDER BY l
 SELECT c.id, c.status, c.status_reason, c.send_at, c.started_at, c.finished_at,
   (SELECT count(*) FROM recipients r WHERE r.campaign_id = c.id) AS recipients,
   coalesce(o.sent, 0) AS sent, coalesce(o.failed, 0) AS failed,
-  coalesce(o.unknown, 0) AS unknown, coalesce(o.suppressed, 0) AS suppressed
+  coalesce(o.unknown, 0) AS unknown, coalesce(o.suppressed, 0) AS suppressed,
+  coalesce(o.copies_pending, 0) AS copies_pending
 FROM campaigns c
 LEFT JOIN LATERAL (
   SELECT count(*) FILTER (WHERE status = 'sent') AS sent,
          count(*) FILTER (WHERE status = 'failed') AS failed,
          count(*) FILTER (WHERE status = 'unknown') AS unknown,
-         count(*) FILTER (WHERE status = 'suppressed') AS suppressed
+         count(*) FILTER (WHERE status = 'suppressed') AS suppressed,
+         count(*) FILTER (WHERE copy_pending) AS copies_pending
   FROM messages m WHERE m.campaign_id = c.id
 ) o ON true
 WHERE c.id = $1;
