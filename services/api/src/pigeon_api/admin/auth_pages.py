@@ -18,17 +18,12 @@ from pigeon_api.admin.sessions import (
 from pigeon_api.admin.templating import render
 from pigeon_api.commands import users as user_commands
 from pigeon_api.deps import Conn, Ctx
+from pigeon_api.login_guard import LoginThrottled
 from pigeon_api.schemas.users import PasswordChange
 from pigeon_common.domain.access import Action, can
 from pigeon_common.domain.errors import RuleError
 
 router = APIRouter()
-
-
-def check_admin_login(ctx: Ctx, email: str, client: str) -> bool:
-    """Sign-in throttle hook: False refuses the attempt. The API's login throttle for
-    POST /auth/token (`check_login`) is not on main yet; wire it in here when it lands."""
-    return True
 
 
 def _secure(request: Request) -> bool:
@@ -69,11 +64,15 @@ async def login(request: Request, state: Visitor, ctx: Ctx, conn: Conn) -> Respo
     password = state.form.get("password", "")
     next_path = _safe_next(state.form.get("next"))
     client = request.client.host if request.client else ""
-    if not check_admin_login(ctx, email, client):
-        return render(
-            request, "login.html", 429, next=next_path, error="Too many attempts; wait a minute."
-        )
-    row = await user_commands.sign_in(ctx, conn, email, password) if email else None
+    try:  # the same throttle as POST /auth/token (per email and per client address)
+        row = await user_commands.sign_in(ctx, conn, email, password, client) if email else None
+    except LoginThrottled as exc:
+        page = render(
+            request, "login.html", 429, next=next_path,
+            error=f"Too many failed sign-ins: try again in {exc.retry_after} seconds.",
+        )  # fmt: skip
+        page.headers["Retry-After"] = str(exc.retry_after)
+        return page
     if row is None:
         return render(request, "login.html", 401, next=next_path, error="Wrong email or password.")
     cookie = await open_session(conn, row["id"], row["password_hash"])

@@ -13,6 +13,7 @@ from typing import Any
 
 from pigeon_api.commands.loading import mailbox_row
 from pigeon_api.context import SQL, ApiContext
+from pigeon_common.connect_failure import imap_failure
 from pigeon_common.domain.access import Action, Actor
 from pigeon_common.imap_append import open_imap
 from pigeon_common.imap_protocol import ImapError, Mailbox
@@ -85,12 +86,14 @@ async def _smtp(ctx: ApiContext, row: Any, password: str) -> SideResult:
             password=password,
             tls_context=ctx.settings.tls_context(),
             timeout=TIMEOUT_SEC,
+            policy=ctx.settings.mailbox_host_policy(),
         )
     )
     try:
         await session.connect()
     except SmtpConnectError as exc:
-        return SideResult(False, f"SMTP: {exc.outcome.reply}")
+        # The failure's message never echoes bytes a remote sent that are not a reply.
+        return SideResult(False, exc.failure.message)
     finally:
         await session.close()
     who = f"as {row['smtp_username']}" if row["smtp_username"] else "without login"
@@ -107,14 +110,17 @@ async def _imap(ctx: ApiContext, row: Any, password: str) -> tuple[SideResult, l
             password,
             ssl_context=ctx.settings.tls_context(),
             timeout=TIMEOUT_SEC,
+            policy=ctx.settings.mailbox_host_policy(),
         )
-    except (ImapError, OSError) as exc:
-        return SideResult(False, f"IMAP: {exc}"), []
+    except (ImapError, OSError, TimeoutError) as exc:
+        host, port = row["imap_host"], row["imap_port"]
+        return SideResult(False, imap_failure(exc, host, port).message), []
     try:
         async with imap:
             folders = [folder_of(m) for m in await imap.list_mailboxes()]
-    except (ImapError, OSError) as exc:
-        return SideResult(False, f"IMAP: logged in, but LIST failed: {exc}"), []
+    except (ImapError, OSError, TimeoutError) as exc:
+        failure = imap_failure(exc, row["imap_host"], row["imap_port"])
+        return SideResult(False, f"logged in, but LIST failed: {failure.message}"), []
     message = f"IMAP: logged in to {row['imap_host']} as {row['imap_username']}"
     return SideResult(True, f"{message}, {len(folders)} folder(s)"), folders
 
