@@ -39,7 +39,7 @@ READ_MODEL_TABLES: tuple[str, ...] = (
     "delivery_events",
     "inbound_skipped",
     "projection_skipped",
-    # pigeon_common.message_states (migration 0008)
+    # pigeon_projector.message_states (migration 0008)
     "message_states",
     "campaign_counters",
 )

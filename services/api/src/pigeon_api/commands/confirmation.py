@@ -14,7 +14,7 @@ from pigeon_common.domain import campaign as rules
 from pigeon_common.domain.access import Action, Actor
 from pigeon_common.domain.errors import RuleError
 from pigeon_common.events import SendOptions
-from pigeon_common.projection import NIL_MAILBOX
+from pigeon_common.read_models import NIL_MAILBOX
 
 
 @dataclass(frozen=True, slots=True)
