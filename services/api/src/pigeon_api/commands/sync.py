@@ -10,6 +10,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
 from pigeon_api.commands.loading import mailbox_row
+from pigeon_api.commands.loopback import require_loopback
 from pigeon_api.commands.remote import RemoteError
 from pigeon_api.context import ApiContext
 from pigeon_common.domain.access import Action, Actor
@@ -24,6 +25,8 @@ async def sync_now(ctx: ApiContext, conn: Any, actor: Actor, mailbox_id: uuid.UU
     row = await mailbox_row(conn, actor, mailbox_id, Action.MAILBOX_SYNC)
     if not row["bounce_folder"]:
         raise Conflict("no_bounce_folder", "the mailbox has no bounce_folder to sync")
+    if ctx.settings.mailbox_hosts_loopback_only:
+        require_loopback(row["imap_host"], "imap.host")
     nc = ctx.require().nc
     try:
         reply = await nc.request(
