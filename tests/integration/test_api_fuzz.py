@@ -11,14 +11,17 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 
 from pigeon_embedded.nats import NatsServer
+from pigeon_testing.smtp import SmtpTestServer
 from pigeon_testing.stack import Stack, stack_settings
+
+from .api_helpers import campaign_body, mailbox_body
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -51,12 +54,78 @@ async def fuzz_stack(
         await running.close()
 
 
-async def _schemathesis(stack: Stack, report: Path, *selection: str, seconds: int) -> str:
-    """Run the schemathesis CLI as a child process (the API keeps serving in this loop);
-    the failure report is its own output."""
+@pytest.fixture(scope="module")
+def fuzz_smtp() -> Iterator[SmtpTestServer]:
+    with SmtpTestServer() as server:
+        yield server
+
+
+async def _seed(stack: Stack, smtp: SmtpTestServer) -> dict[str, list[str]]:
+    """Mailboxes and campaigns with recipients, so that generated requests reach the
+    rules behind the 404s: a mailbox on a loopback SMTP test server, and one on a remote
+    name that the loopback-only setting must refuse."""
+    assert stack.client is not None
+    local = {
+        "host": smtp.host,
+        "port": smtp.port,
+        "security": "plain",
+        "username": smtp.username,
+        "password": smtp.password,
+    }
+    ids: dict[str, list[str]] = {"mailboxes": [], "campaigns": [], "recipients": []}
+    for smtp in (local, {"host": "smtp.example.com", "port": 587}):
+        body = mailbox_body(smtp={**mailbox_body()["smtp"], **smtp})
+        response = await stack.client.post("/api/v1/mailboxes", json=body)
+        assert response.status_code == 201, response.text
+        mailbox_id = response.json()["id"]
+        ids["mailboxes"].append(mailbox_id)
+        for _ in range(2):
+            body = campaign_body(mailbox_id=mailbox_id)
+            response = await stack.client.post("/api/v1/campaigns", json=body)
+            assert response.status_code == 201, response.text
+            campaign_id = response.json()["id"]
+            ids["campaigns"].append(campaign_id)
+            recipient = {"email": "ann.lee@example.com", "name": "Ann"}
+            response = await stack.client.post(
+                f"/api/v1/campaigns/{campaign_id}/recipients", json=recipient
+            )
+            assert response.status_code == 201, response.text
+            ids["recipients"].append(response.json()["id"])
+    return ids
+
+
+def _config(ids: dict[str, list[str]]) -> str:
+    """schemathesis.toml: the seeded ids are drawn for path and body ids most of the time,
+    generated ones otherwise."""
+    lines = []
+    for name, values in ids.items():
+        quoted = ", ".join(f'"{v}"' for v in values)
+        lines += [f"[dictionaries.{name}]", f"values = [{quoted}]", ""]
+    lines.append("[parameters]")
+    for key, name in (
+        ("path.campaign_id", "campaigns"),
+        ("path.mailbox_id", "mailboxes"),
+        ("path.recipient_id", "recipients"),
+        ("body.mailbox_id", "mailboxes"),
+    ):
+        lines.append(f'"{key}" = {{ dictionary = "{name}", probability = 0.8 }}')
+    return "\n".join(lines) + "\n"
+
+
+def _prepare(folder: Path, ids: dict[str, list[str]]) -> None:
+    (folder / "schemathesis.toml").write_text(_config(ids), encoding="utf-8")
+    for run in ("main", "last"):
+        (folder / run).mkdir()
+
+
+async def _schemathesis(stack: Stack, work: Path, *selection: str, seconds: int) -> str:
+    """Run the schemathesis CLI as a child process (the API keeps serving in this loop),
+    in its own folder (it keeps a cache there); the failure report is its own output."""
     executable = Path(sys.executable).with_name("schemathesis")
     process = await asyncio.create_subprocess_exec(
         str(executable),
+        "--config-file",
+        str(work.parent / "schemathesis.toml"),
         "run",
         f"{stack.base_url}/api/v1/openapi.json",
         "--header",
@@ -78,8 +147,9 @@ async def _schemathesis(stack: Stack, report: Path, *selection: str, seconds: in
         "--report",
         "junit",
         "--report-dir",
-        str(report),
+        str(work),
         *selection,
+        cwd=work,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
         env={**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": ""},
@@ -95,10 +165,40 @@ async def _schemathesis(stack: Stack, report: Path, *selection: str, seconds: in
     return text
 
 
-async def test_fuzzed_requests_get_no_server_error_and_match_the_schema(
-    fuzz_stack: Stack, tmp_path: Path
+async def test_loopback_only_refuses_remote_servers_before_connecting(
+    fuzz_stack: Stack, fuzz_smtp: SmtpTestServer
 ) -> None:
+    client = fuzz_stack.client
+    assert client is not None
+    ids = await _seed(fuzz_stack, fuzz_smtp)
+    local_campaign, remote_campaign = ids["campaigns"][0], ids["campaigns"][2]
+    fuzz_smtp.clear()
+    sent = await client.post(
+        f"/api/v1/campaigns/{local_campaign}/test-send", json={"email": "bo@example.com"}
+    )
+    assert sent.status_code == 200, sent.text
+    assert fuzz_smtp.wait_for(1)[0].rcpt_tos == ("bo@example.com",)
+    refused = await client.post(
+        f"/api/v1/campaigns/{remote_campaign}/test-send", json={"email": "bo@example.com"}
+    )
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["error"]["code"] == "host_not_allowed"
+    assert refused.json()["error"]["field"] == "smtp.host"
+    sync = await client.post(f"/api/v1/mailboxes/{ids['mailboxes'][1]}/sync")
+    assert sync.status_code == 409, sync.text
+    assert sync.json()["error"]["field"] == "imap.host"
+    assert len(fuzz_smtp.messages) == 1
+
+
+async def test_fuzzed_requests_get_no_server_error_and_match_the_schema(
+    fuzz_stack: Stack, fuzz_smtp: SmtpTestServer, tmp_path: Path
+) -> None:
+    ids = await _seed(fuzz_stack, fuzz_smtp)
+    fuzz_smtp.clear()
+    _prepare(tmp_path, ids)
     excluded = [arg for op in SELF_LOCKING for arg in ("--exclude-operation-id", op)]
     await _schemathesis(fuzz_stack, tmp_path / "main", *excluded, seconds=MAIN_PASS_SEC)
     included = [arg for op in SELF_LOCKING for arg in ("--include-operation-id", op)]
     await _schemathesis(fuzz_stack, tmp_path / "last", *included, seconds=LAST_PASS_SEC)
+    # Every test send went to the loopback test server (the remote mailboxes are refused).
+    assert fuzz_smtp.messages, "the fuzzer reached a test send"

@@ -59,7 +59,9 @@ NonEmptyHeaderText = Annotated[
     str, Field(min_length=1, max_length=200), AfterValidator(_no_control)
 ]
 Subject = Annotated[str, Field(min_length=1, max_length=900), AfterValidator(_no_control)]
-EmailAddress = Annotated[str, Field(max_length=320), AfterValidator(_address)]
+EmailAddress = Annotated[
+    str, Field(max_length=320, json_schema_extra={"format": "email"}), AfterValidator(_address)
+]
 HostName = Annotated[str, Field(min_length=1, max_length=253), AfterValidator(_host)]
 Port = Annotated[StrictInt, Field(ge=1, le=65535)]
 FolderName = Annotated[str, Field(max_length=200), AfterValidator(_folder)]
