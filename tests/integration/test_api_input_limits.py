@@ -177,3 +177,39 @@ async def test_openapi_lists_the_error_statuses_of_every_operation(stack: Stack)
     assert "429" in token
     test_send = schema["paths"]["/api/v1/campaigns/{campaign_id}/test-send"]["post"]
     assert {"502", "504"} <= set(test_send["responses"])
+
+
+@pytest.mark.parametrize(
+    ("path_of", "body", "field"),
+    [
+        ("recipients", '{"email": "ann@example.com", "name": "A\\ud800"}', "name"),
+        (
+            "recipients",
+            '{"email": "ann@example.com", "attributes": {"k": "\\udfff"}}',
+            "attributes",
+        ),
+        ("campaigns", '{"name": "x\\ud83d", "subject": "s", "template_markdown": "t"}', "name"),
+        (
+            "campaigns",
+            '{"name": "x", "subject": "s", "template_markdown": "t\\ud800"}',
+            "template_markdown",
+        ),
+    ],
+)
+async def test_lone_surrogates_are_refused(
+    stack: Stack, path_of: str, body: str, field: str
+) -> None:
+    """JSON can spell half a UTF-16 pair; no UTF-8 text holds one, so it is invalid input,
+    not a 500 (or an event the projector cannot store)."""
+    assert stack.client is not None
+    campaign_id = await _campaign(stack)
+    path = (
+        f"/api/v1/campaigns/{campaign_id}/recipients"
+        if path_of == "recipients"
+        else "/api/v1/campaigns"
+    )
+    response = await stack.client.post(
+        path, content=body.encode(), headers={"Content-Type": "application/json"}
+    )
+    error = assert_error_shape(response, 422)
+    assert (error.get("field") or "").startswith(field), error
