@@ -31,8 +31,8 @@ CHECKS = (
 )
 # These rotate or demote the fuzzer's own token: they run last, in a short pass of their own.
 SELF_LOCKING = ("revoke_tokens", "change_password", "reset_user_password", "set_user_role")
-MAIN_PASS_SEC = 75
-LAST_PASS_SEC = 15
+MAIN_PASS_SEC = 65
+LAST_PASS_SEC = 10
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -94,9 +94,12 @@ async def _seed(stack: Stack, smtp: SmtpTestServer) -> dict[str, list[str]]:
     return ids
 
 
-def _config(ids: dict[str, list[str]]) -> str:
+def _config(seeded: dict[str, list[str]]) -> str:
     """schemathesis.toml: the seeded ids are drawn for path and body ids most of the time,
-    generated ones otherwise."""
+    generated ones otherwise. The loopback mailbox is never a path id, so no PATCH points
+    it at another local port (a test send would then answer 502, rightly, but not for a
+    fault of ours); its campaigns test-send to the SMTP test server."""
+    ids = {**seeded, "remote_mailboxes": seeded["mailboxes"][1:]}
     lines = []
     for name, values in ids.items():
         quoted = ", ".join(f'"{v}"' for v in values)
@@ -104,7 +107,7 @@ def _config(ids: dict[str, list[str]]) -> str:
     lines.append("[parameters]")
     for key, name in (
         ("path.campaign_id", "campaigns"),
-        ("path.mailbox_id", "mailboxes"),
+        ("path.mailbox_id", "remote_mailboxes"),
         ("path.recipient_id", "recipients"),
         ("body.mailbox_id", "mailboxes"),
     ):
@@ -197,7 +200,8 @@ async def test_fuzzed_requests_get_no_server_error_and_match_the_schema(
     fuzz_smtp.clear()
     _prepare(tmp_path, ids)
     excluded = [arg for op in SELF_LOCKING for arg in ("--exclude-operation-id", op)]
-    await _schemathesis(fuzz_stack, tmp_path / "main", *excluded, seconds=MAIN_PASS_SEC)
+    report = await _schemathesis(fuzz_stack, tmp_path / "main", *excluded, seconds=MAIN_PASS_SEC)
+    print(report[report.find("SUMMARY") :])  # the run's figures, shown with -s
     # A fuzzed write that the projector could not apply would not show as a 500, only as
     # 202s from then on: the read models must still follow.
     assert fuzz_stack.client is not None

@@ -62,7 +62,11 @@ Subject = Annotated[str, Field(min_length=1, max_length=900), AfterValidator(_no
 EmailAddress = Annotated[
     str, Field(max_length=320, json_schema_extra={"format": "email"}), AfterValidator(_address)
 ]
-HostName = Annotated[str, Field(min_length=1, max_length=253), AfterValidator(_host)]
+HostName = Annotated[
+    str,
+    Field(min_length=1, max_length=253, json_schema_extra={"pattern": f"^(?:{_HOST.pattern})$"}),
+    AfterValidator(_host),
+]
 Port = Annotated[StrictInt, Field(ge=1, le=65535)]
 FolderName = Annotated[str, Field(max_length=200), AfterValidator(_folder)]
 Password = Annotated[str, Field(min_length=1, max_length=1024), AfterValidator(_no_control)]

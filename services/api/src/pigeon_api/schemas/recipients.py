@@ -76,7 +76,16 @@ def check_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
     return attributes
 
 
-Attributes = Annotated[dict[str, AttributeValue], AfterValidator(check_attributes)]
+Attributes = Annotated[
+    dict[str, AttributeValue],
+    Field(
+        json_schema_extra={
+            "propertyNames": {"pattern": f"^{ATTRIBUTE_KEY.pattern}$"},
+            "maxProperties": MAX_ATTRIBUTES,
+        }
+    ),
+    AfterValidator(check_attributes),
+]
 
 
 class RecipientCreate(RequestModel):
