@@ -8,6 +8,7 @@ import re
 import uuid
 from typing import Any
 
+import asyncpg
 import pytest
 
 from pigeon_testing.stack import Stack
@@ -213,3 +214,42 @@ async def test_lone_surrogates_are_refused(
     )
     error = assert_error_shape(response, 422)
     assert (error.get("field") or "").startswith(field), error
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "field"),
+    [("recipients", "email", "email"), ("mailboxes", "from_address", "from_address")],
+)
+async def test_addresses_stored_before_the_rule_get_422_not_500(
+    stack: Stack, table: str, column: str, field: str
+) -> None:
+    """A non-ASCII local part kept from before it was refused at input: dry run and test
+    send say which address cannot be sent (the sender records such a recipient failed)."""
+    assert stack.client is not None and stack.settings.database_url is not None
+    campaign_id = await _campaign(stack)
+    added = await stack.client.post(
+        f"/api/v1/campaigns/{campaign_id}/recipients", json={"email": "ann@example.com"}
+    )
+    assert added.status_code == 201, added.text
+    conn = await asyncpg.connect(stack.settings.database_url)
+    try:
+        if table == "recipients":
+            await conn.execute(
+                "UPDATE recipients SET email = 'jörg@example.com' WHERE campaign_id = $1",
+                uuid.UUID(campaign_id),
+            )
+        else:
+            await conn.execute(
+                "UPDATE mailboxes SET from_address = 'jörg@example.com' WHERE id = "
+                "(SELECT mailbox_id FROM campaigns WHERE id = $1)",
+                uuid.UUID(campaign_id),
+            )
+    finally:
+        await conn.close()
+    dry = await stack.client.post(f"/api/v1/campaigns/{campaign_id}/dry-run")
+    assert assert_error_shape(dry, 422)["field"] == field
+    if table == "mailboxes":
+        test = await stack.client.post(
+            f"/api/v1/campaigns/{campaign_id}/test-send", json={"email": "bo@example.com"}
+        )
+        assert assert_error_shape(test, 422)["field"] == field
