@@ -6,7 +6,7 @@ What is measured, on one EVENTS stream of N events:
     and `ack()` of every message, no other work, until the last sequence was received and
     the acks flushed: messages per second. This is the ceiling one Python process with
     nats-py reaches here.
-(b) projector: `pigeon_common.projector.Projector` (the production class, batch size from
+(b) projector: `pigeon_projector.projector.Projector` (the production class, batch size from
     the settings unless `--batch-size`) applies the whole stream from sequence 1 into a
     freshly migrated database, timed from its start until its checkpoint (reported through
     `after_commit`) reaches the stream's last sequence: events per second.
@@ -58,9 +58,9 @@ from pigeon_common.jetstream import (
     provision,
     subject_for,
 )
-from pigeon_common.projector import Projector
 from pigeon_common.settings import PigeonSettings
 from pigeon_common.validation import recipient_id
+from pigeon_projector.projector import Projector
 from pigeon_testing.stack import migrate
 
 log = logging.getLogger("bench.project")

@@ -45,8 +45,12 @@ starts.
 
 Needs `smtp-sink` and `smtp-source` (Debian `postfix`; `--install` installs it when run
 as root, without configuring or starting a mail system) and, for `--append`, Dovecot.
-Progress goes to stderr; the last line on stdout is
-`send: <m> msg/s, smtp-source <s> msg/s, ratio <r>, peak rss <MB> MB`.
+(c) takeover: after (a), the same campaign again, with sender-0 SIGKILLed once a third
+    is sent and a new sender started at once (as `pigeon up` restarts one); the figure
+    is its wall time minus (a)'s.
+Progress goes to stderr; the last lines on stdout are
+`send: <m> msg/s, smtp-source <s> msg/s, ratio <r>, peak rss <MB> MB` and
+`takeover: <s> s from kill to done beyond the undisturbed run`.
 
     uv run python bench/send.py --recipients 20000 [--append] [--senders 2]
 """
@@ -60,6 +64,7 @@ import logging
 import os
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -304,6 +309,7 @@ class Result:
     sender_cpu: list[float] = field(default_factory=list)
     stack_cpu: float = 0.0
     server_cpu: dict[str, float] = field(default_factory=dict)
+    takeover_seconds: float = 0.0
 
 
 def sender_env(stack: Stack, opts: Options, root: Path) -> dict[str, str]:
@@ -542,6 +548,62 @@ async def measure_send(
         await wait_process(spy, opts.py_spy_seconds + 30)
 
 
+async def measure_takeover(
+    stack: Stack,
+    opts: Options,
+    procs: benchkit.Processes,
+    root: Path,
+    campaign_id: str,
+    senders: list[subprocess.Popen[bytes]],
+    env: dict[str, str],
+    result: Result,
+) -> None:
+    """The same send again, with sender-0 SIGKILLed a third of the way and a new one
+    started at once (as `pigeon up` restarts it): the seconds beyond the undisturbed run."""
+    client = stack.client
+    assert client is not None
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    answer = await client.post(f"{API}/campaigns/{campaign_id}/send", json={}, timeout=120)
+    if answer.status_code not in (200, 202):
+        raise RuntimeError(f"send: HTTP {answer.status_code} {answer.text[:500]}")
+    killed_at: float | None = None
+    state: dict[str, Any] = {}
+    while True:
+        state = (await client.get(f"{API}/campaigns/{campaign_id}/status")).json()
+        now = loop.time()
+        if killed_at is None and (state.get("sent") or 0) >= opts.recipients // 3:
+            victim = senders[0]
+            victim.send_signal(signal.SIGKILL)
+            victim.wait(10)
+            killed_at = loop.time()
+            log.info(
+                "takeover: sender-0 killed after %.2f s at %s sent",
+                killed_at - started,
+                state.get("sent"),
+            )
+            senders[0] = procs.start(
+                "sender-0-again", opts.sender_command, root / "sender-0-again.log", env=env
+            )
+        if state.get("status") == DONE:
+            break
+        if state.get("status") in GAVE_UP:
+            raise RuntimeError(f"campaign ended {state.get('status')}: {state}")
+        if now > started + opts.timeout:
+            raise TimeoutError(f"takeover campaign not done after {opts.timeout} s: {state}")
+        await asyncio.sleep(POLL_INTERVAL_SEC)
+    took = loop.time() - started
+    result.takeover_seconds = took - result.send_seconds
+    log.info(
+        "takeover campaign done after %.2f s (undisturbed %.2f s): %s",
+        took,
+        result.send_seconds,
+        state,
+    )
+    if state.get("sent", 0) + state.get("unknown", 0) != opts.recipients:
+        raise RuntimeError(f"expected {opts.recipients} sent or unknown: {state}")
+
+
 async def measure_smtp_source(
     procs: benchkit.Processes, root: Path, opts: Options, result: Result
 ) -> None:
@@ -619,6 +681,8 @@ async def run(
             )
         await wait_workers(nats_url, opts.senders * opts.concurrency, senders)
         await measure_send(stack, opts, procs, root, campaign_id, senders, result)
+        again = await create_campaign(stack, opts, sink_port, imap)
+        await measure_takeover(stack, opts, procs, root, again, senders, env, result)
         for proc in senders:
             procs.stop(proc)
         procs.stop(sink)
@@ -743,8 +807,9 @@ def main(argv: list[str] | None = None) -> int:
             if dovecot is not None:
                 filed = sent_folder_count(dovecot)
                 log.info("Sent folder holds %d messages", filed)
-                if filed != opts.recipients:
-                    raise RuntimeError(f"{filed} messages in Sent, expected {opts.recipients}")
+                # Both campaigns (undisturbed and takeover); the takeover's unknown too.
+                if filed != 2 * opts.recipients:
+                    raise RuntimeError(f"{filed} messages in Sent, expected {2 * opts.recipients}")
         finally:
             procs.stop_all()
             if dovecot is not None:
@@ -764,6 +829,10 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"send: {send_rate:.0f} msg/s, smtp-source {source_rate:.0f} msg/s, "
         f"ratio {send_rate / source_rate:.3f}, peak rss {result.peak_rss_mb:.0f} MB",
+        flush=True,
+    )
+    print(
+        f"takeover: {result.takeover_seconds:.1f} s from kill to done beyond the undisturbed run",
         flush=True,
     )
     return 0

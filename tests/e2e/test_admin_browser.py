@@ -252,3 +252,129 @@ async def test_unknown_campaign_is_404(stack: Stack, page: Page) -> None:
     assert response is not None and response.status == 404
     response = await page.goto(f"{stack.base_url}/admin/campaigns/not-a-uuid")
     assert response is not None and response.status == 404
+
+
+async def _session_client(stack: Stack, email: str, password: str) -> tuple[httpx.AsyncClient, str]:
+    """A signed-in admin session over plain HTTP and the CSRF token of its forms."""
+    client = httpx.AsyncClient(base_url=stack.base_url)
+    login = await client.get("/admin/login")
+    form = {"email": email, "password": password, "csrf": _csrf(login.text)}
+    assert (await client.post("/admin/login", data=form)).status_code == 303
+    account = await client.get("/admin/account")
+    return client, _csrf(account.text)
+
+
+async def _user(stack: Stack, role: str) -> tuple[str, str]:
+    email, password = f"{role}-{uuid.uuid4().hex[:8]}@example.com", "a-password-123"
+    await _post(stack, "/users", {"email": email, "password": password, "role": role})
+    return email, password
+
+
+async def test_a_viewer_sees_no_action_and_every_action_url_refuses_it(
+    stack: Stack, data: dict[str, Any]
+) -> None:
+    email, password = await _user(stack, "viewer")
+    campaign, mailbox = data["campaign"]["id"], data["mailbox"]["id"]
+    recipient = data["recipient"]["id"]
+    assert stack.client is not None
+    shared = await stack.client.post(f"/api/v1/campaigns/{campaign}/shares", json={"email": email})
+    assert shared.status_code == 204, shared.text
+    shared = await stack.client.post(f"/api/v1/mailboxes/{mailbox}/shares", json={"email": email})
+    assert shared.status_code == 204, shared.text
+    client, csrf = await _session_client(stack, email, password)
+    try:
+        for path in (
+            f"/admin/campaigns/{campaign}",
+            f"/admin/campaigns/{campaign}/recipients",
+            f"/admin/campaigns/{campaign}/sharing",
+            "/admin/campaigns",
+            "/admin/mailboxes",
+            "/admin/suppressions",
+        ):
+            page = await client.get(path)
+            assert page.status_code == 200, path
+            forms = re.findall(r'<form method="post" action="([^"]+)"', page.text)
+            assert forms == ["/admin/logout"], (path, forms)
+            assert "New campaign" not in page.text and "Send live" not in page.text
+        refused = [f"/admin/campaigns/{campaign}/{op}" for op in (
+            "edit", "dry-run", "test-send", "send", "schedule", "unschedule", "pause",
+            "resume", "cancel", "clone", "delete", "shares", "recipients/add",
+            "recipients/import", f"recipients/{recipient}/delete",
+        )] + [f"/admin/mailboxes/{mailbox}/{op}" for op in (
+            "edit", "test", "folders", "sync", "shares", "delete",
+        )] + ["/admin/campaigns/new", "/admin/mailboxes/new", "/admin/users"]  # fmt: skip
+        refused.append("/admin/suppressions")
+        for path in refused:
+            answer = await client.post(path, data={"csrf": csrf, "email": "x@example.org"})
+            assert answer.status_code == 403, (path, answer.status_code)
+        for path in (
+            f"/admin/campaigns/{campaign}/preview",
+            "/admin/campaigns/new",
+            "/admin/users",
+        ):
+            assert (await client.get(path)).status_code == 403, path
+    finally:
+        await client.aclose()
+    # Nothing changed: still a draft with its recipients.
+    after = await stack.client.get(f"/api/v1/campaigns/{campaign}")
+    assert after.json()["status"] == "draft" and after.json()["recipient_count"] == 3
+
+
+async def test_another_users_campaign_is_404_everywhere(stack: Stack, data: dict[str, Any]) -> None:
+    email, password = await _user(stack, "member")
+    campaign, mailbox = data["campaign"]["id"], data["mailbox"]["id"]
+    client, csrf = await _session_client(stack, email, password)
+    try:
+        listed = await client.get("/admin/campaigns")
+        assert campaign not in listed.text and "Launch" not in listed.text
+        assert mailbox not in (await client.get("/admin/mailboxes")).text
+        assert mailbox not in (await client.get("/admin/")).text
+        for path in ("", "/recipients", "/replies", "/edit", "/preview", "/export/results.csv"):
+            answer = await client.get(f"/admin/campaigns/{campaign}{path}")
+            assert answer.status_code == 404, path
+        for path in ("/pause", "/send", "/clone", "/edit"):
+            answer = await client.post(f"/admin/campaigns/{campaign}{path}", data={"csrf": csrf})
+            assert answer.status_code == 404, path
+        assert (await client.get(f"/admin/mailboxes/{mailbox}")).status_code == 404
+    finally:
+        await client.aclose()
+
+
+async def test_payloads_in_subject_and_template_are_inert_in_the_preview_and_editor(
+    stack: Stack, data: dict[str, Any], page: Page
+) -> None:
+    campaign = await _post(
+        stack,
+        "/campaigns",
+        {
+            "name": "Preview check",
+            "subject": f"Hi {XSS}",
+            "template_markdown": f"# Hello {{{{ recipient.name }}}}\n\n{XSS}\n",
+            "mailbox_id": data["mailbox"]["id"],
+        },
+    )
+    person = {"email": "xss@example.org", "name": f"N {XSS}", "attributes": {"a": XSS}}
+    await _post(stack, f"/campaigns/{campaign['id']}/recipients", person)
+    await sign_in(page, stack.base_url, ADMIN_EMAIL, ADMIN_PASSWORD)
+    base = f"{stack.base_url}/admin/campaigns/{campaign['id']}"
+    for name, path in (
+        ("editor", "/edit"),
+        ("preview", "/preview"),
+        ("send confirmation", "/send"),
+        ("sharing", "/sharing"),
+    ):
+        response = await page.goto(f"{base}{path}")
+        assert response is not None and response.status == 200, name
+        await _check_page(page, name)
+    await page.goto(f"{base}/preview")
+    assert XSS in await page.locator("p.subject").inner_text()
+    frame = page.locator("iframe.preview")
+    assert await frame.get_attribute("sandbox") == ""
+    html = await page.request.get(f"{stack.base_url}{await frame.get_attribute('src')}")
+    policy = html.headers["content-security-policy"]
+    assert policy.startswith("default-src 'none'") and "script" not in policy
+    await page.wait_for_timeout(300)  # time for an injected handler to run, were it able
+    assert await page.evaluate("window.pwned") is None
+    for path in ("/admin/mailboxes/new", "/admin/campaigns/new"):
+        await page.goto(f"{stack.base_url}{path}")
+        await _check_page(page, path.strip("/").replace("/", " "))

@@ -165,6 +165,9 @@ async def _campaign_flow(
     mailbox = await call(client, "create_mailbox", **_mailbox_args(smtp, imap))
     assert mailbox["smtp"]["password_set"] and "password" not in mailbox["smtp"]
     assert smtp.password not in json.dumps(mailbox)
+    tested = await call(client, "test_mailbox_connection", mailbox_id=mailbox["id"])
+    assert tested["smtp"]["ok"] and tested["imap"]["ok"], tested
+    assert "INBOX" in {f["name"] for f in tested["folders"]}
     campaign = await call(
         client,
         "create_campaign",
@@ -341,6 +344,7 @@ def _write_calls(draft: dict[str, Any], smtp: SmtpTestServer, imap: ImapAccount)
         "lift_suppression": {"email": "ro@example.org"},
         "create_mailbox": _mailbox_args(smtp, imap),
         "sync_mailbox": {"mailbox_id": mid},
+        "test_mailbox_connection": {"mailbox_id": mid},
     }
 
 

@@ -451,3 +451,19 @@ async def test_wrong_password_raises_auth_error(imap_user: ImapAccount) -> None:
     assert caught.value.code == "AUTHENTICATIONFAILED"
     assert caught.value.command == "LOGIN"
     assert not isinstance(caught.value, ImapConnectionError)
+
+
+async def test_uids_with_message_ids_asks_once_for_many(imap: ImapAppender) -> None:
+    messages = make_messages(4)
+    await imap.append_many(SENT_FOLDER, messages[:3])
+    ids = [m.split(b"Message-ID: ")[1].split(b"\r\n")[0].decode() for m in messages]
+    found = await imap.uids_with_message_ids(SENT_FOLDER, ids)
+    assert len(found) == 3
+    assert await imap.uids_with_message_ids(SENT_FOLDER, ids[3:]) == set()
+    [first] = await imap.uids_with_message_ids(SENT_FOLDER, [ids[0], "<never@pigeon.test>"])
+    assert first == min(found)
+    assert await imap.uids_with_message_ids(SENT_FOLDER, [ids[0]], (first + 1, max(found))) == set()
+    assert await imap.uids_with_message_ids(SENT_FOLDER, [ids[1]], (first + 1, max(found)))
+    assert await imap.uids_with_message_ids(SENT_FOLDER, []) == set()
+    with pytest.raises(ValueError, match="Message-ID"):
+        await imap.uids_with_message_ids(SENT_FOLDER, ["<a>\r\nX: y"])

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 from pigeon_common import db
 from pigeon_common import events as ev
-from pigeon_common.projection import READ_MODEL_TABLES
-from pigeon_common.projector import StoredEvent, apply_batch
+from pigeon_projector.projection import READ_MODEL_TABLES
+from pigeon_projector.projector import StoredEvent, apply_batch
 from pigeon_testing.stack import migrate
 
 START = datetime(2026, 3, 1, tzinfo=UTC)

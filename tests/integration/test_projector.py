@@ -15,10 +15,10 @@ import pytest
 from pigeon_common import db
 from pigeon_common import events as ev
 from pigeon_common.jetstream import EVENTS_STREAM, connect_nats, provision, publish_events
-from pigeon_common.projection import READ_MODEL_TABLES
-from pigeon_common.projector import StoredEvent, apply_batch, read_checkpoint, rebuild
 from pigeon_common.settings import PigeonSettings
 from pigeon_embedded.nats import NatsServer
+from pigeon_projector.projection import READ_MODEL_TABLES
+from pigeon_projector.projector import StoredEvent, apply_batch, read_checkpoint, rebuild
 from pigeon_projector.service import ProjectorService
 from pigeon_testing.stack import migrate
 

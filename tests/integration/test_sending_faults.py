@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from pigeon_sender.service import serve as serve_sender
 from pigeon_testing.dovecot import ImapAccount
 from pigeon_testing.smtp import SmtpTestServer
 from pigeon_testing.stack import Stack
@@ -87,6 +88,28 @@ async def test_disconnect_during_data_is_unknown_never_resent(
     unknown = (await messages(client, campaign_id, "unknown"))[0]["email"]
     assert unknown not in smtp.recipients()
     assert len(smtp.recipients()) == len(set(smtp.recipients())) == 3
+
+
+async def test_a_server_in_a_denied_range_pauses_the_campaign_before_connecting(
+    sending_stack: Stack, smtp: SmtpTestServer, imap_user: ImapAccount
+) -> None:
+    """`localhost` is a name (accepted when saved) that resolves into the denied range."""
+    client = sending_stack.client
+    assert client is not None
+    mailbox = mailbox_for(smtp, imap_user)
+    mailbox["smtp"]["host"] = "localhost"
+    campaign_id = await create_campaign(client, mailbox, people(2))
+    deny_loopback = {"mailbox_hosts_deny": "127.0.0.0/8, ::1/128"}
+    sender = sending_stack.start_service(
+        lambda settings, stop: serve_sender(settings.model_copy(update=deny_loopback), stop)
+    )
+    try:
+        await client.post(f"/api/v1/campaigns/{campaign_id}/send", json={})
+        state = await wait_status(client, campaign_id, {"paused"})
+    finally:
+        await sender.stop()
+    assert "not allowed" in state["reason"] and "PIGEON_MAILBOX_HOSTS_DENY" in state["reason"]
+    assert smtp.recipients() == [] and state["queued"] == 2
 
 
 async def test_wrong_password_pauses_the_campaign_with_the_reason(

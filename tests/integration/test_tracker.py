@@ -30,6 +30,7 @@ from pigeon_embedded.ports import free_port
 from pigeon_testing.dovecot import DovecotServer
 from pigeon_testing.smtp import SmtpTestServer
 from pigeon_testing.stack import Stack, migrate, stack_settings
+from pigeon_tracker.coalesce import ACTION_WINDOW_SEC
 from pigeon_tracker.responses import PIXEL
 from pigeon_tracker.service import Tracker
 from pigeon_tracker.supervisor import Supervisor
@@ -492,12 +493,11 @@ async def test_one_click_post_unsubscribes_once(
     assert await stream.count(UNSUBSCRIBED) == before + 1
     await _eventually(lambda: _suppression(conn, message.email, sent.mailbox_a), "unsubscribed")
     first = await _unsubscribe_rows(conn, message, sent.mailbox_a)
-    # Again, and again right away: each is stored (the read model may lag behind a
-    # re-subscribe), and applying them changes nothing.
+    # Again, and again right away: answered the same, stored once (one id per minute).
     for _ in range(2):
         again = await http.post(message.unsubscribe, data={"List-Unsubscribe": "One-Click"})
-        assert again.status_code == 200
-    assert await stream.count(UNSUBSCRIBED) == before + 3
+        assert again.status_code == 200 and "You are unsubscribed" in again.text
+    assert await stream.count(UNSUBSCRIBED) == before + 1
     await _eventually(lambda: _projected_all(conn, stream), True)
     assert await _unsubscribe_rows(conn, message, sent.mailbox_a) == first
     event = await stream.last(UNSUBSCRIBED, message)
@@ -520,11 +520,12 @@ async def test_one_click_post_unsubscribes_once(
     await _eventually(lambda: _projected_all(conn, stream), True)
     assert await _suppression(conn, message.email, sent.mailbox_a) is None
 
-    # Unsubscribing again right after (inside JetStream's duplicate window) is stored.
+    # Unsubscribing again right after (the same minute's id is taken, but the re-subscribe
+    # undid that event) is stored, under a chained id.
     again = await http.post(message.unsubscribe, data={"List-Unsubscribe": "One-Click"})
     assert again.status_code == 200
     await _eventually(lambda: _suppression(conn, message.email, sent.mailbox_a), "unsubscribed")
-    assert await stream.count(UNSUBSCRIBED) == before + 4
+    assert await stream.count(UNSUBSCRIBED) == before + 2
 
 
 async def _unsubscribe_rows(
@@ -668,7 +669,10 @@ async def test_503_when_the_ack_does_not_come(tmp_path: Path, fresh_database: st
     nats.start()
     try:
         await migrate(fresh_database)
-        settings = stack_settings(fresh_database, nats.url, tmp_path / "data")
+        # Every fetch is recorded (none coalesced as a flood): each one must answer 503.
+        settings = stack_settings(
+            fresh_database, nats.url, tmp_path / "data", tracker_events_per_minute=0
+        )
         signer = TrackingSigner(settings.secret())
         pixel = f"/campaigns/o/{signer.message_token(uuid.uuid4(), uuid.uuid4())}/p.png"
         async with (
@@ -705,7 +709,12 @@ async def test_worker_processes_share_one_port_and_are_restarted(
     try:
         await migrate(fresh_database)
         settings = stack_settings(
-            fresh_database, nats.url, tmp_path / "data", tracker_port=free_port(), tracker_workers=2
+            fresh_database,
+            nats.url,
+            tmp_path / "data",
+            tracker_port=free_port(),
+            tracker_workers=2,
+            tracker_events_per_minute=0,  # every one of the 41 opens of one pixel is stored
         )
         signer = TrackingSigner(settings.secret())
         pixel = f"/campaigns/o/{signer.message_token(uuid.uuid4(), uuid.uuid4())}/p.png"
@@ -767,3 +776,120 @@ def _gone(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z"
     except OSError:
         return True
+
+
+# --- floods from public URLs --------------------------------------------------------------------
+
+FLOOD_POSTS = 10_000
+FLOOD_FETCHES = 2_000
+FLOOD_CONCURRENCY = 32
+FLOOD_TIMEOUT_SEC = 240.0
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def two_workers(sending_stack: Stack) -> AsyncIterator[str]:
+    """The tracker as production runs it (two worker processes on one port); its URL."""
+    settings = sending_stack.settings.model_copy(
+        update={"tracker_port": free_port(), "tracker_workers": 2}
+    )
+    supervisor = Supervisor(settings)
+    stop = asyncio.Event()
+    task = asyncio.create_task(supervisor.run(stop))
+    base = f"http://127.0.0.1:{settings.tracker_port}"
+    try:
+
+        async def every_worker_ready() -> bool:
+            for _ in range(20):  # fresh connections: the kernel spreads them over both
+                async with httpx.AsyncClient(base_url=base, timeout=5) as fresh:
+                    if await _status(fresh, "/readyz") != 200:
+                        return False
+            return True
+
+        await _eventually(every_worker_ready, True)
+        yield base
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)
+
+
+async def _flood(
+    base: str, count: int, request: Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]
+) -> list[int]:
+    """`count` requests from FLOOD_CONCURRENCY concurrent loops; the status codes."""
+    statuses: list[int] = []
+    left = [count]
+    limits = httpx.Limits(max_connections=FLOOD_CONCURRENCY)
+    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
+
+        async def loop() -> None:
+            while left[0] > 0:
+                left[0] -= 1  # claimed before awaiting: exactly `count` requests in all
+                statuses.append((await request(client)).status_code)
+
+        await asyncio.wait_for(
+            asyncio.gather(*(loop() for _ in range(FLOOD_CONCURRENCY))), FLOOD_TIMEOUT_SEC
+        )
+    return statuses
+
+
+async def _events_of(stream: StreamProbe, subject: str, message: Message, since: int) -> list[Any]:
+    found = []
+    seq = since + 1
+    while True:
+        try:
+            stored = await stream.js.get_msg(EVENTS_STREAM, seq=seq, subject=subject, next=True)
+        except NotFoundError:
+            return found
+        _, event = decode_event(stored.data)
+        if getattr(event, "recipient_id", None) == message.recipient_id:
+            found.append(event)
+        seq = stored.seq + 1
+
+
+async def test_ten_thousand_one_click_posts_store_a_handful_of_events(
+    sent: Sent, two_workers: str, conn: asyncpg.Connection, stream: StreamProbe
+) -> None:
+    message = sent.a[3]
+    since = await stream.last_seq()
+    started = time.time()
+    statuses = await _flood(
+        two_workers,
+        FLOOD_POSTS,
+        lambda client: client.post(message.unsubscribe, data={"List-Unsubscribe": "One-Click"}),
+    )
+    windows = int(time.time() // ACTION_WINDOW_SEC) - int(started // ACTION_WINDOW_SEC) + 1
+    assert len(statuses) == FLOOD_POSTS and set(statuses) == {200}
+    stored = await _events_of(stream, UNSUBSCRIBED, message, since)
+    # One per minute window (a slow run spans two or three).
+    assert 1 <= len(stored) <= windows, (len(stored), windows)
+    assert all(isinstance(e, RecipientUnsubscribed) and e.method == "one_click" for e in stored)
+    await _eventually(lambda: _suppression(conn, message.email, sent.mailbox_a), "unsubscribed")
+    await _eventually(lambda: _projected_all(conn, stream), True)
+    assert (
+        await conn.fetchval(
+            "SELECT count(*) FROM unsubscribes WHERE campaign_id = $1 AND recipient_id = $2",
+            message.campaign_id,
+            message.recipient_id,
+        )
+        == 1
+    )
+
+
+async def test_pixel_and_click_floods_store_bounded_events_and_are_all_answered(
+    sent: Sent, two_workers: str, sending_stack: Stack, stream: StreamProbe
+) -> None:
+    message = sent.b[0]
+    click = message.clicks[0]
+    since = await stream.last_seq()
+    pixels = await _flood(two_workers, FLOOD_FETCHES, lambda client: client.get(message.pixel))
+    clicks = await _flood(two_workers, FLOOD_FETCHES // 4, lambda client: client.get(click))
+    assert pixels == [200] * FLOOD_FETCHES
+    assert clicks == [302] * (FLOOD_FETCHES // 4)
+    # At most `limit` a minute from each of the two workers; the flood may straddle a
+    # minute boundary.
+    limit = sending_stack.settings.tracker_events_per_minute
+    bound = 2 * 2 * limit
+    opened = await _events_of(stream, OPENED, message, since)
+    clicked = await _events_of(stream, CLICKED, message, since)
+    assert limit <= len(opened) <= bound, len(opened)
+    assert limit <= len(clicked) <= bound, len(clicked)

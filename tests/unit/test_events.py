@@ -129,6 +129,15 @@ SAMPLES: dict[str, ev.Event] = {
         email="ann@example.org",
         reason="unsubscribed",
     ),
+    "sent_copies.filed": ev.SentCopiesFiled(
+        campaign_id=CAMPAIGN_ID, mailbox_id=MAILBOX_ID, folder="Sent", recipient_ids=[RECIPIENT_ID]
+    ),
+    "sent_copies.pending": ev.SentCopiesPending(
+        campaign_id=CAMPAIGN_ID,
+        mailbox_id=MAILBOX_ID,
+        recipient_ids=[RECIPIENT_ID],
+        reason="connection refused",
+    ),
     "address.suppressed": ev.AddressSuppressed(
         email="Ann@Example.org",
         mailbox_id=MAILBOX_ID,

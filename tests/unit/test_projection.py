@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from pigeon_common import events as ev
-from pigeon_common.projection import (
+from pigeon_common.validation import address_key
+from pigeon_projector.projection import (
     NIL_MAILBOX,
     OUTCOME_RANK,
     SQL,
@@ -20,7 +21,6 @@ from pigeon_common.projection import (
     table_of,
     writes_for,
 )
-from pigeon_common.validation import address_key
 
 MAILBOX_ID = uuid.UUID("10000000-0000-4000-8000-000000000001")
 CAMPAIGN_ID = uuid.UUID("10000000-0000-4000-8000-000000000002")
@@ -311,6 +311,18 @@ CASES: dict[str, tuple[ev.Event, list[tuple[str, tuple[Any, ...]]]]] = {
             reason="unsubscribed",
         ),
         [_outcome("suppressed", 2, reason="unsubscribed")],
+    ),
+    "sent_copies.filed": (
+        ev.SentCopiesFiled(
+            campaign_id=CAMPAIGN_ID, mailbox_id=MAILBOX_ID, folder="Sent", recipient_ids=[R1]
+        ),
+        [(SQL.mark_copies_filed, (CAMPAIGN_ID, [R1]))],
+    ),
+    "sent_copies.pending": (
+        ev.SentCopiesPending(
+            campaign_id=CAMPAIGN_ID, mailbox_id=MAILBOX_ID, recipient_ids=[R1], reason="down"
+        ),
+        [(SQL.mark_copies_pending, (CAMPAIGN_ID, [R1]))],
     ),
     "address.suppressed": (
         ev.AddressSuppressed(
@@ -726,7 +738,7 @@ def test_status_changes_keep_a_finished_campaign_finished() -> None:
 
 
 def test_merge_recipient_rows_folds_repeats_like_the_upsert() -> None:
-    from pigeon_common.projection import merge_recipient_rows
+    from pigeon_projector.projection import merge_recipient_rows
 
     later = AT + timedelta(seconds=5)
     rows = [

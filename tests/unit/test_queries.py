@@ -11,13 +11,13 @@ from pigeon_common.queries import Queries, QueryFileError, parse_queries
 
 ROOT = Path(__file__).resolve().parents[2]
 API_SOURCES = ROOT / "services" / "api" / "src" / "pigeon_api"
-COMMON_SOURCES = ROOT / "libs" / "pigeon_common" / "src" / "pigeon_common"
+PROJECTOR_SOURCES = ROOT / "services" / "projector" / "src" / "pigeon_projector"
 SENDER_SOURCES = ROOT / "services" / "sender" / "src" / "pigeon_sender"
 TRACKER_SOURCES = ROOT / "services" / "tracker" / "src" / "pigeon_tracker"
 IMAP_SYNC_SOURCES = ROOT / "services" / "imap-sync" / "src" / "pigeon_imap_sync"
 # Every query file that ships, with the sources that use it.
 QUERY_FILES = [
-    ("pigeon_common", "projection.sql", COMMON_SOURCES),
+    ("pigeon_projector", "projection.sql", PROJECTOR_SOURCES),
     ("pigeon_api", "queries.sql", API_SOURCES),
     ("pigeon_sender", "queries.sql", SENDER_SOURCES),
     ("pigeon_tracker", "queries.sql", TRACKER_SOURCES),

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from pigeon_common.smtp_outcomes import Outcome, Verdict
-from pigeon_sender.claims import claim_key
+from pigeon_sender.outcomes import retry_delay
 from pigeon_sender.ratelimit import Limits, window_start
-from pigeon_sender.worker import outcome_record, retry_delay, suppressed_record
+from pigeon_sender.records import claim_key, copy_key
 
 
 def test_windows_only_for_set_limits() -> None:
@@ -21,24 +20,11 @@ def test_window_start_aligns_to_the_span() -> None:
     assert window_start(12.9, 1) == 12
 
 
-def test_outcome_records_keep_what_the_event_needs() -> None:
-    sent = outcome_record("a@example.com", Outcome(Verdict.SENT, 250, "250 ok"), "m@x")
-    assert sent == {
-        "status": "sent",
-        "email": "a@example.com",
-        "message_id": "m@x",
-        "reply": "250 ok",
-    }
-    failed = outcome_record("a@example.com", Outcome(Verdict.FAILED, 550, "5.1.1", True), "m@x")
-    assert failed["status"] == "failed" and failed["hard_bounce"] is True and failed["code"] == 550
-    unknown = outcome_record("a@example.com", Outcome(Verdict.UNKNOWN, 0, "lost"), "m@x")
-    assert unknown == {"status": "unknown", "email": "a@example.com", "reason": "lost"}
-    assert suppressed_record("a@example.com", "why")["status"] == "suppressed"
-
-
-def test_claim_keys_are_valid_kv_keys() -> None:
-    key = claim_key(uuid.uuid4(), uuid.uuid4())
-    assert all(c.isalnum() or c in "-." for c in key)
+def test_claim_and_copy_keys_are_valid_kv_keys() -> None:
+    campaign, recipient = uuid.uuid4(), uuid.uuid4()
+    for key in (claim_key(campaign, recipient), copy_key(campaign, recipient, "a.b.c@x.org")):
+        assert all(c.isalnum() or c in "-." for c in key)
+    assert copy_key(campaign, recipient, "one@x") != copy_key(campaign, recipient, "two@x")
 
 
 def test_retry_delay_grows_and_caps() -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+from pigeon_common.read_models import NIL_MAILBOX
 from pigeon_tracker.pages import PageFacts, PageKind, render_page
 from pigeon_tracker.subscription import (
-    NIL_MAILBOX,
     Subscription,
     SuppressionRow,
     page_after,

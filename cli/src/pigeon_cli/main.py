@@ -16,9 +16,9 @@ from pigeon_common.auth import MIN_PASSWORD_LENGTH, TokenSigner
 from pigeon_common.domain.access import Role
 from pigeon_common.jetstream import connect_nats, provision
 from pigeon_common.logs import configure_logging
-from pigeon_common.projector import rebuild
 from pigeon_common.serving import run_service
 from pigeon_common.validation import InvalidAddressError, normalize_address
+from pigeon_projector.projector import rebuild
 
 app = typer.Typer(help="MC Pigeon: IMAP-first email campaigns.", no_args_is_help=True)
 projector_app = typer.Typer(help="The read-model projector.", no_args_is_help=True)

@@ -66,8 +66,10 @@ def _check_all(inputs: Iterator[bytes]) -> int:
     for raw in inputs:
         result, elapsed = _timed(raw)  # raises on a broken contract: the test fails
         assert isinstance(result.kind, InboundKind)
-        if elapsed > LIMIT_SECONDS:
-            # Measured again: a slow input is slow twice, a busy machine rarely is.
+        for _ in range(3):
+            if elapsed <= LIMIT_SECONDS:
+                break
+            # Measured again: a slow input is slow every time, a busy machine rarely is.
             elapsed = min(elapsed, _timed(raw)[1])
         if elapsed > LIMIT_SECONDS:
             slow.append((elapsed, raw[:200]))

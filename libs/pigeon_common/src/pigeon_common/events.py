@@ -315,7 +315,9 @@ class CampaignFailed(Event):
 
 class MessageSent(Event):
     """The SMTP server accepted the message for this recipient (`smtp_reply` is its
-    answer to DATA); `appended` says whether a copy was put in the Sent folder."""
+    answer to DATA; the event's time is when it did). `appended` is true only in events
+    stored before `sent_copies.filed` existed; a copy filed later is stated by that
+    event."""
 
     type: ClassVar[str] = "message.sent"
     campaign_id: uuid.UUID
@@ -358,6 +360,30 @@ class MessageSuppressed(Event):
     campaign_id: uuid.UUID
     recipient_id: uuid.UUID
     email: str
+    reason: str
+
+
+class SentCopiesFiled(Event):
+    """Copies of these recipients' messages were put in the mailbox's Sent folder
+    (`folder`), each exactly once: from now on `appended` is true for them. Stated once
+    per filed batch, also by a sender that took the chunk over from one that died."""
+
+    type: ClassVar[str] = "sent_copies.filed"
+    campaign_id: uuid.UUID
+    mailbox_id: uuid.UUID
+    folder: str
+    recipient_ids: list[uuid.UUID]
+
+
+class SentCopiesPending(Event):
+    """These recipients' messages went out but their copies could not be filed yet (the
+    IMAP server refused or could not be reached: `reason`); the bytes are kept and the
+    chunk is tried again until a `sent_copies.filed` names them."""
+
+    type: ClassVar[str] = "sent_copies.pending"
+    campaign_id: uuid.UUID
+    mailbox_id: uuid.UUID
+    recipient_ids: list[uuid.UUID]
     reason: str
 
 
@@ -578,6 +604,8 @@ CATALOG: dict[str, type[Event]] = {
         MessageFailed,
         MessageUnknown,
         MessageSuppressed,
+        SentCopiesFiled,
+        SentCopiesPending,
         AddressSuppressed,
         AddressUnsuppressed,
         MessageOpened,

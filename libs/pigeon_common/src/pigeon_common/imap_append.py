@@ -29,6 +29,7 @@ from types import TracebackType
 from typing import Final, Self, get_args
 
 from pigeon_common.events import Security
+from pigeon_common.host_policy import ALLOW_ALL, HostPolicy
 from pigeon_common.imap_protocol import (
     SEEN_FLAG,
     SENT_FLAG,
@@ -39,6 +40,7 @@ from pigeon_common.imap_protocol import (
     ImapConnectionError,
     ImapError,
     ImapProtocolError,
+    ImapRefusedError,
     ImapTimeoutError,
     LiteralArg,
     LiteralMode,
@@ -57,6 +59,7 @@ from pigeon_common.imap_protocol import (
     parse_search,
     plan_batches,
 )
+from pigeon_common.mail_socket import open_mail_socket
 
 __all__ = [
     "DEFAULT_BATCH_BYTES",
@@ -226,6 +229,34 @@ class ImapAppender:
             await self._command("UNSELECT")
         return bool(uids)
 
+    async def uids_with_message_ids(
+        self, folder: str, message_ids: Sequence[str], within: tuple[int, int] | None = None
+    ) -> set[int]:
+        """UIDs of the messages in `folder` whose Message-ID header carries any of
+        `message_ids`, optionally only among UIDs `within` (low, high): one `UID SEARCH
+        [UID low:high] OR HEADER ... HEADER ...` however many ids (a header search reads
+        every message it considers, so one search instead of one per id, and a UID range
+        keeps a follow-up search small)."""
+        if not message_ids:
+            return set()
+        for message_id in message_ids:
+            if not message_id or any(c in message_id for c in "\r\n\0"):
+                raise ValueError(f"not a Message-ID: {message_id!r}")
+        await self._command("EXAMINE", mailbox_argument(folder))
+        search: list[Arg] = ["UID SEARCH"]
+        if not all(m.isascii() for m in message_ids):
+            search.append("CHARSET UTF-8")
+        if within is not None:
+            search += ["UID", f"{within[0]}:{within[1]}"]
+        search += ["OR"] * (len(message_ids) - 1)
+        for message_id in message_ids:
+            search += ["HEADER", StringArg(b"Message-ID"), StringArg(message_id.encode())]
+        _, untagged = await self._command(*search)
+        uids = {uid for r in untagged if r.name == SEARCH_RESPONSE for uid in parse_search(r)}
+        if Capability.UNSELECT in self.capabilities:
+            await self._command("UNSELECT")
+        return uids
+
     async def close(self) -> None:
         """LOGOUT and close; a connection that is already dead is just closed."""
         if self._broken is None:
@@ -260,10 +291,7 @@ class ImapAppender:
             Status.OK,
             Status.PREAUTH,
         ):
-            raise ImapConnectionError(
-                f"{self.host} refused the connection: {greeting.name} {greeting.text}",
-                code=greeting.code,
-            )
+            raise ImapRefusedError(f"{greeting.name} {greeting.text}", code=greeting.code)
         self.capabilities = capabilities_in(greeting) or frozenset()
         if not self.capabilities:
             await self._refresh_capabilities()
@@ -286,8 +314,8 @@ class ImapAppender:
                 await self._writer.start_tls(context, server_hostname=self.host)
         except TimeoutError:
             raise ImapTimeoutError(f"TLS handshake with {self.host} timed out") from None
-        except OSError as error:  # ssl.SSLError included
-            raise ImapConnectionError(f"TLS handshake with {self.host} failed: {error}") from None
+        except OSError as error:  # ssl.SSLError included (kept as the cause, to classify)
+            raise ImapConnectionError(f"TLS handshake with {self.host} failed: {error}") from error
         await self._refresh_capabilities()
 
     async def _login(self, username: str, password: str) -> None:
@@ -462,8 +490,10 @@ async def open_imap(
     batch_messages: int = DEFAULT_BATCH_MESSAGES,
     batch_bytes: int = DEFAULT_BATCH_BYTES,
     client_class: type[ImapAppender] | None = None,
+    policy: HostPolicy = ALLOW_ALL,
 ) -> ImapAppender:
     """Connect (`security`: plain, starttls or tls), log in and learn the capabilities.
+    The server's resolved addresses are checked against `policy` first.
 
     `timeout` bounds connecting and every later read and write. Raises `ImapAuthError` when
     LOGIN is refused, `ImapConnectionError` when the server cannot be reached or hangs up.
@@ -475,10 +505,11 @@ async def open_imap(
         context = ssl_context or ssl.create_default_context()
     try:
         async with asyncio.timeout(timeout):
+            sock = await open_mail_socket(host, port, policy, timeout)
             reader, writer = await asyncio.open_connection(
-                host,
-                port,
+                sock=sock,
                 ssl=context if security == "tls" else None,
+                server_hostname=host if security == "tls" else None,
                 limit=READ_BUFFER_LIMIT,
             )
     except TimeoutError:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from pigeon_common.events import Security
+from pigeon_common.host_policy import ALLOW_ALL, HostPolicy
 from pigeon_common.imap_append import DEFAULT_TIMEOUT, ImapAppender, open_imap
 from pigeon_common.imap_protocol import (
     ImapConnectionError,
@@ -220,6 +221,7 @@ async def open_folder_reader(
     *,
     ssl_context: ssl.SSLContext | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    policy: HostPolicy = ALLOW_ALL,
 ) -> ImapFolderReader:
     """Connect and log in (as `open_imap`), for reading folders."""
     reader = await open_imap(
@@ -231,6 +233,7 @@ async def open_folder_reader(
         ssl_context=ssl_context,
         timeout=timeout,
         client_class=ImapFolderReader,
+        policy=policy,
     )
     assert isinstance(reader, ImapFolderReader)
     return reader

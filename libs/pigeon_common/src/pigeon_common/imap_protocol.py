@@ -160,6 +160,10 @@ class ImapProtocolError(ImapConnectionError):
     """The server sent something that is not IMAP; the connection is dropped."""
 
 
+class ImapRefusedError(ImapConnectionError):
+    """The server's greeting was not OK or PREAUTH (a `* BYE` or `* NO`): it refused us."""
+
+
 # --- commands ----------------------------------------------------------------------------
 
 

@@ -17,7 +17,9 @@ SENDER_CONSUMER = "sender"
 CLAIMS_BUCKET = "pigeon_claims"
 RATES_BUCKET = "pigeon_rates"
 RUNS_BUCKET = "pigeon_runs"
-JOB_ACK_WAIT_SEC = 60.0
+COPIES_BUCKET = "pigeon_copies"
+JOB_ACK_WAIT_SEC = 6.0
+COPIES_TTL_SEC = 14 * 86400
 
 
 class SendChunk(BaseModel):
@@ -68,7 +70,10 @@ BUCKETS: tuple[tuple[str, str], ...] = (
     (CLAIMS_BUCKET, "who is being / was sent to: <campaign>.<recipient> -> outcome"),
     (RATES_BUCKET, "per-mailbox send counters per second, hour and day window"),
     (RUNS_BUCKET, "chunks finished per campaign run"),
+    (COPIES_BUCKET, "bytes of sent messages whose Sent copy is not filed yet"),
 )
+# Claims are kept for good (they are the no-resend promise); the rest expire.
+TTL_SEC: dict[str, float | None] = {CLAIMS_BUCKET: None, COPIES_BUCKET: COPIES_TTL_SEC}
 
 
 async def provision_sending(
@@ -87,13 +92,19 @@ async def provision_sending(
                     history=1,
                     storage=StorageType.FILE,
                     replicas=replicas,
-                    ttl=None if name == CLAIMS_BUCKET else 3 * 86400,
+                    ttl=TTL_SEC.get(name, 3 * 86400),
                 )
             )
             changed.append(f"created bucket {name}")
     try:
-        await js.consumer_info(JOBS_STREAM, SENDER_CONSUMER)
+        info = await js.consumer_info(JOBS_STREAM, SENDER_CONSUMER)
     except NotFoundError:
         await js.add_consumer(JOBS_STREAM, sender_consumer_config(ack_wait_sec))
         changed.append(f"created consumer {SENDER_CONSUMER}")
+        return changed
+    if info.config.ack_wait != ack_wait_sec:
+        # A consumer made with another ack wait (an older default of 60 s) is updated:
+        # the ack wait decides how soon a dead sender's chunk is taken over.
+        await js.add_consumer(JOBS_STREAM, sender_consumer_config(ack_wait_sec))
+        changed.append(f"updated consumer {SENDER_CONSUMER}: ack wait {ack_wait_sec} s")
     return changed

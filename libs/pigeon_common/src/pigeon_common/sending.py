@@ -17,6 +17,7 @@ import asyncpg
 from nats.js import JetStreamContext
 
 from pigeon_common import events as ev
+from pigeon_common.domain.campaign import CampaignState, StartSending, decide
 from pigeon_common.jetstream import publish_event
 from pigeon_common.jobs import SendChunk, chunk_ids, publish_chunks
 from pigeon_common.render import CampaignSpec
@@ -58,23 +59,18 @@ def _jobs(
 async def start_sending(
     conn: asyncpg.Connection,
     js: JetStreamContext,
-    campaign_id: uuid.UUID,
+    state: CampaignState,
     options: ev.SendOptions,
     links: list[str],
     actor: str | None = None,
     wait_projected: WaitProjected | None = None,
 ) -> Enqueued:
+    """Start the campaign in `state` (the domain refuses one that cannot start)."""
+    campaign_id = state.campaign_id
     ids = [row["id"] for row in await conn.fetch(ALL_RECIPIENTS, campaign_id)]
     run_id = first_run_id(campaign_id)
     jobs = _jobs(campaign_id, run_id, ids, options.batch_size)
-    event = ev.CampaignSendingStarted(
-        campaign_id=campaign_id,
-        run_id=run_id,
-        recipients=len(ids),
-        chunks=len(jobs),
-        options=options,
-        links=links,
-    )
+    [event] = decide(state, StartSending(run_id, len(ids), len(jobs), options, links))
     envelope = ev.envelope_for(
         event, str(campaign_id), event_id=uuid.uuid5(RUN_NAMESPACE, f"{run_id}:event"), actor=actor
     )

@@ -12,8 +12,10 @@ import ssl
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from pigeon_common.host_policy import HostPolicy, parse_networks
 
 ENV_PREFIX = "PIGEON_"
 SECRET_FILE_NAME = "secret_key"  # noqa: S105 - a file name
@@ -106,6 +108,12 @@ class PigeonSettings(BaseSettings):
         description="Proxies (CDN, load balancer) in front of the tracker whose "
         "X-Forwarded-For entries are trusted to name the client; 0 uses the peer address.",
     )
+    tracker_events_per_minute: Annotated[int, Field(ge=0, le=1_000_000)] = Field(
+        default=10,
+        description="Opens of one message, or clicks of one link of one message, recorded "
+        "per minute by each tracker worker; further fetches that minute are answered "
+        "(200/302) but not stored. 0 records every fetch.",
+    )
     imap_sync_host: str = Field(
         default="127.0.0.1", description="Address of imap-sync's health endpoints."
     )
@@ -151,9 +159,10 @@ class PigeonSettings(BaseSettings):
         description="Chunk jobs one sender process works on at once (one SMTP connection each).",
     )
     job_ack_wait_sec: Annotated[float, Field(ge=1, le=3600)] = Field(
-        default=60.0,
+        default=6.0,
         description="Seconds a send-chunk job may go without a sign of life before JetStream "
-        "hands it to another sender (set when the sender consumer is first created).",
+        "hands it to another sender (a running job says it is alive every third of it; the "
+        "sender consumer is updated to it at start).",
     )
     read_your_writes_timeout_sec: Annotated[float, Field(gt=0, le=120)] = Field(
         default=10.0,
@@ -177,10 +186,50 @@ class PigeonSettings(BaseSettings):
         description="Login of the first administrator that `pigeon up` creates on an empty "
         "database.",
     )
+    mailbox_hosts_deny: str = Field(
+        default="",
+        description="Mailbox servers (SMTP and IMAP) refused when an address their host "
+        "name resolves to is in one of these comma-separated CIDR ranges (10.0.0.0/8, "
+        "fd00::/8); checked when connecting, after DNS, and at save time for a host given "
+        "as an IP address. Empty: none refused.",
+    )
+    mailbox_hosts_loopback_only: bool = Field(
+        default=False,
+        description="Refuse every mailbox server whose address is not a loopback one "
+        "(127.0.0.0/8, ::1): for test and fuzz runs that must never connect off the machine.",
+    )
+    login_account_failures: Annotated[int, Field(ge=1, le=10_000)] = Field(
+        default=10,
+        description="Failed sign-ins of one email within login_window_sec after which that "
+        "email is refused (429) until the oldest failure leaves the window.",
+    )
+    login_client_failures: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        default=50,
+        description="Failed sign-ins from one client address within login_window_sec "
+        "after which that address is refused (429), whatever the email.",
+    )
+    login_window_sec: Annotated[float, Field(gt=0, le=86_400)] = Field(
+        default=300.0,
+        description="Sliding window of the sign-in throttle, in seconds (counted in each "
+        "API process on its own).",
+    )
     log_level: str = Field(default="INFO", description="Python log level of every service.")
     projector_batch_size: Annotated[int, Field(ge=1, le=10_000)] = Field(
         default=1000, description="Events the projector applies in one transaction at most."
     )
+
+    @field_validator("mailbox_hosts_deny")
+    @classmethod
+    def _cidr_list(cls, value: str) -> str:
+        parse_networks(value)  # a bad entry is a ValueError naming it
+        return value
+
+    def mailbox_host_policy(self) -> HostPolicy:
+        """Which mailbox server addresses SMTP and IMAP connections may go to."""
+        return HostPolicy(
+            deny=parse_networks(self.mailbox_hosts_deny),
+            loopback_only=self.mailbox_hosts_loopback_only,
+        )
 
     @property
     def tracking_base(self) -> str | None:

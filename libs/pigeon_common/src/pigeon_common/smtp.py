@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 
 import aiosmtplib
 
+from pigeon_common.connect_failure import ConnectFailure, FailureKind, smtp_failure
+from pigeon_common.host_policy import ALLOW_ALL, HostPolicy
+from pigeon_common.mail_socket import open_mail_socket
 from pigeon_common.smtp_outcomes import (
     Outcome,
     Phase,
@@ -39,15 +42,28 @@ class SmtpEndpoint:
     password: str = field(repr=False)  # never in a log line or traceback
     tls_context: ssl.SSLContext | None = None
     timeout: float = 30.0
+    policy: HostPolicy = ALLOW_ALL  # which resolved addresses may be connected to
 
 
 class SmtpConnectError(Exception):
     """The server could not be reached or refused us before any message; `outcome` says
-    whether to retry later or pause the campaign (authentication)."""
+    whether to retry later or pause the campaign (authentication), `failure` what kind of
+    failure it was (its message never echoes bytes that are not a well-formed reply)."""
 
-    def __init__(self, outcome: Outcome) -> None:
+    def __init__(self, outcome: Outcome, failure: ConnectFailure) -> None:
         super().__init__(outcome.reply)
         self.outcome = outcome
+        self.failure = failure
+
+
+def _connect_error(exc: BaseException, e: SmtpEndpoint) -> SmtpConnectError:
+    failure = smtp_failure(exc, e.host, e.port)
+    if failure.kind is FailureKind.LOGIN_REFUSED:
+        code = exc.code if isinstance(exc, aiosmtplib.SMTPResponseException) else 535
+        return SmtpConnectError(Outcome(Verdict.AUTH, code, failure.message), failure)
+    if failure.kind is FailureKind.REJECTED and isinstance(exc, aiosmtplib.SMTPResponseException):
+        return SmtpConnectError(classify_reply(Phase.CONNECT, exc.code, failure.message), failure)
+    return SmtpConnectError(classify_lost_connection(Phase.CONNECT, failure.message), failure)
 
 
 class SmtpSession:
@@ -64,9 +80,15 @@ class SmtpSession:
 
     async def connect(self) -> None:
         e = self.endpoint
+        try:
+            # Resolved and checked against the host policy here; aiosmtplib gets the
+            # connected socket (and still verifies TLS against the host name).
+            sock = await open_mail_socket(e.host, e.port, e.policy, e.timeout)
+        except (OSError, TimeoutError) as exc:
+            raise _connect_error(exc, e) from None
         client = aiosmtplib.SMTP(
             hostname=e.host,
-            port=e.port,
+            sock=sock,
             use_tls=e.security == "tls",
             start_tls=e.security == "starttls",
             tls_context=e.tls_context,
@@ -78,18 +100,14 @@ class SmtpSession:
                 await client.login(e.username, e.password)
             elif client.last_ehlo_response is None:
                 await client.ehlo()  # login would have sent it; the messages need it
-        except aiosmtplib.SMTPAuthenticationError as exc:
-            await _close(client)
-            raise SmtpConnectError(Outcome(Verdict.AUTH, exc.code, exc.message)) from None
-        except aiosmtplib.SMTPResponseException as exc:
-            await _close(client)
-            raise SmtpConnectError(classify_reply(Phase.CONNECT, exc.code, exc.message)) from None
         except (*LOST, aiosmtplib.SMTPException, OSError) as exc:
             await _close(client)
-            raise SmtpConnectError(classify_lost_connection(Phase.CONNECT, str(exc))) from None
+            sock.close()
+            raise _connect_error(exc, e) from None
         transport = client.transport
         if transport is None or transport.is_closing():
-            raise SmtpConnectError(classify_lost_connection(Phase.CONNECT, "connection closed"))
+            closed = ConnectFailure("SMTP", e.host, e.port, FailureKind.CLOSED)
+            raise SmtpConnectError(classify_lost_connection(Phase.CONNECT, closed.message), closed)
         wire = ReplyReader()
         wire.transport = transport  # type: ignore[assignment]
         transport.set_protocol(wire)

@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 
 from pigeon_common import db
-from pigeon_common.projector import PROJECTED_CHANNEL, read_checkpoint
+from pigeon_common.read_models import PROJECTED_CHANNEL, read_checkpoint
 
 log = logging.getLogger(__name__)
 POLL_INTERVAL_SEC = 0.25

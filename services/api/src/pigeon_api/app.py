@@ -16,6 +16,7 @@ from pigeon_api.errors import ErrorResponse, install_error_handlers
 from pigeon_api.openapi_errors import complete_error_responses
 from pigeon_api.routes import (
     campaigns,
+    connection,
     engagement,
     health,
     mailbox_sync,
@@ -66,8 +67,8 @@ def create_app(settings: PigeonSettings) -> FastAPI:
 
     app.add_middleware(BodyLimitMiddleware, limit_for=limit_for)
     v1 = APIRouter(prefix=API_PREFIX)
-    modules = (users, mailboxes, mailbox_sync, campaigns, recipients, sending, engagement)
-    for module in (*modules, suppressions):
+    modules = (users, mailboxes, mailbox_sync, connection, campaigns, recipients, sending)
+    for module in (*modules, engagement, suppressions):
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(health.router)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pigeon_api.errors import ApiError
+from pigeon_api.login_guard import LoginGuard
 from pigeon_common.auth import TokenSigner
 from pigeon_common.events import Envelope
 from pigeon_common.jetstream import publish_event, publish_events
@@ -32,6 +33,7 @@ class ApiContext:
     signer: TokenSigner
     box: SecretBox
     tracking: TrackingSigner
+    login: LoginGuard
     readiness: Readiness = field(default_factory=Readiness)
     conns: Connections | None = None
     watermark: ProjectionWatermark | None = None
@@ -47,6 +49,11 @@ class ApiContext:
             signer=TokenSigner(secret),
             box=SecretBox(secret),
             tracking=TrackingSigner(secret),
+            login=LoginGuard.create(
+                settings.login_account_failures,
+                settings.login_client_failures,
+                settings.login_window_sec,
+            ),
         )
 
     async def start(self) -> None:

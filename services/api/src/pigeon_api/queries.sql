@@ -146,13 +146,15 @@ SELECT email, name, attributes FROM recipients WHERE campaign_id = $1 ORDER BY l
 SELECT c.id, c.status, c.status_reason, c.send_at, c.started_at, c.finished_at,
   (SELECT count(*) FROM recipients r WHERE r.campaign_id = c.id) AS recipients,
   coalesce(o.sent, 0) AS sent, coalesce(o.failed, 0) AS failed,
-  coalesce(o.unknown, 0) AS unknown, coalesce(o.suppressed, 0) AS suppressed
+  coalesce(o.unknown, 0) AS unknown, coalesce(o.suppressed, 0) AS suppressed,
+  coalesce(o.copies_pending, 0) AS copies_pending
 FROM campaigns c
 LEFT JOIN LATERAL (
   SELECT count(*) FILTER (WHERE status = 'sent') AS sent,
          count(*) FILTER (WHERE status = 'failed') AS failed,
          count(*) FILTER (WHERE status = 'unknown') AS unknown,
-         count(*) FILTER (WHERE status = 'suppressed') AS suppressed
+         count(*) FILTER (WHERE status = 'suppressed') AS suppressed,
+         count(*) FILTER (WHERE copy_pending) AS copies_pending
   FROM messages m WHERE m.campaign_id = c.id
 ) o ON true
 WHERE c.id = $1;
@@ -310,19 +312,25 @@ WHERE mailbox_id = $1 ORDER BY at DESC, source LIMIT $2 OFFSET $3;
 -- and message states of migration 0008, never counted per request.
 
 -- name: admin-campaigns
--- $1: substring of the name or subject; $2: status; newest first.
+-- $1: substring of the name or subject; $2: status; newest first. The access scope of
+-- list-campaigns: $5 true = every campaign, else those owned by $6 (plus those shared
+-- with $6 when $7).
 SELECT c.id, c.name, c.subject, c.status, c.status_reason, c.created_at, c.started_at,
     c.finished_at, c.send_at, k.*
 FROM campaigns c
 LEFT JOIN LATERAL (SELECT * FROM campaign_numbers n WHERE n.campaign_id = c.id) k ON true
 WHERE ($1::text IS NULL OR c.name ILIKE '%' || $1 || '%' OR c.subject ILIKE '%' || $1 || '%')
   AND ($2::text IS NULL OR c.status = $2)
+  AND ($5 OR c.owner_id = $6
+       OR ($7 AND EXISTS (SELECT 1 FROM campaign_shares s WHERE s.campaign_id = c.id AND s.user_id = $6)))
 ORDER BY c.created_at DESC, c.id LIMIT $3 OFFSET $4;
 
 -- name: admin-count-campaigns
 SELECT count(*) FROM campaigns c
 WHERE ($1::text IS NULL OR c.name ILIKE '%' || $1 || '%' OR c.subject ILIKE '%' || $1 || '%')
-  AND ($2::text IS NULL OR c.status = $2);
+  AND ($2::text IS NULL OR c.status = $2)
+  AND ($3 OR c.owner_id = $4
+       OR ($5 AND EXISTS (SELECT 1 FROM campaign_shares s WHERE s.campaign_id = c.id AND s.user_id = $4)));
 
 -- name: admin-campaign
 SELECT c.*, m.name AS mailbox_name, k.*
@@ -383,13 +391,19 @@ DELETE FROM admin_sessions WHERE id = $1;
 DELETE FROM admin_sessions WHERE user_id = $1;
 
 -- name: admin-dashboard-sending
+-- Campaigns sending or paused, in the access scope of list-campaigns ($1, $2, $3).
 SELECT c.id, c.name, c.status, k.recipients, k.sent, k.failed, k.unknown, k.suppressed
 FROM campaigns c
 LEFT JOIN LATERAL (SELECT * FROM campaign_numbers n WHERE n.campaign_id = c.id) k ON true
-WHERE c.status IN ('sending', 'paused') ORDER BY c.started_at DESC NULLS LAST, c.id LIMIT 20;
+WHERE c.status IN ('sending', 'paused')
+  AND ($1 OR c.owner_id = $2
+       OR ($3 AND EXISTS (SELECT 1 FROM campaign_shares s WHERE s.campaign_id = c.id AND s.user_id = $2)))
+ORDER BY c.started_at DESC NULLS LAST, c.id LIMIT 20;
 
 -- name: admin-mailbox-health
--- Each mailbox with its last sync, last error, skipped mail and copies not yet in Sent.
+-- Each mailbox with its last sync, last error, skipped mail and copies not yet in Sent,
+-- in the access scope of list-mailboxes ($1 every one, else owned by $2, plus those
+-- shared with $2 when $3).
 SELECT m.id, m.name, m.from_address, m.sent_folder, m.bounce_folder,
     (SELECT max(synced_at) FROM imap_sync_state s WHERE s.mailbox_id = m.id) AS last_sync,
     (SELECT string_agg(nullif(last_error, ''), '; ') FROM imap_sync_state s
@@ -397,7 +411,10 @@ SELECT m.id, m.name, m.from_address, m.sent_folder, m.bounce_folder,
     (SELECT count(*) FROM inbound_skipped i WHERE i.mailbox_id = m.id) AS skipped,
     (SELECT count(*) FROM messages g JOIN campaigns c ON c.id = g.campaign_id
        WHERE c.mailbox_id = m.id AND g.status = 'sent' AND NOT g.appended) AS pending_copies
-FROM mailboxes m ORDER BY m.name, m.id;
+FROM mailboxes m
+WHERE $1 OR m.owner_id = $2
+   OR ($3 AND EXISTS (SELECT 1 FROM mailbox_shares s WHERE s.mailbox_id = m.id AND s.user_id = $2))
+ORDER BY m.name, m.id;
 
 -- name: admin-message
 SELECT s.*, r.attributes FROM message_states s
@@ -440,3 +457,17 @@ FROM delivery_events d
 LEFT JOIN recipients r ON r.campaign_id = d.campaign_id AND r.id = d.recipient_id
 WHERE d.campaign_id = $1 AND d.kind = $2
 ORDER BY d.at DESC, d.id LIMIT $3 OFFSET $4;
+
+-- name: send-count
+-- What a send would do: the recipients and how many of them are suppressed from the
+-- campaign's mailbox or from every mailbox (the sender checks again at send time).
+SELECT count(*) AS recipients,
+  count(*) FILTER (WHERE EXISTS (
+    SELECT 1 FROM suppressions s WHERE s.email_key = lower(r.email)
+      AND s.mailbox_key IN ($2, '00000000-0000-0000-0000-000000000000'))) AS suppressed
+FROM recipients r WHERE r.campaign_id = $1;
+
+-- name: admin-preview-recipients
+-- Recipients to pick for the preview (the first ones, by address).
+SELECT id, email, name FROM recipients WHERE campaign_id = $1
+ORDER BY lower(email), id LIMIT $2;

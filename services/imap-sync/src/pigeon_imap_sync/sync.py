@@ -26,9 +26,10 @@ import asyncpg
 from nats.js import JetStreamContext
 
 from pigeon_common import jetstream
+from pigeon_common.connect_failure import ConnectFailure, imap_failure
 from pigeon_common.events import Security, envelope_for
 from pigeon_common.imap_folder import FetchedMessage, ImapFolderReader, open_folder_reader
-from pigeon_common.imap_protocol import plan_batches
+from pigeon_common.imap_protocol import ImapError, ImapProtocolError, plan_batches
 from pigeon_common.queries import Queries
 from pigeon_common.secrets_box import SecretBox, SecretBoxError
 from pigeon_common.settings import PigeonSettings
@@ -82,6 +83,7 @@ class SyncReport:
     last_uid: int = 0
     busy: bool = False
     error: str = ""
+    error_kind: str = ""  # a connect failure's kind (connect_failure.FailureKind), or ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -98,6 +100,7 @@ class SyncReport:
             "last_uid": self.last_uid,
             "busy": self.busy,
             "error": self.error,
+            "error_kind": self.error_kind,
         }
 
 
@@ -129,15 +132,29 @@ async def load_accounts(pool: asyncpg.Pool, box: SecretBox) -> list[MailboxAccou
     return accounts
 
 
+class ImapConnectFailure(ConnectionError):
+    """Connecting or logging in to a mailbox's IMAP server failed; `failure` says how
+    (its message shows the server's words only when they were a well-formed response)."""
+
+    def __init__(self, failure: ConnectFailure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
 async def connect(account: MailboxAccount, settings: PigeonSettings) -> ImapFolderReader:
-    return await open_folder_reader(
-        account.host,
-        account.port,
-        account.security,
-        account.username,
-        account.password,
-        ssl_context=settings.tls_context() if account.security != "plain" else None,
-    )
+    """A logged-in reader, checked against the host policy; ImapConnectFailure if not."""
+    try:
+        return await open_folder_reader(
+            account.host,
+            account.port,
+            account.security,
+            account.username,
+            account.password,
+            ssl_context=settings.tls_context() if account.security != "plain" else None,
+            policy=settings.mailbox_host_policy(),
+        )
+    except (ImapError, OSError, TimeoutError) as exc:
+        raise ImapConnectFailure(imap_failure(exc, account.host, account.port)) from None
 
 
 class MailboxSync:
@@ -174,6 +191,7 @@ class MailboxSync:
                     await run.sync(reader)
                 except Exception as exc:
                     report.error = _describe(exc)
+                    report.error_kind = _kind(exc)
                     log.warning("sync of mailbox %s failed: %s", account.name, report.error)
                     with contextlib.suppress(Exception):
                         await conn.execute(
@@ -342,7 +360,15 @@ def _key(ref: MessageRef) -> tuple[uuid.UUID, uuid.UUID]:
 
 
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ImapConnectFailure):
+        return exc.failure.message
+    if isinstance(exc, ImapProtocolError):  # never echo what a non-IMAP peer sent
+        return "the IMAP server sent something that is not IMAP"
     return f"{type(exc).__name__}: {exc}"
+
+
+def _kind(exc: BaseException) -> str:
+    return str(exc.failure.kind) if isinstance(exc, ImapConnectFailure) else ""
 
 
 async def _try_lock(conn: asyncpg.Connection, mailbox_id: uuid.UUID, wait_sec: float) -> bool:

@@ -7,7 +7,6 @@ import logging
 
 from pigeon_common.backoff import Backoff
 from pigeon_common.health import run_with_health
-from pigeon_common.projector import AfterCommit, Projector
 from pigeon_common.runtime import (
     Connections,
     Readiness,
@@ -17,6 +16,7 @@ from pigeon_common.runtime import (
     until_stopped,
 )
 from pigeon_common.settings import PigeonSettings
+from pigeon_projector.projector import AfterCommit, Projector
 
 log = logging.getLogger(__name__)
 

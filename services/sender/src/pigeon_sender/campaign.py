@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from pigeon_common.events import Security
+from pigeon_common.host_policy import ALLOW_ALL, HostPolicy
 from pigeon_common.render import CompiledCampaign, TrackingSigner, compile_campaign
 from pigeon_common.secrets_box import SecretBox, SecretBoxError
 from pigeon_common.sending import NotSendableError, spec_of
@@ -23,6 +24,7 @@ class ImapEndpoint:
     security: Security
     username: str
     password: str = field(repr=False)  # never in a log line or traceback
+    policy: HostPolicy = ALLOW_ALL  # which resolved addresses may be connected to
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ def sending_campaign(
     signer: TrackingSigner,
     public_base_url: str | None,
     tls_context: ssl.SSLContext | None = None,
+    policy: HostPolicy = ALLOW_ALL,
 ) -> SendingCampaign:
     """The campaign ready to send, or NotSendableError saying why it never can be as it
     stands (no mailbox, passwords this server cannot decrypt, a bad sender address)."""
@@ -65,7 +68,7 @@ def sending_campaign(
         # Dropped when the mailbox's SMTP server or login changed without a new one.
         raise NotSendableError("the mailbox has no SMTP password for its server: set it again")
     try:
-        return _sending_campaign(row, box, signer, public_base_url, tls_context)
+        return _sending_campaign(row, box, signer, public_base_url, tls_context, policy)
     except SecretBoxError:
         raise NotSendableError(
             "the mailbox's passwords cannot be decrypted with this server's secret key:"
@@ -81,6 +84,7 @@ def _sending_campaign(
     signer: TrackingSigner,
     public_base_url: str | None,
     tls_context: ssl.SSLContext | None,
+    policy: HostPolicy,
 ) -> SendingCampaign:
     spec = spec_of(row, public_base_url)
     return SendingCampaign(
@@ -97,6 +101,7 @@ def _sending_campaign(
             username=row["smtp_username"],
             password=box.decrypt(row["smtp_password"]),
             tls_context=tls_context,
+            policy=policy,
         ),
         imap=ImapEndpoint(
             host=row["imap_host"],
@@ -104,6 +109,7 @@ def _sending_campaign(
             security=cast(Security, row["imap_security"]),
             username=row["imap_username"],
             password=box.decrypt(row["imap_password"]),
+            policy=policy,
         ),
         sent_folder=row["sent_folder"],
         append_to_sent=row["append_to_sent"],

@@ -2,16 +2,13 @@
 
 Before SMTP the sender creates the key `<campaign>.<recipient>` in a JetStream KV bucket;
 `create` fails when the key exists, so only one sender ever holds a recipient. After
-SMTP it stores the outcome under the same key. A key still saying "claimed" when a job is
-redelivered means its sender died in between: the outcome is unknown and never resent.
-A temporary failure stores "retry", which a later attempt may take over.
+SMTP it stores the outcome under the same key. The records and their transitions are
+in `records.py`; this module only moves them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,22 +17,16 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from pigeon_common.jobs import CLAIMS_BUCKET
-
-CLAIMED = "claimed"
-CLAIMED_VALUE = json.dumps({"status": CLAIMED}).encode()
-RETRY = "retry"
+from pigeon_sender.kvcas import compare_and_set
+from pigeon_sender.records import ClaimRecord, may_claim
 
 
-def claim_key(campaign_id: uuid.UUID, recipient_id: uuid.UUID) -> str:
-    return f"{campaign_id}.{recipient_id}"
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Claim:
     """The result of trying to claim: `won`, or the record another attempt left."""
 
     won: bool
-    record: dict[str, Any] | None = None
+    record: ClaimRecord | None = None
 
 
 class ClaimStore:
@@ -47,33 +38,37 @@ class ClaimStore:
     async def open(cls, js: JetStreamContext) -> ClaimStore:
         return cls(js, await js.key_value(CLAIMS_BUCKET))
 
-    async def claim(self, key: str) -> Claim:
-        """Take the recipient, or report what is already recorded for it."""
-        value = CLAIMED_VALUE
-        for _ in range(5):
-            try:
-                await self._kv.create(key, value)
-                return Claim(won=True)
-            except KeyWrongLastSequenceError:
-                pass
-            try:
-                entry = await self._kv.get(key)
-            except KeyNotFoundError:
-                continue
-            record = json.loads(entry.value or b"{}")
-            if record.get("status") != RETRY:
-                return Claim(won=False, record=record)
-            try:
-                await self._kv.update(key, value, last=entry.revision)
-                return Claim(won=True)
-            except KeyWrongLastSequenceError:
-                continue
-        raise RuntimeError(f"claim {key} kept changing under us")
+    async def claim(self, key: str, value: bytes) -> Claim:
+        """Take the recipient (storing `value`, a CLAIMED record), or report what is
+        already recorded for it; a released (RETRY) claim is taken over."""
+        try:
+            await self._kv.create(key, value)
+            return Claim(won=True)
+        except KeyWrongLastSequenceError:
+            pass
 
-    async def release_for_retry(self, key: str, reason: str) -> None:
-        await self._kv.put(key, json.dumps({"status": RETRY, "reason": reason}).encode())
+        def step(current: bytes | None) -> tuple[bytes | None, Claim]:
+            if current is None:
+                return value, Claim(won=True)
+            record = ClaimRecord.from_json(current)
+            if may_claim(record):
+                return value, Claim(won=True)
+            return None, Claim(won=False, record=record)
 
-    async def record(self, key: str, record: dict[str, Any]) -> asyncio.Future[Any]:
+        return await compare_and_set(self._kv, key, step, attempts=5)
+
+    async def get(self, key: str) -> ClaimRecord | None:
+        try:
+            entry = await self._kv.get(key)
+        except KeyNotFoundError:
+            return None
+        return ClaimRecord.from_json(entry.value)
+
+    async def put(self, key: str, record: ClaimRecord) -> None:
+        """Store a record and wait for it (a release before the job comes back)."""
+        await self._kv.put(key, record.to_json())
+
+    async def record(self, key: str, record: ClaimRecord) -> asyncio.Future[Any]:
         """Store an outcome without waiting for the ack; await the future before acking."""
         subject = f"$KV.{CLAIMS_BUCKET}.{key}"
-        return await self._js.publish_async(subject, json.dumps(record).encode())
+        return await self._js.publish_async(subject, record.to_json())

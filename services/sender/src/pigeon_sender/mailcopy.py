@@ -3,6 +3,10 @@
 `append_to_sent`: `always` appends, `never` does not, `auto` appends unless the provider
 already files SMTP submissions in Sent (as Gmail does): checked once per mailbox by
 looking for the first sent message's Message-ID there, and remembered for three days.
+
+A copy found after a takeover (`recovered`) may already be in Sent: the sender that
+died may have appended it before stating so. Each such copy is looked up by its
+Message-ID first and appended only when absent, so Sent holds it exactly once.
 """
 
 from __future__ import annotations
@@ -10,8 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import signal
 import ssl
 import uuid
+from dataclasses import dataclass
+from enum import StrEnum
 
 from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError
@@ -24,6 +32,39 @@ log = logging.getLogger(__name__)
 PROVIDER_FILES = "provider"
 WE_APPEND = "append"
 PROVIDER_CHECK_SEC = 3.0
+# Test-only fault hook: the process kills itself (SIGKILL) at that point of filing, so a
+# test can show that a takeover files what the dead sender had not
+# (tests/integration/test_sending_copies.py). Never set in production.
+FAULT_ENV = "PIGEON_TEST_COPIER_FAULT"
+KILL_BEFORE_APPEND = "kill-before-append"
+KILL_AFTER_APPEND = "kill-after-append"
+
+
+@dataclass(frozen=True, slots=True)
+class Copy:
+    recipient_id: uuid.UUID
+    message_id: str
+    raw: bytes
+    recovered: bool = False  # found after a takeover: may already be in Sent
+
+
+class Filing(StrEnum):
+    FILED = "filed"  # every copy is in Sent once
+    PROVIDER = "provider"  # the provider files them itself (or the mailbox never appends)
+    FAILED = "failed"  # nothing can be said to be filed: try again later
+
+
+@dataclass(frozen=True, slots=True)
+class FilingResult:
+    filing: Filing
+    folder: str = ""
+    reason: str = ""
+
+
+def _fault(point: str) -> None:
+    if os.environ.get(FAULT_ENV) == point:
+        log.error("test fault %s: killing this sender", point)
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class SentCopier:
@@ -45,11 +86,22 @@ class SentCopier:
         self._imap: ImapAppender | None = None
         self._decision: str | None = None
 
+    @property
+    def wants_copies(self) -> bool:
+        """Whether the bytes of a message about to be sent must be kept for filing."""
+        return self._mode != "never" and self._decision != PROVIDER_FILES
+
     async def _connection(self) -> ImapAppender:
         if self._imap is None:
             e = self.endpoint
             self._imap = await open_imap(
-                e.host, e.port, e.security, e.username, e.password, ssl_context=self._tls_context
+                e.host,
+                e.port,
+                e.security,
+                e.username,
+                e.password,
+                ssl_context=self._tls_context,
+                policy=e.policy,
             )
             if not self._folder:
                 self._folder = await self._imap.find_sent_folder() or "Sent"
@@ -83,28 +135,53 @@ class SentCopier:
         )
         return decision
 
-    async def file(self, messages: list[bytes], first_message_id: str) -> bool:
-        """Append `messages` to Sent; True when MC Pigeon appended them."""
-        if self._mode == "never" or not messages:
-            return False
+    async def file(self, copies: list[Copy]) -> FilingResult:
+        """Put `copies` in Sent, each once."""
+        if self._mode == "never" or not copies:
+            return FilingResult(Filing.PROVIDER)
         try:
             if (
                 self._mode == "auto"
-                and await self._auto_decision(first_message_id) == PROVIDER_FILES
+                and await self._auto_decision(copies[0].message_id) == PROVIDER_FILES
             ):
-                return False
+                return FilingResult(Filing.PROVIDER)
             imap = await self._connection()
-            await imap.append_many(self._folder, messages)
-            return True
+            missing = await self._not_yet_filed(imap, copies)
+            _fault(KILL_BEFORE_APPEND)
+            await imap.append_many(self._folder, [c.raw for c in missing])
+            _fault(KILL_AFTER_APPEND)
+            return FilingResult(Filing.FILED, folder=self._folder)
         except Exception as exc:
             log.warning(
-                "could not append %d message(s) to Sent of mailbox %s: %s",
-                len(messages),
+                "could not file %d copies in Sent of mailbox %s: %s",
+                len(copies),
                 self.mailbox_id,
                 exc,
             )
             await self.close()
-            return False
+            return FilingResult(Filing.FAILED, reason=str(exc) or type(exc).__name__)
+
+    async def _not_yet_filed(self, imap: ImapAppender, copies: list[Copy]) -> list[Copy]:
+        """The copies to append: all new ones, and the recovered ones Sent lacks. One
+        search over the folder for every recovered copy; only when some are there (the
+        dead sender got part of its batches in), one per copy among the UIDs found."""
+        recovered = [c for c in copies if c.recovered]
+        if not recovered:
+            return copies
+        found = await imap.uids_with_message_ids(
+            self._folder, [f"<{c.message_id}>" for c in recovered]
+        )
+        if not found:
+            return copies
+        within = (min(found), max(found))
+        missing: list[Copy] = []
+        for c in copies:
+            if c.recovered and await imap.uids_with_message_ids(
+                self._folder, [f"<{c.message_id}>"], within
+            ):
+                continue
+            missing.append(c)
+        return missing
 
     async def close(self) -> None:
         if self._imap is not None:

@@ -35,7 +35,7 @@ SELECT
 FROM messages WHERE campaign_id = $1;
 
 -- name: due-scheduled-campaigns
-SELECT id, batch_size, sleep_between_batches_sec FROM campaigns
+SELECT id, status, batch_size, sleep_between_batches_sec FROM campaigns
 WHERE status = 'scheduled' AND send_at <= now() ORDER BY send_at LIMIT 50;
 
 -- name: campaign-status-only

@@ -13,10 +13,11 @@ import uuid
 from dataclasses import dataclass
 
 from nats.js import JetStreamContext
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
 from pigeon_common.jobs import RATES_BUCKET
+from pigeon_sender.kvcas import ContendedKeyError, compare_and_set
 
 WINDOWS = (("s", 1), ("h", 3600), ("d", 86400))
 
@@ -94,22 +95,14 @@ class RateLimiter:
     async def _take(
         self, mailbox_id: uuid.UUID, name: str, start: int, limit: int, wanted: int
     ) -> int:
-        key = self._key(mailbox_id, name, start)
-        for _ in range(20):
-            try:
-                entry = await self._kv.get(key)
-                used, revision = int(entry.value or b"0"), entry.revision
-            except KeyNotFoundError:
-                used, revision = 0, None
+        def step(current: bytes | None) -> tuple[bytes | None, int]:
+            used = int(current or b"0")
             take = min(wanted, limit - used)
             if take <= 0:
-                return 0
-            try:
-                if revision is None:
-                    await self._kv.create(key, str(used + take).encode())
-                else:
-                    await self._kv.update(key, str(used + take).encode(), last=revision)
-                return take
-            except KeyWrongLastSequenceError:
-                continue
-        return 0
+                return None, 0
+            return str(used + take).encode(), take
+
+        try:
+            return await compare_and_set(self._kv, self._key(mailbox_id, name, start), step, 20)
+        except ContendedKeyError:
+            return 0  # too contended: no sends this round, the job waits and retries

@@ -12,6 +12,8 @@ from nats.js.errors import FetchTimeoutError
 
 from pigeon_common import events as ev
 from pigeon_common.backoff import Backoff
+from pigeon_common.domain.campaign import CampaignState
+from pigeon_common.domain.status import CampaignStatus
 from pigeon_common.health import run_with_health
 from pigeon_common.jetstream import EVENTS_STREAM, JOBS_STREAM
 from pigeon_common.jobs import SENDER_CONSUMER, SendChunk, provision_sending
@@ -35,9 +37,13 @@ from pigeon_common.sending import (
 from pigeon_common.settings import PigeonSettings
 from pigeon_common.watermark import ProjectionWatermark
 from pigeon_sender.campaign import SendingCampaign
+from pigeon_sender.chunks import mark_chunk_done
 from pigeon_sender.claims import ClaimStore
+from pigeon_sender.copies import CopyStore
+from pigeon_sender.messenger import Copiers, SmtpMessenger
 from pigeon_sender.ratelimit import RateLimiter
-from pigeon_sender.worker import SQL, Deps, Worker, mark_chunk_done
+from pigeon_sender.store import SQL, CampaignStore
+from pigeon_sender.worker import Deps, Worker
 
 log = logging.getLogger(__name__)
 SCHEDULER_INTERVAL_SEC = 5.0
@@ -80,20 +86,28 @@ class SenderService:
             )
             self._watermark = ProjectionWatermark(database_url, conns.pool)
             await self._watermark.start()
+            # The one place the worker's parts are wired to the real servers.
+            tls_context = self.settings.tls_context()
             deps = Deps(
-                pool=conns.pool,
                 js=conns.js,
+                store=CampaignStore(
+                    conns.pool,
+                    self._box,
+                    self._signer,
+                    self.settings.tracking_base,
+                    tls_context,
+                    self.settings.mailbox_host_policy(),
+                ),
                 claims=await ClaimStore.open(conns.js),
+                copies=await CopyStore.open(conns.js),
                 limiter=await RateLimiter.open(conns.js),
-                signer=self._signer,
-                box=self._box,
-                public_base_url=self.settings.tracking_base,
-                tls_context=self.settings.tls_context(),
                 on_chunk_done=self._chunk_done,
                 heartbeat_sec=self.settings.job_ack_wait_sec / 3,
             )
             tasks = [
-                asyncio.create_task(self._work(Worker(deps), stop))
+                asyncio.create_task(
+                    self._work(Worker(deps, SmtpMessenger(), Copiers(conns.js, tls_context)), stop)
+                )
                 for _ in range(self.settings.sender_concurrency)
             ]
             tasks.append(asyncio.create_task(self._schedule(stop)))
@@ -193,10 +207,11 @@ class SenderService:
                     batch_size=row["batch_size"] or self.settings.batch_size,
                     sleep_between_batches_sec=row["sleep_between_batches_sec"] or 0.0,
                 )
+                state = CampaignState(row["id"], CampaignStatus(row["status"]))
                 await start_sending(
                     conn,
                     self._conns.js,
-                    row["id"],
+                    state,
                     options,
                     links,
                     "scheduler",

@@ -1,117 +1,100 @@
-"""One send-chunk job, start to finish.
+"""One send-chunk job, start to finish: a thin loop over the pure rules of `records.py`
+and `outcomes.py`, talking to small parts wired in `service.py`.
 
-For each recipient: claim → (suppressed? record it) → rate limit → render → SMTP →
-record the outcome. Then the copies of the sent messages go to the IMAP Sent folder in
-one MULTIAPPEND, the outcome events are stored, and only then is the job acknowledged.
-A temporary failure releases the claim and the job comes back later (nak with delay);
-an authentication failure pauses the campaign.
+For each block of recipients: render, keep the bytes of every message owing a Sent copy
+(acknowledged before any of them goes to SMTP); then per recipient: claim → (claim
+lost: state what the record says, take a dead sender's claim over) → suppressed? →
+rate limit → SMTP → record the outcome. Then the copies owed (new ones, and those a dead
+sender left) are filed in one MULTIAPPEND and stated by one `sent_copies.filed`, and only
+then is the job acknowledged. A temporary failure releases the claim and the job comes
+back later (nak with delay), as does a Sent folder that cannot be reached; an
+authentication failure pauses the campaign.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import ssl
 import time
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
-import asyncpg
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
 from pigeon_common import events as ev
+from pigeon_common.connect_failure import FailureKind
+from pigeon_common.domain.status import CampaignStatus
 from pigeon_common.jetstream import publish_event, publish_event_nowait
-from pigeon_common.jobs import RUNS_BUCKET, SendChunk
-from pigeon_common.queries import Queries
-from pigeon_common.render import RecipientSpec, TemplateError, TrackingSigner
-from pigeon_common.secrets_box import SecretBox
+from pigeon_common.jobs import SendChunk
+from pigeon_common.render import RecipientSpec, RenderedMessage, TemplateError
 from pigeon_common.sending import NotSendableError, fail_campaign
-from pigeon_common.smtp import SmtpConnectError, SmtpSession
+from pigeon_common.smtp import SmtpConnectError
 from pigeon_common.smtp_outcomes import Outcome, Verdict
-from pigeon_common.validation import InvalidAddressError, address_key
-from pigeon_sender.campaign import (
-    SendingCampaign,
-    compiled_version,
-    sending_campaign,
-)
-from pigeon_sender.claims import ClaimStore, claim_key
-from pigeon_sender.mailcopy import SentCopier
-from pigeon_sender.ratelimit import Grant, RateLimiter
+from pigeon_common.validation import InvalidAddressError
+from pigeon_sender import outcomes
+from pigeon_sender import records as rec
+from pigeon_sender.campaign import SendingCampaign
+from pigeon_sender.claims import Claim
+from pigeon_sender.mailcopy import Copy, Filing, SentCopier
+from pigeon_sender.outcomes import Stated
+from pigeon_sender.ratelimit import Grant, Limits
+from pigeon_sender.records import ClaimRecord, ClaimStatus
+from pigeon_sender.store import CampaignStore
 
 log = logging.getLogger(__name__)
-SQL = Queries.from_package("pigeon_sender", "queries.sql")
-HEARTBEAT_SEC = 10.0
-RETRY_DELAYS_SEC = (2.0, 10.0, 60.0, 300.0, 900.0)
+HEARTBEAT_SEC = 2.0
 MAX_RATE_WAIT_IN_JOB_SEC = 5.0
 TOKENS_PER_BLOCK = 50
-NOT_YET_STARTED = frozenset({"draft", "scheduled"})
 PROJECTION_LAG_RETRY_SEC = 0.5
 
 
-def job_overtook_projection(campaign: SendingCampaign, job: SendChunk) -> bool:
-    """True when the read model has not yet seen the start (or resume) that enqueued
-    `job`: a not-yet-started campaign, or a paused one whose run is not the job's."""
-    if campaign.status in NOT_YET_STARTED:
-        return True
-    return campaign.status == "paused" and campaign.run_id != job.run_id
+# --- the parts the loop talks to (the real ones are wired in service.py) --------------------
 
 
-def outcome_msg_id(campaign_id: uuid.UUID, recipient_id: uuid.UUID) -> str:
-    """One outcome event per recipient: a re-publish after a redelivery is a duplicate."""
-    return f"outcome:{campaign_id}:{recipient_id}"
+class Claims(Protocol):
+    async def claim(self, key: str, value: bytes) -> Claim: ...
+    async def put(self, key: str, record: ClaimRecord) -> None: ...
+    async def record(self, key: str, record: ClaimRecord) -> Awaitable[Any]: ...
+    async def get(self, key: str) -> ClaimRecord | None: ...
 
 
-def outcome_record(email: str, outcome: Outcome, message_id: str) -> dict[str, Any]:
-    """What a claim stores once SMTP answered: enough to publish the event again."""
-    if outcome.verdict is Verdict.SENT:
-        return {"status": "sent", "email": email, "message_id": message_id, "reply": outcome.reply}
-    if outcome.verdict is Verdict.FAILED:
-        return {
-            "status": "failed",
-            "email": email,
-            "code": outcome.code,
-            "reply": outcome.reply,
-            "hard_bounce": outcome.hard_bounce,
-        }
-    return {"status": "unknown", "email": email, "reason": outcome.reply}
+class CopyKeeper(Protocol):
+    async def keep(self, key: str, raw: bytes) -> Awaitable[Any]: ...
+    async def get(self, key: str) -> bytes | None: ...
+    async def forget(self, key: str) -> Awaitable[Any]: ...
 
 
-def suppressed_record(email: str, reason: str) -> dict[str, Any]:
-    return {"status": "suppressed", "email": email, "reason": reason}
+class Limiter(Protocol):
+    async def reserve(self, mailbox_id: uuid.UUID, limits: Limits, wanted: int) -> Grant: ...
 
 
-def unrenderable_record(email: str, reason: str) -> dict[str, Any]:
-    """A message that could not be made for this recipient (their data trips the template,
-    their address cannot be written): failed, nothing was sent, never "unknown"."""
-    return {"status": "failed", "email": email, "code": 0, "reply": reason, "hard_bounce": False}
+class Messenger(Protocol):
+    async def send(self, campaign: SendingCampaign, message: RenderedMessage) -> Outcome: ...
+    async def close(self) -> None: ...
 
 
-def retry_delay(deliveries: int) -> float:
-    return RETRY_DELAYS_SEC[min(max(deliveries - 1, 0), len(RETRY_DELAYS_SEC) - 1)]
+class CopierSource(Protocol):
+    async def for_campaign(self, campaign: SendingCampaign) -> SentCopier: ...
+    async def close(self) -> None: ...
+
+
+ChunkDone = Callable[[SendingCampaign, SendChunk], Awaitable[None]]
 
 
 @dataclass
 class Deps:
-    """What every worker shares."""
+    """What every worker of a process shares."""
 
-    pool: asyncpg.Pool
     js: JetStreamContext
-    claims: ClaimStore
-    limiter: RateLimiter
-    signer: TrackingSigner
-    box: SecretBox
-    public_base_url: str | None
-    tls_context: ssl.SSLContext | None = None
-    # Compiled campaigns, shared by the workers of a process (keyed by id, checked
-    # against updated_at): a campaign is compiled once per process, not per worker.
-    campaigns: dict[uuid.UUID, SendingCampaign] = field(default_factory=dict)
-    on_chunk_done: Any = None  # async callable(campaign, job) for completion checks
+    store: CampaignStore
+    claims: Claims
+    copies: CopyKeeper
+    limiter: Limiter
+    on_chunk_done: ChunkDone | None = None
     heartbeat_sec: float = HEARTBEAT_SEC
 
 
@@ -122,64 +105,46 @@ class ChunkReport:
     unknown: int = 0
     suppressed: int = 0
     retry: int = 0
-    skipped: int = 0
+    replayed: int = 0  # outcomes found recorded by an earlier attempt
+    filed: int = 0
+    pending_copies: int = 0
+
+    def count(self, status: ClaimStatus) -> None:
+        setattr(self, status.value, getattr(self, status.value) + 1)
 
 
 @dataclass
-class _Pending:
-    """Acks to await and sent messages to file before the job is acknowledged."""
+class _Chunk:
+    """One job's run: its campaign, acks to await and copies to file before the ack."""
 
+    campaign: SendingCampaign
+    deliveries: int
+    copier: SentCopier
+    report: ChunkReport = field(default_factory=ChunkReport)
     acks: list[Awaitable[Any]] = field(default_factory=list)
-    # Each sent message with its bytes and when the server accepted it (the event's time:
-    # the tracker's prefetch window counts from delivery, not from filing the copy).
-    sent: list[tuple[ev.MessageSent, bytes, datetime]] = field(default_factory=list)
+    copies: list[Copy] = field(default_factory=list)
+    delay: float | None = None  # set: nak the job with this delay instead of acking
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    row: Any
+    message: RenderedMessage | None = None
+    error: str = ""
+    copy_key: str = ""  # set when the bytes were kept for a Sent copy
 
 
 class Worker:
     """Runs jobs one at a time, keeping one SMTP and one IMAP connection per mailbox."""
 
-    def __init__(self, deps: Deps) -> None:
+    def __init__(self, deps: Deps, messenger: Messenger, copiers: CopierSource) -> None:
         self.deps = deps
-        self._smtp: dict[uuid.UUID, SmtpSession] = {}
-        self._copiers: dict[uuid.UUID, SentCopier] = {}
-        self._campaigns = deps.campaigns
+        self._messenger = messenger
+        self._copiers = copiers
 
     async def close(self) -> None:
-        for session in self._smtp.values():
-            await session.close()
-        for copier in self._copiers.values():
-            await copier.close()
-
-    async def _campaign(
-        self, conn: asyncpg.Connection, campaign_id: uuid.UUID
-    ) -> SendingCampaign | None:
-        row = await conn.fetchrow(SQL.campaign_for_send, campaign_id)
-        if row is None:
-            return None
-        cached = self._campaigns.get(campaign_id)
-        if cached is not None and cached.version == compiled_version(row):
-            return cached
-        campaign = sending_campaign(
-            row, self.deps.box, self.deps.signer, self.deps.public_base_url, self.deps.tls_context
-        )
-        self._campaigns[campaign_id] = campaign
-        return campaign
-
-    async def _publish(
-        self,
-        pending: _Pending,
-        event: ev.Event,
-        aggregate: uuid.UUID | str,
-        msg_id: str,
-        occurred_at: datetime | None = None,
-    ) -> None:
-        envelope = ev.envelope_for(
-            event,
-            str(aggregate),
-            event_id=uuid.uuid5(uuid.NAMESPACE_URL, msg_id),
-            occurred_at=occurred_at,
-        )
-        pending.acks.append(await publish_event_nowait(self.deps.js, envelope, msg_id))
+        await self._messenger.close()
+        await self._copiers.close()
 
     async def handle(self, msg: Msg) -> ChunkReport | None:
         """Process one job message; acknowledges, naks or terminates it."""
@@ -189,131 +154,249 @@ class Worker:
             log.error("dropping malformed job: %s", exc)
             await msg.term()
             return None
-        async with self.deps.pool.acquire() as conn:
-            try:
-                campaign = await self._campaign(conn, job.campaign_id)
-            except (NotSendableError, TemplateError) as exc:
-                await self._fail_campaign(job.campaign_id, str(exc))
-                await msg.ack()
-                return None
-            if campaign is not None and job_overtook_projection(campaign, job):
-                # The job overtook the projection of its start or resume: come back soon.
-                await msg.nak(delay=PROJECTION_LAG_RETRY_SEC)
-                return None
-            if campaign is None or campaign.status != "sending":
-                # Paused, cancelled or finished: resume re-enqueues what is left.
-                await msg.ack()
-                return None
-            rows = await conn.fetch(SQL.recipients_by_ids, job.campaign_id, job.recipient_ids)
-            keys = {r["id"]: address_key(r["email"]) for r in rows}
-            suppressed_keys = {
-                r["email_key"]
-                for r in await conn.fetch(
-                    SQL.suppressed_keys, list(keys.values()), campaign.mailbox_id
-                )
-            }
-            suppressed = {rid for rid, key in keys.items() if key in suppressed_keys}
+        try:
+            campaign = await self.deps.store.campaign(job.campaign_id)
+        except (NotSendableError, TemplateError) as exc:
+            await fail_campaign(self.deps.js, job.campaign_id, str(exc))
+            log.error("campaign %s failed: %s", job.campaign_id, exc)
+            await msg.ack()
+            return None
+        if campaign is None:
+            await msg.ack()  # deleted: nothing left to do
+            return None
+        if outcomes.job_overtook_projection(campaign.status, campaign.run_id, job.run_id):
+            await msg.nak(delay=PROJECTION_LAG_RETRY_SEC)  # come back once it is projected
+            return None
+        chunk = _Chunk(
+            campaign,
+            msg.metadata.num_delivered or 1,
+            await self._copiers.for_campaign(campaign),
+        )
+        beat = asyncio.create_task(_keep_in_progress(msg, self.deps.heartbeat_sec))
+        try:
+            if campaign.status == CampaignStatus.SENDING:
+                await self._send_chunk(chunk, job)
+            elif chunk.deliveries > 1:
+                # Paused, cancelled or finished meanwhile: send nothing (resume enqueues
+                # who has no outcome) but file the copies an earlier attempt still owes.
+                await self._settle(chunk, job.recipient_ids)
+            await self._file_copies(chunk)
+            for ack in chunk.acks:
+                await ack
+        finally:
+            beat.cancel()
+        if chunk.delay is not None:
+            await msg.nak(delay=chunk.delay)
+            return chunk.report
+        await msg.ack()
+        if campaign.status == CampaignStatus.SENDING:
+            if self.deps.on_chunk_done is not None:
+                await self.deps.on_chunk_done(campaign, job)
+            if campaign.sleep_between_batches_sec:
+                await asyncio.sleep(campaign.sleep_between_batches_sec)
+        return chunk.report
+
+    async def _send_chunk(self, chunk: _Chunk, job: SendChunk) -> None:
+        rows = await self.deps.store.chunk(chunk.campaign, job.recipient_ids)
         log.info(
             "chunk %d of campaign %s: %d recipients (delivery %d)",
             job.chunk_index,
             job.campaign_id,
-            len(rows),
-            msg.metadata.num_delivered or 1,
+            len(rows.recipients),
+            chunk.deliveries,
         )
-        order = {rid: i for i, rid in enumerate(job.recipient_ids)}
-        recipients = sorted(rows, key=lambda r: order[r["id"]])
-        beat = asyncio.create_task(_keep_in_progress(msg, self.deps.heartbeat_sec))
-        try:
-            report, delay = await self._send_all(msg, campaign, recipients, suppressed)
-        finally:
-            beat.cancel()
-        if delay is not None:
-            await msg.nak(delay=delay)
-            return report
-        await msg.ack()
-        if self.deps.on_chunk_done is not None:
-            await self.deps.on_chunk_done(campaign, job)
-        if campaign.sleep_between_batches_sec:
-            await asyncio.sleep(campaign.sleep_between_batches_sec)
-        return report
-
-    async def _send_all(
-        self, msg: Msg, campaign: SendingCampaign, recipients: list[Any], suppressed: set[uuid.UUID]
-    ) -> tuple[ChunkReport, float | None]:
-        report = ChunkReport()
-        pending = _Pending()
-        delay: float | None = None
         tokens, tokens_until = 0, 0.0
-        session = self._smtp.setdefault(campaign.mailbox_id, SmtpSession(campaign.smtp))
-        if session.endpoint != campaign.smtp:
-            await session.close()
-            session = self._smtp[campaign.mailbox_id] = SmtpSession(campaign.smtp)
-        deliveries = msg.metadata.num_delivered or 1
-        for index, row in enumerate(recipients):
-            key = claim_key(campaign.id, row["id"])
-            claim = await self.deps.claims.claim(key)
-            if not claim.won:
-                await self._replay(pending, campaign, row, claim.record or {}, report)
-                continue
+        recipients = rows.recipients
+        for start in range(0, len(recipients), TOKENS_PER_BLOCK):
+            block = await self._prepare(
+                chunk, recipients[start : start + TOKENS_PER_BLOCK], rows.suppressed
+            )
+            for index, item in enumerate(block):
+                key = rec.claim_key(chunk.campaign.id, item.row["id"])
+                held = rec.claimed(
+                    item.message.message_id if item.copy_key and item.message else "",
+                    copy=bool(item.copy_key),
+                )
+                claim = await self.deps.claims.claim(
+                    key, held.to_json() if held.copy else rec.CLAIMED_VALUE
+                )
+                if not claim.won:
+                    await self._forget(chunk, item)
+                    await self._take_over(chunk, item.row, claim.record)
+                    continue
+                if item.row["id"] in rows.suppressed:
+                    record = rec.suppressed(held, item.row["email"], "address is suppressed")
+                    await self._record(chunk, item.row["id"], record)
+                    continue
+                if item.message is None:
+                    record = rec.failed(held, item.row["email"], 0, item.error, hard_bounce=False)
+                    await self._record(chunk, item.row["id"], record)
+                    continue
+                if tokens == 0 or time.time() >= tokens_until:
+                    left = len(recipients) - start - index
+                    grant, stop = await self._grant(chunk, left)
+                    if stop is not None:
+                        await self.deps.claims.put(key, rec.released(held, stop))
+                        await self._forget_all(chunk, block[index:])
+                        return
+                    tokens, tokens_until = grant.count, grant.valid_until
+                tokens -= 1
+                if not await self._send_one(chunk, key, held, item):
+                    await self._forget_all(chunk, block[index + 1 :])
+                    return
+
+    async def _prepare(
+        self, chunk: _Chunk, rows: list[Any], suppressed: frozenset[uuid.UUID]
+    ) -> list[_Prepared]:
+        """Render a block and keep the bytes of those owing a copy; every byte write is
+        acknowledged before the first of them goes to SMTP."""
+        keeping = chunk.copier.wants_copies
+        prepared: list[_Prepared] = []
+        kept: list[Awaitable[Any]] = []
+        campaign = chunk.campaign
+        for row in rows:
             if row["id"] in suppressed:
-                record = suppressed_record(row["email"], "address is suppressed")
-                await self._record(pending, campaign, row, record, report)
+                prepared.append(_Prepared(row))
                 continue
-            if tokens == 0 or time.time() >= tokens_until:
-                grant = await self._sendable(campaign, len(recipients) - index)
-                if grant.count == 0:
-                    await self.deps.claims.release_for_retry(key, "rate limit")
-                    delay = grant.retry_after
-                    break
-                if not await self._still_sending(campaign):
-                    # Paused or cancelled meanwhile (checked after any wait for the rate
-                    # limit): stop; resume enqueues whoever has no outcome.
-                    await self.deps.claims.release_for_retry(key, "campaign stopped")
-                    break
-                tokens, tokens_until = grant.count, grant.valid_until
-            tokens -= 1
             try:
-                rendered = campaign.compiled.render(
+                message = campaign.compiled.render(
                     RecipientSpec(row["id"], row["email"], row["name"], row["attributes"])
                 )
             except (TemplateError, InvalidAddressError) as exc:
                 log.warning("cannot render for %s: %s", row["email"], exc)
-                record = unrenderable_record(row["email"], f"not sent: {exc}")
-                await self._record(pending, campaign, row, record, report)
+                prepared.append(_Prepared(row, error=f"not sent: {exc}"))
                 continue
-            try:
-                outcome = await session.send(
-                    rendered.envelope_from, rendered.envelope_to, rendered.raw
-                )
-            except SmtpConnectError as exc:
-                log.warning(
-                    "SMTP %s:%s: %s", campaign.smtp.host, campaign.smtp.port, exc.outcome.reply
-                )
-                await self.deps.claims.release_for_retry(key, exc.outcome.reply)
-                if exc.outcome.verdict is Verdict.AUTH:
-                    await self._pause(campaign, f"SMTP authentication failed: {exc.outcome.reply}")
-                else:
-                    delay = retry_delay(deliveries)
-                report.retry += 1
-                break
-            if outcome.verdict is Verdict.RETRY:
-                log.info("will retry %s: %s", row["email"], outcome.reply)
-                await self.deps.claims.release_for_retry(key, outcome.reply)
-                report.retry += 1
-                delay = retry_delay(deliveries)
-                continue
-            record = outcome_record(row["email"], outcome, rendered.message_id)
-            await self._record(pending, campaign, row, record, report, raw=rendered.raw)
-        await self._file_copies(campaign, pending)
-        for ack in pending.acks:
-            await ack
-        return report, delay
+            key = ""
+            if keeping:
+                key = rec.copy_key(campaign.id, row["id"], message.message_id)
+                kept.append(await self.deps.copies.keep(key, message.raw))
+            prepared.append(_Prepared(row, message, copy_key=key))
+        for future in kept:
+            await future
+        return prepared
 
-    async def _still_sending(self, campaign: SendingCampaign) -> bool:
-        """Checked before each block of sends (at most TOKENS_PER_BLOCK messages)."""
-        async with self.deps.pool.acquire() as conn:
-            status = await conn.fetchval(SQL.campaign_status_only, campaign.id)
-        return bool(status == "sending")
+    async def _grant(self, chunk: _Chunk, left: int) -> tuple[Grant, str | None]:
+        """Tokens for the next sends, or why the chunk stops here (the job comes back
+        after the rate limit's wait, or resume re-enqueues it)."""
+        grant = await self._sendable(chunk.campaign, left)
+        if grant.count == 0:
+            chunk.delay = grant.retry_after
+            return grant, "rate limit"
+        if not await self.deps.store.still_sending(chunk.campaign.id):
+            # Paused or cancelled meanwhile (checked after any wait for the rate limit).
+            return grant, "campaign stopped"
+        return grant, None
+
+    async def _send_one(self, chunk: _Chunk, key: str, held: ClaimRecord, item: _Prepared) -> bool:
+        """SMTP for one held claim; False when the chunk must stop (server unreachable)."""
+        campaign, message = chunk.campaign, item.message
+        assert message is not None
+        try:
+            outcome = await self._messenger.send(campaign, message)
+        except SmtpConnectError as exc:
+            log.warning("SMTP %s:%s: %s", campaign.smtp.host, campaign.smtp.port, exc.outcome.reply)
+            await self.deps.claims.put(key, rec.released(held, exc.outcome.reply))
+            await self._forget(chunk, item)
+            chunk.report.retry += 1
+            if exc.outcome.verdict is Verdict.AUTH:
+                await self._pause(campaign, f"SMTP authentication failed: {exc.outcome.reply}")
+            elif exc.failure.kind is FailureKind.DENIED:  # a setting: retrying cannot help
+                await self._pause(campaign, exc.failure.message)
+            else:
+                chunk.delay = outcomes.retry_delay(chunk.deliveries)
+            return False
+        record = outcomes.after_smtp(
+            held, item.row["email"], outcome, message.message_id, datetime.now(UTC)
+        )
+        if record.status is ClaimStatus.RETRY:
+            log.info("will retry %s: %s", item.row["email"], outcome.reply)
+            await self.deps.claims.put(key, record)
+            await self._forget(chunk, item)
+            chunk.report.retry += 1
+            chunk.delay = outcomes.retry_delay(chunk.deliveries)
+            return True
+        await self._record(chunk, item.row["id"], record)
+        if outcomes.owes_copy(record):
+            chunk.copies.append(Copy(item.row["id"], record.message_id, message.raw))
+        elif item.copy_key:
+            await self._forget(chunk, item)
+        return True
+
+    async def _record(self, chunk: _Chunk, recipient_id: uuid.UUID, record: ClaimRecord) -> None:
+        """Store a recipient's final record in its claim, then state its events."""
+        key = rec.claim_key(chunk.campaign.id, recipient_id)
+        chunk.acks.append(await self.deps.claims.record(key, record))
+        await self._state(chunk, recipient_id, record)
+        chunk.report.count(record.status)
+
+    async def _state(self, chunk: _Chunk, recipient_id: uuid.UUID, record: ClaimRecord) -> None:
+        c = chunk.campaign
+        for stated in outcomes.events_for(c.id, c.mailbox_id, recipient_id, record):
+            chunk.acks.append(await self._publish(stated))
+
+    async def _publish(self, stated: Stated) -> Awaitable[Any]:
+        return await publish_event_nowait(self.deps.js, stated.envelope(), stated.msg_id)
+
+    async def _take_over(self, chunk: _Chunk, row: Any, found: ClaimRecord | None) -> None:
+        """A recipient an earlier attempt claimed: state its outcome again (a claim a dead
+        sender held becomes unknown) and pick up its copy if still owed."""
+        assert found is not None
+        record = rec.taken_over(found, row["email"])
+        if record is not found:
+            await self._record(chunk, row["id"], record)
+        else:
+            await self._state(chunk, row["id"], record)
+            chunk.report.replayed += 1
+        await self._recover_copy(chunk, row["id"], record)
+
+    async def _recover_copy(
+        self, chunk: _Chunk, recipient_id: uuid.UUID, record: ClaimRecord
+    ) -> None:
+        if not outcomes.owes_copy(record):
+            return
+        raw = await self.deps.copies.get(
+            rec.copy_key(chunk.campaign.id, recipient_id, record.message_id)
+        )
+        if raw is not None:  # gone: filed and stated already
+            chunk.copies.append(Copy(recipient_id, record.message_id, raw, recovered=True))
+
+    async def _settle(self, chunk: _Chunk, recipient_ids: list[uuid.UUID]) -> None:
+        for recipient_id in recipient_ids:
+            found = await self.deps.claims.get(rec.claim_key(chunk.campaign.id, recipient_id))
+            if found is not None and found.status in rec.FINAL:
+                await self._recover_copy(chunk, recipient_id, found)
+
+    async def _file_copies(self, chunk: _Chunk) -> None:
+        """File the owed copies once their outcome events are stored, state the filing,
+        then let their bytes go; copies that cannot be filed make the job come back."""
+        if not chunk.copies:
+            return
+        for ack in chunk.acks:
+            await ack  # the outcome events precede their filing in the stream
+        chunk.acks.clear()
+        c = chunk.campaign
+        ids = [copy.recipient_id for copy in chunk.copies]
+        result = await chunk.copier.file(chunk.copies)
+        if result.filing is Filing.FAILED:
+            stated = outcomes.pending(c.id, c.mailbox_id, ids, result.reason)
+            await (await self._publish(stated))
+            chunk.report.pending_copies += len(ids)
+            chunk.delay = outcomes.retry_delay(chunk.deliveries)
+            return
+        if result.filing is Filing.FILED:
+            await (await self._publish(outcomes.filed(c.id, c.mailbox_id, result.folder, ids)))
+            chunk.report.filed += len(ids)
+        for copy in chunk.copies:
+            key = rec.copy_key(c.id, copy.recipient_id, copy.message_id)
+            chunk.acks.append(await self.deps.copies.forget(key))
+
+    async def _forget(self, chunk: _Chunk, item: _Prepared) -> None:
+        if item.copy_key:
+            chunk.acks.append(await self.deps.copies.forget(item.copy_key))
+
+    async def _forget_all(self, chunk: _Chunk, items: list[_Prepared]) -> None:
+        for item in items:
+            await self._forget(chunk, item)
 
     async def _sendable(self, campaign: SendingCampaign, left: int) -> Grant:
         """Sends the mailbox's limits allow now, waiting up to a few seconds for a window
@@ -332,158 +415,17 @@ class Worker:
                 return Grant(0, retry_after=wait)
             await asyncio.sleep(wait)
 
-    async def _record(
-        self,
-        pending: _Pending,
-        campaign: SendingCampaign,
-        row: Any,
-        record: dict[str, Any],
-        report: ChunkReport,
-        *,
-        raw: bytes = b"",
-    ) -> None:
-        """Store a recipient's outcome in its claim, then its event."""
-        key = claim_key(campaign.id, row["id"])
-        pending.acks.append(await self.deps.claims.record(key, record))
-        await self._replay(pending, campaign, row, record, report, raw=raw)
-
-    async def _replay(
-        self,
-        pending: _Pending,
-        campaign: SendingCampaign,
-        row: Any,
-        record: dict[str, Any],
-        report: ChunkReport,
-        *,
-        raw: bytes = b"",
-    ) -> None:
-        """The event for a recorded outcome (published again after a redelivery: the
-        message id makes JetStream keep one)."""
-        status = record.get("status")
-        email = str(record.get("email", row["email"]))
-        base = {"campaign_id": campaign.id, "recipient_id": row["id"], "email": email}
-        msg_id = outcome_msg_id(campaign.id, row["id"])
-        if status == "sent":
-            event = ev.MessageSent(
-                **base, message_id=record["message_id"], smtp_reply=record["reply"], appended=False
-            )
-            if raw:
-                pending.sent.append((event, raw, datetime.now(UTC)))
-                report.sent += 1
-            else:
-                await self._publish(pending, event, campaign.id, msg_id)
-                report.skipped += 1
-        elif status == "failed":
-            await self._publish(
-                pending,
-                ev.MessageFailed(
-                    **base,
-                    smtp_code=record["code"],
-                    smtp_reply=record["reply"],
-                    hard_bounce=record["hard_bounce"],
-                ),
-                campaign.id,
-                msg_id,
-            )
-            if record["hard_bounce"]:
-                await self._publish(
-                    pending,
-                    ev.AddressSuppressed(
-                        email=email,
-                        mailbox_id=campaign.mailbox_id,
-                        reason="hard_bounce",
-                        detail=record["reply"],
-                    ),
-                    email,
-                    f"suppress:{campaign.mailbox_id}:{address_key(email)}",
-                )
-            report.failed += 1
-        elif status == "suppressed":
-            await self._publish(
-                pending, ev.MessageSuppressed(**base, reason=record["reason"]), campaign.id, msg_id
-            )
-            report.suppressed += 1
-        else:
-            # "claimed" with no outcome: the sender holding it died mid-send.
-            reason = record.get("reason") or "sender stopped before recording the outcome"
-            if status == "claimed":
-                key = claim_key(campaign.id, row["id"])
-                unknown = {"status": "unknown", "email": email, "reason": reason}
-                pending.acks.append(await self.deps.claims.record(key, unknown))
-            await self._publish(
-                pending, ev.MessageUnknown(**base, reason=str(reason)), campaign.id, msg_id
-            )
-            report.unknown += 1
-
-    async def _file_copies(self, campaign: SendingCampaign, pending: _Pending) -> None:
-        """Append the sent messages to Sent, then store their events."""
-        appended = False
-        if pending.sent:
-            copier = self._copiers.get(campaign.mailbox_id)
-            if copier is None or copier.endpoint != campaign.imap:
-                if copier is not None:
-                    await copier.close()
-                copier = self._copiers[campaign.mailbox_id] = SentCopier(
-                    campaign.mailbox_id,
-                    campaign.imap,
-                    campaign.sent_folder,
-                    campaign.append_to_sent,
-                    self.deps.js,
-                    self.deps.tls_context,
-                )
-            appended = await copier.file(
-                [raw for _, raw, _ in pending.sent], pending.sent[0][0].message_id
-            )
-        for event, _, accepted_at in pending.sent:
-            await self._publish(
-                pending,
-                event.model_copy(update={"appended": appended}),
-                campaign.id,
-                outcome_msg_id(campaign.id, event.recipient_id),
-                occurred_at=accepted_at,
-            )
-
     async def _pause(self, campaign: SendingCampaign, reason: str) -> None:
         event = ev.CampaignPaused(campaign_id=campaign.id, reason=reason)
         msg_id = f"pause:{campaign.id}:{campaign.run_id}"
         await publish_event(self.deps.js, ev.envelope_for(event, str(campaign.id)), msg_id)
         log.warning("campaign %s paused: %s", campaign.id, reason)
 
-    async def _fail_campaign(self, campaign_id: uuid.UUID, reason: str) -> None:
-        """Store the failure; if it cannot be stored the job is not acked (it comes back)."""
-        await fail_campaign(self.deps.js, campaign_id, reason)
-        log.error("campaign %s failed: %s", campaign_id, reason)
-
-
-async def mark_chunk_done(
-    js: JetStreamContext, campaign_id: uuid.UUID, run_id: uuid.UUID, chunk_index: int
-) -> int:
-    """Add the chunk to its run's set of finished chunks; returns how many are finished."""
-    kv = await js.key_value(RUNS_BUCKET)
-    key = f"{campaign_id}.{run_id}"
-    for _ in range(50):
-        try:
-            entry = await kv.get(key)
-            done, revision = set(json.loads(entry.value or b"[]")), entry.revision
-        except KeyNotFoundError:
-            done, revision = set(), None
-        done.add(chunk_index)
-        value = json.dumps(sorted(done)).encode()
-        try:
-            if revision is None:
-                await kv.create(key, value)
-            else:
-                await kv.update(key, value, last=revision)
-            return len(done)
-        except KeyWrongLastSequenceError:
-            continue
-    raise RuntimeError(f"could not record chunk {chunk_index} of run {run_id}")
-
 
 async def _keep_in_progress(msg: Msg, every_sec: float) -> None:
-    """Tell JetStream the job is alive every `every_sec` until cancelled: one SMTP reply,
-    a rate-limit wait or filing the Sent copies may each outlast the ack wait, and a job
-    redelivered while it still runs would report its in-flight recipients as unknown."""
+    """Tell JetStream the job is alive every `every_sec` until cancelled: the ack wait is
+    short (a dead sender's chunk comes back in seconds), while one SMTP reply, a rate
+    wait or filing the copies may each outlast it."""
     while True:
         await asyncio.sleep(every_sec)
         try:

@@ -24,6 +24,7 @@ from pigeon_common.runtime import Connections, Readiness, check_live
 from pigeon_common.settings import PigeonSettings
 from pigeon_tracker import responses
 from pigeon_tracker.agents import Agent, client_ip, machine_reason, read_agent
+from pigeon_tracker.coalesce import FloodGate
 from pigeon_tracker.envelopes import (
     CLICKED_SUBJECT,
     OPENED_SUBJECT,
@@ -87,6 +88,7 @@ class TrackerApp:
         self.readiness = Readiness()
         self._signer = TrackingSigner(settings.secret())
         self._trusted_proxies = settings.tracker_trusted_proxies
+        self._gate = FloodGate(settings.tracker_events_per_minute)
         self._deps: Deps | None = None
         self._warned_at = 0.0
         self._health = health_app(self._check)  # /healthz, /readyz and the lifespan
@@ -125,23 +127,24 @@ class TrackerApp:
         head = method == "HEAD"
         if method != "GET" and not head:
             return await responses.method_not_allowed(send, GET_HEAD)
-        ids = (
-            self._signer.read_message_token(rest[: -len(PIXEL_SUFFIX)])
-            if rest.endswith(PIXEL_SUFFIX)
-            else None
-        )
+        token = rest[: -len(PIXEL_SUFFIX)] if rest.endswith(PIXEL_SUFFIX) else ""
+        ids = self._signer.read_message_token(token) if token else None
         if ids is None:
             return await responses.not_found(send, head=head)
         deps = self._deps
         if deps is None:
             return await responses.unavailable(send, head=head)
-        agent, reason = self._who(scope, head)
-        payload = opened_json(new_event_id(), utc_now(), ids[0], ids[1], reason, agent.json)
-        try:
-            await deps.publisher.store(OPENED_SUBJECT, payload)
-        except NotStoredError as exc:
-            self._warn(exc)
-            return await responses.unavailable(send, head=head)
+        now = utc_now()
+        # Beyond the gate's rate a flood of this pixel is answered, not recorded.
+        if self._gate.admit(token, now.timestamp()):
+            agent, reason = self._who(scope, head)
+            payload = opened_json(new_event_id(), now, ids[0], ids[1], reason, agent.json)
+            try:
+                await deps.publisher.store(OPENED_SUBJECT, payload)
+            except NotStoredError as exc:
+                self._gate.release(token)
+                self._warn(exc)
+                return await responses.unavailable(send, head=head)
         await send(responses.PIXEL_START)
         await send(responses.EMPTY_BODY if head else responses.PIXEL_BODY)
 
@@ -174,22 +177,27 @@ class TrackerApp:
             return await responses.unavailable(send, head=head)
         if link is None:
             return await responses.not_found(send, head=head)
-        agent, reason = self._who(scope, head)
-        payload = clicked_json(
-            new_event_id(),
-            utc_now(),
-            campaign_id,
-            recipient_id,
-            link_index,
-            link.json,
-            reason,
-            agent.json,
-        )
-        try:
-            await deps.publisher.store(CLICKED_SUBJECT, payload)
-        except NotStoredError as exc:
-            self._warn(exc)
-            return await responses.unavailable(send, head=head)
+        now = utc_now()
+        click_token = f"{parts[0]}.{link_index}"
+        # Beyond the gate's rate a flood of this link is redirected, not recorded.
+        if self._gate.admit(click_token, now.timestamp()):
+            agent, reason = self._who(scope, head)
+            payload = clicked_json(
+                new_event_id(),
+                now,
+                campaign_id,
+                recipient_id,
+                link_index,
+                link.json,
+                reason,
+                agent.json,
+            )
+            try:
+                await deps.publisher.store(CLICKED_SUBJECT, payload)
+            except NotStoredError as exc:
+                self._gate.release(click_token)
+                self._warn(exc)
+                return await responses.unavailable(send, head=head)
         await send(link.start)
         await send(responses.EMPTY_BODY)
 

@@ -25,7 +25,7 @@ from typing import Any
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
-from pigeon_common.jetstream import EVENTS_STREAM
+from pigeon_common.jetstream import EVENTS_STREAM, Header
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +35,8 @@ EXPECTED_STREAM = "Nats-Expected-Stream"
 STATUS = "Status"
 NO_RESPONDERS = "503"
 _PLAIN_ACK = b'{"stream":"%s","seq":' % EVENTS_STREAM.encode()
-# Only the EVENTS stream may store a tracker event. No message id: the tracker never
-# retries a publish, and each request is a fact of its own.
+# Only the EVENTS stream may store a tracker event. No message id by default: the
+# tracker never retries a publish; ids are given only to bound floods (coalesce.py).
 HEADERS = {EXPECTED_STREAM: EVENTS_STREAM}
 
 
@@ -110,8 +110,10 @@ class EventPublisher:
             with contextlib.suppress(Exception):
                 await self._subscription.unsubscribe()
 
-    async def store(self, subject: str, payload: bytes) -> Stored:
-        """Publish and wait for the ack; raises NotStoredError when it is not confirmed."""
+    async def store(self, subject: str, payload: bytes, msg_id: str | None = None) -> Stored:
+        """Publish and wait for the ack; raises NotStoredError when it is not confirmed.
+        With `msg_id`, a second event under the same id within the duplicate window is
+        not stored again (`Stored.duplicate`, with the first one's sequence)."""
         if not self._nc.is_connected or self._loop is None:
             raise NotStoredError("NATS not connected")
         token = self._prefix + str(next(self._counter))
@@ -119,7 +121,8 @@ class EventPublisher:
         self._waiting[token] = future
         self._deadlines.append((self._loop.time() + self._timeout, token))
         try:
-            await self._nc.publish(subject, payload, reply=token, headers=HEADERS)
+            headers = HEADERS if msg_id is None else {**HEADERS, Header.MSG_ID: msg_id}
+            await self._nc.publish(subject, payload, reply=token, headers=headers)
             return await future
         except NotStoredError:
             raise

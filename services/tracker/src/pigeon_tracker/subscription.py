@@ -16,7 +16,6 @@ from typing import Literal
 
 from pigeon_tracker.pages import PageKind
 
-NIL_MAILBOX = uuid.UUID(int=0)
 UNSUBSCRIBED = "unsubscribed"
 
 

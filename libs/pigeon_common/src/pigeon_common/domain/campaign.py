@@ -28,10 +28,11 @@ class CampaignState:
 
     campaign_id: uuid.UUID
     status: CampaignStatus
-    name: str
-    subject: str
-    template_markdown: str
-    mailbox_id: uuid.UUID | None
+    # The content (a lifecycle move such as the scheduler's start needs only the status).
+    name: str = ""
+    subject: str = ""
+    template_markdown: str = ""
+    mailbox_id: uuid.UUID | None = None
     owner_id: uuid.UUID | None = None
     shared_with: frozenset[uuid.UUID] = field(default_factory=frozenset)
 
@@ -154,15 +155,14 @@ ALLOWED_FROM: dict[type[Any], frozenset[CampaignStatus]] = {
         {CampaignStatus.SCHEDULED, CampaignStatus.SENDING, CampaignStatus.PAUSED}
     ),
 }
+_LOCKED_VERBS: dict[type[Any], str] = {UpdateCampaign: "edited", DeleteCampaign: "deleted"}
 _VERBS: dict[type[Any], str] = {
-    UpdateCampaign: "edited",
-    DeleteCampaign: "deleted",
-    ScheduleCampaign: "scheduled",
-    StartSending: "sent",
-    UnscheduleCampaign: "unscheduled",
-    PauseCampaign: "paused",
-    ResumeCampaign: "resumed",
-    CancelCampaign: "cancelled",
+    ScheduleCampaign: "schedule",
+    StartSending: "send",
+    UnscheduleCampaign: "unschedule",
+    PauseCampaign: "pause",
+    ResumeCampaign: "resume",
+    CancelCampaign: "cancel",
 }
 
 
@@ -181,7 +181,7 @@ class InvalidTransition(Conflict):
     """The command does not apply to a campaign in its current status."""
 
     def __init__(self, status: CampaignStatus, action: str) -> None:
-        super().__init__("invalid_status", f"campaign is {status}: it cannot be {action}")
+        super().__init__("invalid_status", f"campaign is {status}: cannot {action} it")
         self.status = status
 
 
@@ -283,9 +283,10 @@ def _check_status(state: CampaignState, command: Command) -> None:
     allowed = ALLOWED_FROM.get(type(command))
     if allowed is None or state.status in allowed:
         return
-    if allowed is EDITABLE and not isinstance(command, ScheduleCampaign | StartSending):
-        action = command.action if isinstance(command, ChangeRecipients) else None
-        raise CampaignLocked(state.status, action or _VERBS[type(command)])
+    if isinstance(command, ChangeRecipients):
+        raise CampaignLocked(state.status, command.action)
+    if type(command) in _LOCKED_VERBS:
+        raise CampaignLocked(state.status, _LOCKED_VERBS[type(command)])
     raise InvalidTransition(state.status, _VERBS[type(command)])
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from pigeon_api.admin.deps import Admin, AdminError, Visitor, user_of
+from pigeon_api.admin.deps import Admin, AdminState, Visitor, actor_of, user_of
+from pigeon_api.admin.forms import parse_model
 from pigeon_api.admin.security import CSRF_COOKIE
 from pigeon_api.admin.sessions import (
     SESSION_COOKIE,
@@ -15,18 +16,14 @@ from pigeon_api.admin.sessions import (
     open_session,
 )
 from pigeon_api.admin.templating import render
-from pigeon_api.context import SQL
+from pigeon_api.commands import users as user_commands
 from pigeon_api.deps import Conn, Ctx
-from pigeon_common.auth import hash_password, verify_password
+from pigeon_api.login_guard import LoginThrottled
+from pigeon_api.schemas.users import PasswordChange
+from pigeon_common.domain.access import Action, can
+from pigeon_common.domain.errors import RuleError
 
 router = APIRouter()
-MIN_PASSWORD = 8
-
-
-def check_admin_login(ctx: Ctx, email: str, client: str) -> bool:
-    """Sign-in throttle hook: False refuses the attempt. The API's login throttle for
-    POST /auth/token (`check_login`) is not on main yet; wire it in here when it lands."""
-    return True
 
 
 def _secure(request: Request) -> bool:
@@ -67,12 +64,16 @@ async def login(request: Request, state: Visitor, ctx: Ctx, conn: Conn) -> Respo
     password = state.form.get("password", "")
     next_path = _safe_next(state.form.get("next"))
     client = request.client.host if request.client else ""
-    if not check_admin_login(ctx, email, client):
-        return render(
-            request, "login.html", 429, next=next_path, error="Too many attempts; wait a minute."
-        )
-    row = await conn.fetchrow(SQL.user_by_email, email) if email else None
-    if row is None or not verify_password(row["password_hash"], password):
+    try:  # the same throttle as POST /auth/token (per email and per client address)
+        row = await user_commands.sign_in(ctx, conn, email, password, client) if email else None
+    except LoginThrottled as exc:
+        page = render(
+            request, "login.html", 429, next=next_path,
+            error=f"Too many failed sign-ins: try again in {exc.retry_after} seconds.",
+        )  # fmt: skip
+        page.headers["Retry-After"] = str(exc.retry_after)
+        return page
+    if row is None:
         return render(request, "login.html", 401, next=next_path, error="Wrong email or password.")
     cookie = await open_session(conn, row["id"], row["password_hash"])
     response = RedirectResponse(next_path, status_code=303)
@@ -96,40 +97,55 @@ async def logout(request: Request, state: Admin, conn: Conn) -> Response:
     return response
 
 
+async def _account_page(
+    request: Request,
+    state: AdminState,
+    ctx: Ctx,
+    conn: Conn,
+    status_code: int = 200,
+    message: str | None = None,
+    error: str | None = None,
+    tokens: user_commands.Tokens | None = None,
+) -> Response:
+    actor = actor_of(state)
+    tokens = tokens or await user_commands.my_tokens(ctx, conn, actor)
+    return render(
+        request,
+        "account.html",
+        status_code,
+        tokens=tokens,
+        may_edit=can(actor, Action.ACCOUNT_EDIT),
+        message=message,
+        error=error,
+    )
+
+
 @router.get("/account")
-async def account(request: Request, state: Admin, ctx: Ctx) -> Response:
-    user = user_of(state)
-    token = ctx.signer.token_for(user.user_id, user.token_epoch, user.password_hash)
-    return render(request, "account.html", token=token, message=None, error=None)
+async def account(request: Request, state: Admin, ctx: Ctx, conn: Conn) -> Response:
+    return await _account_page(request, state, ctx, conn)
 
 
 @router.post("/account/password")
 async def change_password(request: Request, state: Admin, ctx: Ctx, conn: Conn) -> Response:
-    user = user_of(state)
-    current = state.form.get("current_password", "")
-    new = state.form.get("new_password", "")
-    token = ctx.signer.token_for(user.user_id, user.token_epoch, user.password_hash)
-    if not verify_password(user.password_hash, current):
-        return render(
-            request,
-            "account.html",
-            403,
-            token=token,
-            message=None,
-            error="The current password is wrong.",
+    values = {
+        "current_password": state.form.get("current_password", ""),
+        "new_password": state.form.get("new_password", ""),
+    }
+    body, errors = parse_model(PasswordChange, values)
+    if body is None:
+        error = "; ".join(errors.by_field.values())
+        return await _account_page(request, state, ctx, conn, 422, error=error)
+    try:
+        await user_commands.change_password(
+            ctx, conn, actor_of(state), body.current_password, body.new_password
         )
-    if len(new) < MIN_PASSWORD:
-        return render(
-            request,
-            "account.html",
-            422,
-            token=token,
-            message=None,
-            error=f"The new password needs at least {MIN_PASSWORD} characters.",
-        )
-    await conn.fetchrow(SQL.set_password, user.user_id, hash_password(new))
+    except RuleError as exc:
+        if exc.kind != "forbidden":
+            raise
+        error = "The current password is wrong."
+        return await _account_page(request, state, ctx, conn, 403, error=error)
     # Every session of this user ends, this one too: sign in again with the new password.
-    await close_user_sessions(conn, user.user_id)
+    await close_user_sessions(conn, user_of(state).user_id)
     response = RedirectResponse("/admin/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/admin")
     return response
@@ -137,15 +153,6 @@ async def change_password(request: Request, state: Admin, ctx: Ctx, conn: Conn) 
 
 @router.post("/account/tokens/rotate")
 async def rotate_tokens(request: Request, state: Admin, ctx: Ctx, conn: Conn) -> Response:
-    user = user_of(state)
-    if not state.can_write:
-        raise AdminError(403, "Your role cannot rotate tokens.")
-    row = await conn.fetchrow(SQL.bump_token_epoch, user.user_id)
-    token = ctx.signer.token_for(row["id"], row["token_epoch"], row["password_hash"])
-    return render(
-        request,
-        "account.html",
-        token=token,
-        message="Tokens rotated: every older one is dead.",
-        error=None,
-    )
+    tokens = await user_commands.rotate_tokens(ctx, conn, actor_of(state))
+    message = "Tokens rotated: every older one is dead."
+    return await _account_page(request, state, ctx, conn, message=message, tokens=tokens)

@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 from pigeon_api.admin.security import CSRF_COOKIE, CSRF_FIELD, csrf_key, csrf_ok, csrf_token
 from pigeon_api.admin.sessions import SESSION_COOKIE, SessionUser, session_user
 from pigeon_api.deps import Conn, Ctx
+from pigeon_common.domain.access import Actor, ListScope, Role, Scope
 
 FORM_LIMIT_FIELDS = 200
 
@@ -60,7 +61,7 @@ async def _state(request: Request, ctx: Ctx, conn: Conn, *, required: bool) -> A
         new_cookie = binding = secrets.token_urlsafe(24)
     state = AdminState(user=user, csrf=csrf_token(key, binding), new_csrf_cookie=new_cookie)
     # A viewer reads only; the command layer's access policy decides each action.
-    state.can_write = user is not None and user.role != "viewer"
+    state.can_write = user is not None and user.role != Role.VIEWER
     if request.method == "POST":
         state.form = await _form(request)
         if new_cookie is not None or not csrf_ok(key, binding, state.form.get(CSRF_FIELD)):
@@ -86,11 +87,11 @@ def user_of(state: AdminState) -> SessionUser:
     return state.user
 
 
-def require_admin(state: AdminState) -> SessionUser:
+def actor_of(state: AdminState) -> Actor:
+    """The signed-in user as the access policy sees it: a session writes (the role
+    decides the rest), as the read-write token does."""
     user = user_of(state)
-    if not user.is_admin:
-        raise AdminError(403, "Only an administrator can see this page.")
-    return user
+    return Actor(user.user_id, Role(user.role), Scope.WRITE, user.email)
 
 
 def uuid_or_404(value: str) -> uuid.UUID:
@@ -98,3 +99,8 @@ def uuid_or_404(value: str) -> uuid.UUID:
         return uuid.UUID(value)
     except ValueError:
         raise AdminError(404, "Not found.") from None
+
+
+def visible(scope: ListScope) -> tuple[bool, uuid.UUID, bool]:
+    """A list scope as the three SQL parameters every scoped admin list takes."""
+    return (scope.everything, scope.user_id, scope.include_shared)

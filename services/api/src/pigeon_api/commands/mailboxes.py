@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from pigeon_api.commands.campaigns import user_id_by_email
+from pigeon_api.commands.connect_errors import check_mailbox_hosts
 from pigeon_api.commands.loading import mailbox_row, mailbox_state
 from pigeon_api.commands.storing import Stored, new_id, store
 from pigeon_api.context import SQL, ApiContext
@@ -37,6 +38,7 @@ async def create_mailbox(
     idempotency_key: str | None = None,
 ) -> Stored:
     authorize(actor, Action.MAILBOX_CREATE)
+    check_mailbox_hosts(ctx.settings.mailbox_host_policy(), config)
     mailbox_id = new_id(actor, "mailbox", idempotency_key)
     if idempotency_key is not None and await _visible(conn, actor, mailbox_id):
         return Stored(mailbox_id, projected=True, created=False)
@@ -88,6 +90,7 @@ async def update_mailbox(
     password unless the same update gives a new one."""
     row = await mailbox_row(conn, actor, mailbox_id, Action.MAILBOX_EDIT)
     change = rules.update_mailbox(mailbox_state(row), top, smtp, imap, smtp_password, imap_password)
+    check_mailbox_hosts(ctx.settings.mailbox_host_policy(), change.config)
     keep = rules.SecretChange.KEEP
     if (change.smtp_secret, change.imap_secret) != (keep, keep):
         await conn.execute(

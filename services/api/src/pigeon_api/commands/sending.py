@@ -8,12 +8,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pigeon_api.commands.connect_errors import connect_error
 from pigeon_api.commands.loading import campaign_for, campaign_row, campaign_state
 from pigeon_api.commands.loopback import require_loopback
 from pigeon_api.commands.remote import RemoteError
 from pigeon_api.commands.storing import store
 from pigeon_api.context import SQL, ApiContext
 from pigeon_common import events as ev
+from pigeon_common.connect_failure import printable
 from pigeon_common.domain import campaign as rules
 from pigeon_common.domain.access import Action, Actor
 from pigeon_common.domain.errors import Invalid
@@ -138,16 +140,18 @@ async def test_send(
             username=mailbox["smtp_username"],
             password=ctx.box.decrypt(mailbox["smtp_password"]),
             tls_context=ctx.settings.tls_context(),
+            policy=ctx.settings.mailbox_host_policy(),
         )
     )
     try:
         outcome = await session.send(message.envelope_from, message.envelope_to, message.raw)
     except SmtpConnectError as exc:
-        raise RemoteError("smtp_error", f"SMTP server: {exc.outcome.reply}") from None
+        raise connect_error(exc.failure) from None
     finally:
         await session.close()
     if outcome.verdict is not Verdict.SENT:
-        raise RemoteError("smtp_error", f"SMTP server refused the message: {outcome.reply}")
+        reply = printable(outcome.reply) or "no readable reply"
+        raise RemoteError("smtp_error", f"SMTP server refused the message: {reply}")
     return TestSent(recipient.email, message.message_id, outcome.reply)
 
 
@@ -177,13 +181,13 @@ async def send(
     """Start sending now: the recipients are enqueued as chunk jobs."""
     state = await campaign_for(conn, actor, campaign_id, Action.CAMPAIGN_OPERATE)
     # The rule first (a campaign already sending answers 409 before any rendering);
-    # start_sending then builds the same event with the real counts.
+    # start_sending then decides again with the real counts.
     rules.decide(state, rules.StartSending(uuid.UUID(int=0), 0, 0, options, []))
     links = await _checked_links(ctx, conn, campaign_id)
     enqueued = await start_sending(
         conn,
         ctx.require().js,
-        campaign_id,
+        state,
         options,
         links,
         actor=str(actor.user_id),

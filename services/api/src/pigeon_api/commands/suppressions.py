@@ -18,7 +18,7 @@ from pigeon_common.domain.access import (
     suppressions_scope,
 )
 from pigeon_common.domain.errors import NotFound
-from pigeon_common.projection import NIL_MAILBOX
+from pigeon_common.read_models import NIL_MAILBOX
 from pigeon_common.validation import address_key
 
 

@@ -13,8 +13,9 @@ from pigeon_api.commands.loading import mailbox_row
 from pigeon_api.commands.loopback import require_loopback
 from pigeon_api.commands.remote import RemoteError
 from pigeon_api.context import ApiContext
+from pigeon_common.connect_failure import FailureKind
 from pigeon_common.domain.access import Action, Actor
-from pigeon_common.domain.errors import Conflict
+from pigeon_common.domain.errors import Conflict, Invalid
 from pigeon_common.jetstream import IMAP_SYNC_NOW_SUBJECT
 
 SYNC_NOW_TIMEOUT_SEC = 120.0
@@ -44,5 +45,10 @@ async def sync_now(ctx: ApiContext, conn: Any, actor: Actor, mailbox_id: uuid.UU
     if "failed" in answer:
         raise RemoteError("sync_failed", f"imap-sync: {answer['failed']}")
     if answer.get("error"):
-        raise RemoteError("imap_error", f"the IMAP server: {answer['error']}")
+        # imap-sync worded it: a connect failure names its kind and never echoes bytes
+        # that are not IMAP (pigeon_common.connect_failure).
+        kind = str(answer.get("error_kind") or "error")
+        if kind == FailureKind.DENIED:
+            raise Invalid("mailbox_host_denied", str(answer["error"]))
+        raise RemoteError(f"imap_{kind}", str(answer["error"]))
     return answer

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pigeon_api.context import SQL, ApiContext
+from pigeon_api.login_guard import check_login, password_matches, record_login
 from pigeon_common.auth import hash_password, verify_password
 from pigeon_common.domain.access import Action, Actor, Role, Scope, authorize
 from pigeon_common.domain.errors import Conflict, Forbidden, Invalid, NotFound
@@ -29,12 +30,14 @@ def tokens_of(ctx: ApiContext, row: Any, scope: Scope = Scope.WRITE) -> Tokens:
     return Tokens(read_write, read_only)
 
 
-async def sign_in(ctx: ApiContext, conn: Any, email: str, password: str) -> Any:
-    """The user's row for a right email and password, else None."""
+async def sign_in(ctx: ApiContext, conn: Any, email: str, password: str, client: str) -> Any:
+    """The user's row for a right email and password, else None; raises LoginThrottled
+    when this email or client failed too often (every sign-in surface calls this)."""
+    check_login(ctx.login, email, client)
     row = await conn.fetchrow(SQL.user_by_email, email)
-    if row is None or not verify_password(row["password_hash"], password):
-        return None
-    return row
+    ok = await password_matches(ctx.login, row["password_hash"] if row else None, password)
+    record_login(ctx.login, email, client, ok=ok)
+    return row if ok else None
 
 
 async def me(conn: Any, actor: Actor) -> Any:

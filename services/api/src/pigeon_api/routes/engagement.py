@@ -4,15 +4,14 @@ every recipient's outcome as CSV."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from pigeon_api.commands.loading import campaign_row
 from pigeon_api.context import SQL
-from pigeon_api.csv_export import csv_download
 from pigeon_api.deps import Conn, Ctx, CurrentUser
+from pigeon_api.exports import results_csv
 from pigeon_api.paging import fetch_page
 from pigeon_api.schemas.common import Page
 from pigeon_api.schemas.engagement import (
@@ -26,26 +25,6 @@ from pigeon_api.schemas.engagement import (
 from pigeon_common.domain.access import Action
 
 router = APIRouter(prefix="/campaigns/{campaign_id}", tags=["engagement"])
-
-EXPORT_COLUMNS = (
-    "email",
-    "name",
-    "status",
-    "sent_at",
-    "message_id",
-    "smtp_code",
-    "smtp_reply",
-    "opens",
-    "human_opens",
-    "clicks",
-    "human_clicks",
-    "bounce",
-    "deferred",
-    "replied",
-    "auto_replied",
-    "unsubscribed",
-)
-ALL_ROWS = 2**62  # LIMIT of the export query
 
 
 def rate(part: int, whole: int) -> float:
@@ -149,17 +128,4 @@ async def export_messages(
 ) -> StreamingResponse:
     """Every recipient with its outcome and what followed, as CSV (one row each)."""
     await campaign_row(conn, user, campaign_id, Action.CAMPAIGN_VIEW)
-    return csv_download(
-        ctx.require().pool,
-        SQL.list_messages,
-        (campaign_id, None, None, ALL_ROWS, 0),
-        EXPORT_COLUMNS,
-        _export_row,
-        f"messages-{campaign_id}.csv",
-    )
-
-
-def _export_row(row: Any) -> list[Any]:
-    values = dict(row.items())
-    values["sent_at"] = row["at"].isoformat() if row["at"] and row["status"] == "sent" else ""
-    return [values[column] for column in EXPORT_COLUMNS]
+    return results_csv(ctx, campaign_id)

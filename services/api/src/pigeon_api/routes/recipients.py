@@ -11,9 +11,9 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pigeon_api.commands import recipients as commands
 from pigeon_api.commands.loading import campaign_row
 from pigeon_api.context import SQL
-from pigeon_api.csv_export import csv_download
 from pigeon_api.deps import Conn, Ctx, CurrentUser
 from pigeon_api.errors import ApiError
+from pigeon_api.exports import recipients_csv
 from pigeon_api.recipient_input import (
     CsvFormatError,
     MergedRecipients,
@@ -215,20 +215,7 @@ async def export_recipients(
 ) -> StreamingResponse:
     """All recipients as CSV: email, name, then one column per attribute name."""
     await campaign_row(conn, user, campaign_id, Action.CAMPAIGN_VIEW)
-    keys = [row["key"] for row in await conn.fetch(SQL.recipient_attribute_keys, campaign_id)]
-
-    def cells(row: Any) -> list[Any]:
-        attributes = row["attributes"]
-        return [row["email"], row["name"], *(attributes.get(k) for k in keys)]
-
-    return csv_download(
-        ctx.require().pool,
-        SQL.export_recipients,
-        (campaign_id,),
-        ["email", "name", *keys],
-        cells,
-        f"recipients-{campaign_id}.csv",
-    )
+    return await recipients_csv(ctx, conn, campaign_id)
 
 
 @router.get("/{recipient_id}", operation_id="get_recipient", response_model=RecipientPublic)

@@ -190,6 +190,7 @@ async def _status(conn: Conn, actor: Actor, campaign_id: uuid.UUID) -> CampaignS
         failed=row["failed"],
         unknown=row["unknown"],
         suppressed=row["suppressed"],
+        copies_pending=row["copies_pending"],
     )
 
 

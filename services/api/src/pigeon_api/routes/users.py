@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 
 from pigeon_api.commands import users as commands
 from pigeon_api.deps import Conn, Ctx, CurrentUser
 from pigeon_api.errors import ApiError
+from pigeon_api.login_guard import LoginThrottled
 from pigeon_api.responses import READ_ERRORS, WRITE_ERRORS, _errors
 from pigeon_api.schemas.common import Page
 from pigeon_api.schemas.users import (
@@ -47,13 +48,24 @@ def _tokens(tokens: commands.Tokens) -> TokenPublic:
     response_model=TokenPublic,
     responses=_errors(401, 422, 429, 503),
 )
-async def create_token(body: TokenRequest, ctx: Ctx, conn: Conn) -> TokenPublic:
+async def create_token(body: TokenRequest, request: Request, ctx: Ctx, conn: Conn) -> TokenPublic:
     """Exchange an email and password for the user's two personal access tokens: `token`
-    (read-write) and `read_only_token`."""
-    row = await commands.sign_in(ctx, conn, body.email, body.password)
+    (read-write) and `read_only_token`. Failed attempts are throttled per email and per
+    client address (429 with Retry-After)."""
+    client = request.client.host if request.client else ""
+    try:
+        row = await commands.sign_in(ctx, conn, body.email, body.password, client)
+    except LoginThrottled as exc:
+        raise throttled(exc) from None
     if row is None:
         raise ApiError(401, "unauthorized", "wrong email or password")
     return _tokens(commands.tokens_of(ctx, row))
+
+
+def throttled(exc: LoginThrottled) -> ApiError:
+    return ApiError(
+        429, "too_many_requests", str(exc), headers={"Retry-After": str(exc.retry_after)}
+    )
 
 
 @router.get("/users/me", operation_id="get_me", response_model=UserPublic, responses=READ_ERRORS)

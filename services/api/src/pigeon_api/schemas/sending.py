@@ -81,6 +81,10 @@ class CampaignStatusPublic(BaseModel):
     failed: int
     unknown: int
     suppressed: int
+    copies_pending: int = Field(
+        description="Sent messages whose copy waits to be filed in the Sent folder (the "
+        "IMAP server refused or was away); filed when it is back."
+    )
 
 
 class MessagePublic(BaseModel):

@@ -8,6 +8,7 @@ from mcp.server import MCPServer
 from pydantic import BaseModel, Field, SecretStr
 
 from pigeon_api.schemas.common import Page
+from pigeon_api.schemas.connection import ConnectionTestPublic
 from pigeon_api.schemas.engagement import MailboxSyncPublic, SyncReportPublic
 from pigeon_api.schemas.mailboxes import MailboxPublic
 from pigeon_mcp.gateway import Gateway
@@ -80,6 +81,15 @@ def register(server: MCPServer, gw: Gateway) -> None:
         """Where reading the mailbox's bounce folder stands: position, last error (an IMAP
         login or connection problem shows here), skipped mail."""
         return await gw.get(MailboxSyncPublic, f"/mailboxes/{mailbox_id}/sync")
+
+    @server.tool(annotations=CONTACT)
+    async def test_mailbox_connection(mailbox_id: MailboxId) -> ConnectionTestPublic:
+        """Log in to the mailbox's SMTP and IMAP servers now and list its IMAP folders with
+        their special-use flags, suggesting the Sent and bounce folders (nothing is sent
+        or changed). Only the mailbox's owner or an admin may."""
+        return ConnectionTestPublic.model_validate(
+            await gw.call("POST", f"/mailboxes/{mailbox_id}/test")
+        )
 
     @server.tool(annotations=CONTACT)
     async def sync_mailbox(mailbox_id: MailboxId) -> SyncReportPublic:

@@ -16,10 +16,12 @@ from datetime import datetime
 from typing import Any
 
 from pigeon_common import events as ev
+from pigeon_common.domain.status import CampaignStatus, MessageStatus
 from pigeon_common.queries import Queries
+from pigeon_common.read_models import NIL_MAILBOX
 from pigeon_common.validation import address_key
 
-SQL = Queries.from_package("pigeon_common", "projection.sql")
+SQL = Queries.from_package("pigeon_projector", "projection.sql")
 
 # Tables a rebuild empties and refills from the stream (API-owned tables are not here).
 READ_MODEL_TABLES: tuple[str, ...] = (
@@ -37,12 +39,16 @@ READ_MODEL_TABLES: tuple[str, ...] = (
     "delivery_events",
     "inbound_skipped",
     "projection_skipped",
-    # pigeon_common.message_states (migration 0008)
+    # pigeon_projector.message_states (migration 0008)
     "message_states",
     "campaign_counters",
 )
-NIL_MAILBOX = uuid.UUID(int=0)
-OUTCOME_RANK = {"unknown": 1, "suppressed": 2, "failed": 3, "sent": 4}
+OUTCOME_RANK = {
+    MessageStatus.UNKNOWN: 1,
+    MessageStatus.SUPPRESSED: 2,
+    MessageStatus.FAILED: 3,
+    MessageStatus.SENT: 4,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +153,7 @@ def writes_for_event(
 
 def _status(
     campaign_id: uuid.UUID,
-    status: str,
+    status: CampaignStatus,
     reason: str,
     at: datetime,
     seq: int,
@@ -161,7 +167,7 @@ def _status(
 
 def _outcome(
     event: ev.MessageSent | ev.MessageFailed | ev.MessageUnknown | ev.MessageSuppressed,
-    status: str,
+    status: MessageStatus,
     at: datetime,
     seq: int,
     *,
@@ -233,20 +239,30 @@ def _sending_writes(seq: int, event: ev.Event, at: datetime) -> list[Write] | No
                 ),
             ]
         case ev.CampaignPaused():
-            return [_status(event.campaign_id, "paused", event.reason, at, seq)]
+            return [_status(event.campaign_id, CampaignStatus.PAUSED, event.reason, at, seq)]
         case ev.CampaignResumed():
-            return [_status(event.campaign_id, "sending", "", at, seq, event.run_id, event.chunks)]
+            return [
+                _status(
+                    event.campaign_id,
+                    CampaignStatus.SENDING,
+                    "",
+                    at,
+                    seq,
+                    event.run_id,
+                    event.chunks,
+                )
+            ]
         case ev.CampaignCancelled():
-            return [_status(event.campaign_id, "cancelled", "", at, seq)]
+            return [_status(event.campaign_id, CampaignStatus.CANCELLED, "", at, seq)]
         case ev.CampaignCompleted():
-            return [_status(event.campaign_id, "done", "", at, seq)]
+            return [_status(event.campaign_id, CampaignStatus.DONE, "", at, seq)]
         case ev.CampaignFailed():
-            return [_status(event.campaign_id, "failed", event.reason, at, seq)]
+            return [_status(event.campaign_id, CampaignStatus.FAILED, event.reason, at, seq)]
         case ev.MessageSent():
             return [
                 _outcome(
                     event,
-                    "sent",
+                    MessageStatus.SENT,
                     at,
                     seq,
                     message_id=event.message_id,
@@ -258,7 +274,7 @@ def _sending_writes(seq: int, event: ev.Event, at: datetime) -> list[Write] | No
             return [
                 _outcome(
                     event,
-                    "failed",
+                    MessageStatus.FAILED,
                     at,
                     seq,
                     smtp_code=event.smtp_code,
@@ -267,9 +283,13 @@ def _sending_writes(seq: int, event: ev.Event, at: datetime) -> list[Write] | No
                 )
             ]
         case ev.MessageUnknown():
-            return [_outcome(event, "unknown", at, seq, reason=event.reason)]
+            return [_outcome(event, MessageStatus.UNKNOWN, at, seq, reason=event.reason)]
         case ev.MessageSuppressed():
-            return [_outcome(event, "suppressed", at, seq, reason=event.reason)]
+            return [_outcome(event, MessageStatus.SUPPRESSED, at, seq, reason=event.reason)]
+        case ev.SentCopiesFiled():
+            return [Write(SQL.mark_copies_filed, (event.campaign_id, event.recipient_ids))]
+        case ev.SentCopiesPending():
+            return [Write(SQL.mark_copies_pending, (event.campaign_id, event.recipient_ids))]
         case ev.AddressSuppressed():
             mailbox = event.mailbox_id or NIL_MAILBOX
             return [

@@ -15,10 +15,10 @@ from collections.abc import Iterable
 import asyncpg
 
 from pigeon_common import events as ev
-from pigeon_common.projection import Write
 from pigeon_common.queries import Queries
+from pigeon_projector.projection import Write
 
-STATES_SQL = Queries.from_package("pigeon_common", "message_states.sql")
+STATES_SQL = Queries.from_package("pigeon_projector", "message_states.sql")
 TABLES: tuple[str, ...] = ("message_states", "campaign_counters")
 
 Pair = tuple[uuid.UUID, uuid.UUID]

@@ -23,10 +23,12 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
 from pydantic_core import to_json
 
-from pigeon_common import message_states
 from pigeon_common.events import EVENT_SUBJECT_PREFIX, UnknownEventError, decode_event
 from pigeon_common.jetstream import EVENTS_STREAM
-from pigeon_common.projection import (
+from pigeon_common.pull import BatchPuller, stream_sequence
+from pigeon_common.read_models import PROJECTED_CHANNEL, PROJECTION, read_checkpoint
+from pigeon_projector import message_states
+from pigeon_projector.projection import (
     READ_MODEL_TABLES,
     SQL,
     Write,
@@ -34,12 +36,9 @@ from pigeon_common.projection import (
     merge_recipient_rows,
     writes_for_event,
 )
-from pigeon_common.pull import BatchPuller, stream_sequence
 
 log = logging.getLogger(__name__)
 
-PROJECTION = "read_models"
-PROJECTED_CHANNEL = "pigeon_projected"
 PROJECTOR_LOCK_KEY = 7_246_371_002
 # Recipient upserts in one batch from which the COPY path pays off.
 COPY_THRESHOLD = 200
@@ -51,13 +50,6 @@ class StoredEvent:
 
     seq: int
     raw: bytes
-
-
-async def read_checkpoint(conn: asyncpg.Connection, projection: str = PROJECTION) -> int:
-    value = await conn.fetchval(
-        "SELECT last_seq FROM projection_checkpoints WHERE projection = $1", projection
-    )
-    return int(value or 0)
 
 
 def _decode(

@@ -174,3 +174,13 @@ ON CONFLICT (id) DO NOTHING;
 INSERT INTO inbound_skipped (source, mailbox_id, folder, uidvalidity, uid, kind, reason, at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (source) DO NOTHING;
+
+-- name: mark-copies-filed
+-- A sent_copies.filed: these messages' copies are in Sent.
+UPDATE messages SET appended = true, copy_pending = false
+WHERE campaign_id = $1 AND recipient_id = ANY($2::uuid[]);
+
+-- name: mark-copies-pending
+-- A sent_copies.pending: these messages wait for their copies (unless filed since).
+UPDATE messages SET copy_pending = true
+WHERE campaign_id = $1 AND recipient_id = ANY($2::uuid[]) AND NOT appended;
