@@ -184,12 +184,15 @@ async def test_loopback_only_refuses_remote_servers_before_connecting(
     refused = await client.post(
         f"/api/v1/campaigns/{remote_campaign}/test-send", json={"email": "bo@example.com"}
     )
-    assert refused.status_code == 409, refused.text
-    assert refused.json()["error"]["code"] == "host_not_allowed"
-    assert refused.json()["error"]["field"] == "smtp.host"
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["code"] == "mailbox_host_denied"
+    assert "not resolved" in refused.json()["error"]["message"]
     sync = await client.post(f"/api/v1/mailboxes/{ids['mailboxes'][1]}/sync")
-    assert sync.status_code == 409, sync.text
+    assert sync.status_code == 422, sync.text
     assert sync.json()["error"]["field"] == "imap.host"
+    check = await client.post(f"/api/v1/mailboxes/{ids['mailboxes'][1]}/test")
+    assert check.status_code in (200, 422), check.text
+    assert "not resolved" in check.text
     assert len(fuzz_smtp.messages) == 1
 
 

@@ -1,13 +1,16 @@
-"""The loopback-only rule decides on the host text alone: no resolver is ever asked."""
+"""PIGEON_MAILBOX_HOSTS_LOOPBACK_ONLY before DNS: a host name other than localhost is
+refused on its text alone, so no resolver is ever asked about it."""
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 
 import pytest
 
-from pigeon_api.commands.loopback import is_loopback_host, require_loopback
-from pigeon_common.domain.errors import Conflict
+from pigeon_common.host_policy import HostDeniedError, HostPolicy
+
+LOOPBACK_ONLY = HostPolicy(loopback_only=True)
 
 
 @pytest.fixture(autouse=True)
@@ -27,8 +30,7 @@ def _no_resolver(monkeypatch: pytest.MonkeyPatch) -> None:
     ],
 )
 def test_loopback_hosts_pass(host: str) -> None:
-    assert is_loopback_host(host)
-    require_loopback(host, "smtp.host")
+    LOOPBACK_ONLY.check_name(host)
 
 
 @pytest.mark.parametrize(
@@ -47,7 +49,12 @@ def test_loopback_hosts_pass(host: str) -> None:
     ],
 )
 def test_other_hosts_are_refused_without_resolving(host: str) -> None:
-    assert not is_loopback_host(host)
-    with pytest.raises(Conflict, match="loopback") as refused:
-        require_loopback(host, "smtp.host")
-    assert refused.value.field == "smtp.host"
+    with pytest.raises(HostDeniedError, match="loopback") as refused:
+        LOOPBACK_ONLY.check_name(host)
+    assert refused.value.host == host
+
+
+@pytest.mark.parametrize("host", ["smtp.example.com", "10.0.0.1"])
+def test_without_the_setting_names_are_left_to_the_connect_time_check(host: str) -> None:
+    HostPolicy().check_name(host)
+    HostPolicy(deny=(ipaddress.ip_network("10.0.0.0/8"),)).check_name("smtp.example.com")

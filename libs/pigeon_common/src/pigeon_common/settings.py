@@ -175,12 +175,6 @@ class PigeonSettings(BaseSettings):
     max_json_bytes: Annotated[int, Field(ge=1024)] = Field(
         default=8 * 1024 * 1024, description="Largest JSON request body accepted, in bytes."
     )
-    mailbox_hosts_loopback_only: bool = Field(
-        default=False,
-        description="Refuse a test send or a sync for a mailbox whose server is not on this "
-        "machine: only 127.0.0.0/8, ::1 and localhost are allowed, and other names are "
-        "refused without being resolved (for test runs and fuzzing).",
-    )
     admin_email: str = Field(
         default="admin@example.com",
         description="Login of the first administrator that `pigeon up` creates on an empty "
@@ -196,7 +190,9 @@ class PigeonSettings(BaseSettings):
     mailbox_hosts_loopback_only: bool = Field(
         default=False,
         description="Refuse every mailbox server whose address is not a loopback one "
-        "(127.0.0.0/8, ::1): for test and fuzz runs that must never connect off the machine.",
+        "(127.0.0.0/8, ::1): for test and fuzz runs that must never connect off the machine. "
+        "Host names other than localhost are refused without being resolved, so that no "
+        "DNS query leaves the machine either.",
     )
     login_account_failures: Annotated[int, Field(ge=1, le=10_000)] = Field(
         default=10,

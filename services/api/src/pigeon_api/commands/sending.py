@@ -10,7 +10,6 @@ from typing import Any
 
 from pigeon_api.commands.connect_errors import connect_error
 from pigeon_api.commands.loading import campaign_for, campaign_row, campaign_state
-from pigeon_api.commands.loopback import require_loopback
 from pigeon_api.commands.remote import RemoteError
 from pigeon_api.commands.storing import store
 from pigeon_api.context import SQL, ApiContext
@@ -130,8 +129,6 @@ async def test_send(
     mailbox = await conn.fetchrow(SQL.mailbox_for_send, state.mailbox_id)
     if mailbox is None:
         raise Invalid("not_sendable", "the campaign's mailbox has no credentials", "mailbox_id")
-    if ctx.settings.mailbox_hosts_loopback_only:
-        require_loopback(mailbox["smtp_host"], "smtp.host")
     session = SmtpSession(
         SmtpEndpoint(
             host=mailbox["smtp_host"],
