@@ -76,6 +76,25 @@ class HostPolicy:
             if reason is not None:
                 raise HostDeniedError(host, reason)
 
+    def check_name(self, host: str) -> None:
+        """Before DNS: with loopback_only, a host that is neither an IP address nor
+        `localhost` (or a name under `.localhost`, RFC 6761) is refused unresolved, so a
+        generated or hostile name sends no DNS query off the machine."""
+        if not self.loopback_only:
+            return
+        bare = host.strip().strip("[]").rstrip(".").lower()
+        try:
+            ipaddress.ip_address(bare.split("%", 1)[0])
+        except ValueError:
+            if bare != "localhost" and not bare.endswith(".localhost"):
+                raise HostDeniedError(
+                    host,
+                    f"{host!r} is not a loopback address and is not resolved "
+                    "(PIGEON_MAILBOX_HOSTS_LOOPBACK_ONLY)",
+                ) from None
+            return
+        self.check(host, [bare])
+
     def check_literal(self, host: str) -> None:
         """At save time, without DNS: refuse a host that is itself a denied IP address
         (or `localhost`-like names are left to the connect-time check)."""

@@ -20,6 +20,7 @@ async def open_mail_socket(
     """A connected non-blocking socket to `host:port`; raises HostDeniedError, OSError
     (socket.gaierror for DNS, ConnectionRefusedError...) or TimeoutError."""
     loop = asyncio.get_running_loop()
+    policy.check_name(host)
     async with asyncio.timeout(timeout):
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         policy.check(host, [str(info[4][0]) for info in infos])

@@ -190,7 +190,9 @@ class PigeonSettings(BaseSettings):
     mailbox_hosts_loopback_only: bool = Field(
         default=False,
         description="Refuse every mailbox server whose address is not a loopback one "
-        "(127.0.0.0/8, ::1): for test and fuzz runs that must never connect off the machine.",
+        "(127.0.0.0/8, ::1): for test and fuzz runs that must never connect off the machine. "
+        "Host names other than localhost are refused without being resolved, so that no "
+        "DNS query leaves the machine either.",
     )
     login_account_failures: Annotated[int, Field(ge=1, le=10_000)] = Field(
         default=10,

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+import string
 import uuid
 
+import idna
 from email_validator import EmailNotValidError, validate_email
 
 MAX_ADDRESS_LENGTH = 254
@@ -56,17 +58,45 @@ def normalize_address(raw: str) -> str:
         result = validate_email(candidate, check_deliverability=False)
     except EmailNotValidError as exc:
         raise InvalidAddressError(str(exc)) from None
-    if len(str(result.local_part)) > MAX_LOCAL_PART_LENGTH:
+    local = str(result.local_part)
+    if not local.isascii():
+        # Sending it needs SMTPUTF8 end to end, which the sender does not speak: refused
+        # here rather than accepted and failed at send time.
+        raise InvalidAddressError(
+            "the part before the @-sign has non-ASCII characters; MC Pigeon sends without "
+            "SMTPUTF8, so only ASCII local parts are accepted"
+        )
+    if len(local) > MAX_LOCAL_PART_LENGTH:
         # RFC 5321 §4.5.3.1.1; email-validator checks it only in strict mode.
         raise InvalidAddressError(
             f"the part before the @-sign is longer than {MAX_LOCAL_PART_LENGTH} characters"
         )
-    return str(result.normalized)
+    # The domain in its ASCII (IDNA) form: what SMTP carries, and one spelling per domain.
+    return f"{local}@{str(result.ascii_domain).lower()}"
+
+
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def _domain_key(domain: str) -> str:
+    if domain.isascii():
+        return domain.lower()
+    try:
+        return idna.encode(domain, uts46=True).decode("ascii")
+    except idna.IDNAError:
+        return domain.lower()
 
 
 def address_key(address: str) -> str:
-    """The form two addresses are compared in to merge duplicates (case-folded)."""
-    return address.casefold()
+    """The form two addresses are compared in to merge duplicates: the local part with
+    only its ASCII letters lower-cased (README: addresses merge case-insensitively) and
+    the domain in lower-case IDNA form. No Unicode case folding: `straße@x` and
+    `strasse@x` are different mailboxes. For ASCII addresses this equals the case-folded
+    form that earlier ids were derived from, so stored recipient ids do not change."""
+    local, at, domain = address.rpartition("@")
+    if not at:
+        return address.translate(_ASCII_LOWER)
+    return f"{local.translate(_ASCII_LOWER)}@{_domain_key(domain)}"
 
 
 def recipient_id(campaign_id: uuid.UUID, address: str) -> uuid.UUID:

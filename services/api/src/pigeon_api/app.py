@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
@@ -12,6 +13,7 @@ from pigeon_api.body_limit import BodyLimitMiddleware
 from pigeon_api.commands.ownership import adopt_orphans
 from pigeon_api.context import ApiContext
 from pigeon_api.errors import ErrorResponse, install_error_handlers
+from pigeon_api.openapi_errors import complete_error_responses
 from pigeon_api.routes import (
     campaigns,
     connection,
@@ -51,10 +53,9 @@ def create_app(settings: PigeonSettings) -> FastAPI:
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
         lifespan=lifespan,
-        responses={
-            401: {"model": ErrorResponse},
-            422: {"model": ErrorResponse},
-        },
+        # Registers the error shape's schema; each operation's statuses come from
+        # `complete_error_responses` below.
+        responses={422: {"model": ErrorResponse}},
     )
     app.state.context = context
     install_error_handlers(app)
@@ -72,4 +73,17 @@ def create_app(settings: PigeonSettings) -> FastAPI:
     app.include_router(v1)
     app.include_router(health.router)
     install_admin(app)
+    document_openapi(app)
     return app
+
+
+def document_openapi(app: FastAPI) -> None:
+    """Build the OpenAPI document once, with every operation's error statuses."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = complete_error_responses(build(), API_PREFIX)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

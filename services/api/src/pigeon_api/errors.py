@@ -128,6 +128,12 @@ async def _remote_error(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # Starlette's "error parsing the body" (bytes that are not UTF-8, a broken
+        # multipart): invalid input like any other, in the documented 422.
+        return error_json(
+            422, ErrorBody(code="invalid_body", message=f"request body: {exc.detail}")
+        )
     code = {
         401: "unauthorized",
         404: "not_found",

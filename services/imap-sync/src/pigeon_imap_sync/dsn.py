@@ -27,7 +27,7 @@ from email.policy import compat32
 from enum import StrEnum
 
 from pigeon_common.smtp_outcomes import enhanced_status
-from pigeon_common.validation import MAX_ADDRESS_LENGTH
+from pigeon_common.validation import MAX_ADDRESS_LENGTH, address_key
 from pigeon_imap_sync.hardness import bounced_recipient
 from pigeon_imap_sync.inbound import Action, BouncedRecipient
 from pigeon_imap_sync.mailtext import BLANK_LINE, header_text, part_text, walk_parts
@@ -89,7 +89,7 @@ def read_report(msg: Message) -> Report | None:
         if entry is None:
             continue
         if entry.action in FAILURE_ACTIONS:
-            failures.setdefault((entry.email.casefold(), entry.action), entry)
+            failures.setdefault((address_key(entry.email), entry.action), entry)
         else:
             others.add(entry.action)
     if not failures and not others:

@@ -37,6 +37,7 @@ from pigeon_common.sending import (
 )
 from pigeon_common.smtp import SmtpConnectError, SmtpEndpoint, SmtpSession
 from pigeon_common.smtp_outcomes import Verdict
+from pigeon_common.validation import InvalidAddressError
 
 CHECKED_AT_START = 20
 
@@ -54,6 +55,15 @@ async def _compiled(ctx: ApiContext, conn: Any, campaign_id: uuid.UUID) -> Compi
         return compile_campaign(spec, ctx.tracking)
     except TemplateError as exc:
         raise _template_error(exc) from None
+    except InvalidAddressError as exc:
+        # Stored before addresses were checked as strictly as they are now.
+        raise Invalid("invalid_address", f"the mailbox's sender: {exc}", "from_address") from None
+
+
+def _unsendable(exc: InvalidAddressError) -> Invalid:
+    """A stored recipient address that cannot be sent (kept from before the input rules
+    refused it): 422 naming it, as the sender records it as failed."""
+    return Invalid("invalid_address", f"a recipient cannot be sent to: {exc}", "email")
 
 
 def _recipient(row: Any) -> RecipientSpec:
@@ -87,6 +97,8 @@ async def preview(
         rendered = dry_run(compiled, [_recipient(r) for r in rows])
     except TemplateError as exc:
         raise _template_error(exc) from None
+    except InvalidAddressError as exc:
+        raise _unsendable(exc) from None
     return Preview(list(rows), rendered, compiled.links)
 
 
@@ -112,6 +124,8 @@ async def test_send(
         message = compiled.render(recipient)
     except TemplateError as exc:
         raise _template_error(exc) from None
+    except InvalidAddressError as exc:
+        raise _unsendable(exc) from None
     mailbox = await conn.fetchrow(SQL.mailbox_for_send, state.mailbox_id)
     if mailbox is None:
         raise Invalid("not_sendable", "the campaign's mailbox has no credentials", "mailbox_id")

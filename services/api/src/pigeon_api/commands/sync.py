@@ -15,6 +15,7 @@ from pigeon_api.context import ApiContext
 from pigeon_common.connect_failure import FailureKind
 from pigeon_common.domain.access import Action, Actor
 from pigeon_common.domain.errors import Conflict, Invalid
+from pigeon_common.host_policy import HostDeniedError
 from pigeon_common.jetstream import IMAP_SYNC_NOW_SUBJECT
 
 SYNC_NOW_TIMEOUT_SEC = 120.0
@@ -25,6 +26,16 @@ async def sync_now(ctx: ApiContext, conn: Any, actor: Actor, mailbox_id: uuid.UU
     row = await mailbox_row(conn, actor, mailbox_id, Action.MAILBOX_SYNC)
     if not row["bounce_folder"]:
         raise Conflict("no_bounce_folder", "the mailbox has no bounce_folder to sync")
+    # Refused here, without DNS, whether or not an imap-sync runs (it checks again after
+    # resolving the name).
+    try:
+        policy = ctx.settings.mailbox_host_policy()
+        policy.check_name(row["imap_host"])
+        policy.check_literal(row["imap_host"])
+    except HostDeniedError as exc:
+        raise Invalid(
+            "mailbox_host_denied", f"imap.host: {exc.reason}", field="imap.host"
+        ) from None
     nc = ctx.require().nc
     try:
         reply = await nc.request(

@@ -16,7 +16,11 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", operation_id="readyz")
+@router.get(
+    "/readyz",
+    operation_id="readyz",
+    responses={503: {"description": "not ready: NATS or PostgreSQL unreachable (the reason)"}},
+)
 async def readyz(ctx: Ctx) -> JSONResponse:
     """Ready to serve: NATS and PostgreSQL reachable (503 with the reason otherwise)."""
     readiness = await ctx.check_ready()

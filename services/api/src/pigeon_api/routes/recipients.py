@@ -21,7 +21,7 @@ from pigeon_api.recipient_input import (
     parse_csv,
 )
 from pigeon_api.responses import NO_CONTENT, WRITE_ERRORS
-from pigeon_api.schemas.common import Accepted, Page
+from pigeon_api.schemas.common import Accepted, Page, QueryText
 from pigeon_api.schemas.recipients import (
     ImportResult,
     RecipientCreate,
@@ -190,9 +190,12 @@ async def list_recipients(
     conn: Conn,
     limit: int = Query(50, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=10_000_000),
-    q: str | None = Query(None, max_length=200, description="substring of email or name"),
-    email: str | None = Query(None, max_length=320, description="exact address"),
-    attr: Annotated[list[str], Query(description="attribute filter key:value, repeatable")] = [],  # noqa: B006
+    q: QueryText | None = Query(None, max_length=200, description="substring of email or name"),
+    email: QueryText | None = Query(None, max_length=320, description="exact address"),
+    attr: Annotated[
+        list[QueryText],
+        Query(max_length=50, description="attribute filter key:value, repeatable"),
+    ] = [],  # noqa: B006
 ) -> Page[RecipientPublic]:
     await campaign_row(conn, user, campaign_id, Action.CAMPAIGN_VIEW)
     attributes = _attribute_filter(attr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
@@ -67,7 +68,9 @@ async def remove_suppression(
     user: CurrentUser,
     ctx: Ctx,
     conn: Conn,
-    email: EmailAddress = Query(...),
+    # Annotated, not `= Query(...)`: that form drops the type's validators (NUL reached
+    # PostgreSQL and answered 500).
+    email: Annotated[EmailAddress, Query()],
     mailbox_id: uuid.UUID | None = Query(None),
     reason: SuppressionReason | None = Query(None),
 ) -> Response:

@@ -59,11 +59,20 @@ NonEmptyHeaderText = Annotated[
     str, Field(min_length=1, max_length=200), AfterValidator(_no_control)
 ]
 Subject = Annotated[str, Field(min_length=1, max_length=900), AfterValidator(_no_control)]
-EmailAddress = Annotated[str, Field(max_length=320), AfterValidator(_address)]
-HostName = Annotated[str, Field(min_length=1, max_length=253), AfterValidator(_host)]
+EmailAddress = Annotated[
+    str, Field(max_length=320, json_schema_extra={"format": "email"}), AfterValidator(_address)
+]
+HostName = Annotated[
+    str,
+    Field(min_length=1, max_length=253, json_schema_extra={"pattern": f"^(?:{_HOST.pattern})$"}),
+    AfterValidator(_host),
+]
 Port = Annotated[StrictInt, Field(ge=1, le=65535)]
 FolderName = Annotated[str, Field(max_length=200), AfterValidator(_folder)]
 Password = Annotated[str, Field(min_length=1, max_length=1024), AfterValidator(_no_control)]
+# A filter or parameter from a query string: PostgreSQL cannot compare NUL and no stored
+# value holds a control character, so such input is refused (422 naming it), not searched.
+QueryText = Annotated[str, AfterValidator(_no_control)]
 RateLimit = Annotated[StrictInt, Field(ge=1, le=10_000_000)]
 Flag = StrictBool
 

@@ -31,6 +31,14 @@ def attribute_key_problem(key: str) -> str | None:
     return None
 
 
+def _is_utf8_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def attribute_value_problem(key: str, value: Any) -> str | None:
     """Why a string attribute value cannot be stored, or None."""
     if isinstance(value, str):
@@ -38,6 +46,9 @@ def attribute_value_problem(key: str, value: Any) -> str | None:
             return f"attribute {key!r} is longer than {MAX_ATTRIBUTE_VALUE_CHARS} characters"
         if "\x00" in value:
             return f"attribute {key!r} must not contain NUL characters"
+        if not value.isascii() and not _is_utf8_text(value):
+            # JSON can spell half a UTF-16 pair ("\ud800"); no stored text can hold one.
+            return f"attribute {key!r} holds an unpaired surrogate, which is not text"
     return None
 
 
@@ -65,7 +76,16 @@ def check_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
     return attributes
 
 
-Attributes = Annotated[dict[str, AttributeValue], AfterValidator(check_attributes)]
+Attributes = Annotated[
+    dict[str, AttributeValue],
+    Field(
+        json_schema_extra={
+            "propertyNames": {"pattern": f"^{ATTRIBUTE_KEY.pattern}$"},
+            "maxProperties": MAX_ATTRIBUTES,
+        }
+    ),
+    AfterValidator(check_attributes),
+]
 
 
 class RecipientCreate(RequestModel):
