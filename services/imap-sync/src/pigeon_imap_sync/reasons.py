@@ -15,7 +15,8 @@ Within words, a cause that is not the address (the message's size, a full mailbo
 list, spam, authentication, policy, giving up) is looked for before an address-level one
 (user or host unknown, a disabled mailbox): a text that says both is about the message, and
 reading it as the address would suppress a valid one. A 4.x.x failure is never
-address-level: the remote server itself said it was temporary.
+address-level: the remote server itself said it was temporary. "User unknown" in reply to
+the message's content (after DATA) is a filter (POLICY): the address was accepted.
 """
 
 from __future__ import annotations
@@ -70,6 +71,15 @@ IMPLIED_STATUS: dict[Reason, str] = {
     Reason.DELIVERED: "2.0.0",
     Reason.UNKNOWN: "5.0.0",
 }
+# A reply to the message's content, after the recipient was accepted (Postfix, Exim,
+# DragonFly wordings). A bare "User unknown" there is a filter's word: mobile carriers
+# answer so for mail their users' filters refuse. Other words ("Rcpt <a> does not exist")
+# still name the address: some servers check recipients only at the end of DATA.
+_AFTER_DATA = re.compile(
+    r"in reply to end of data command|after end of data|did not like our data\b",
+    re.IGNORECASE,
+)
+_FILTER_WORDS = re.compile(r"\b(?:user unknown|unknown user)\b", re.IGNORECASE)
 # Address-level reasons: the address itself is bad.
 ADDRESS_REASONS = frozenset({Reason.USER_UNKNOWN, Reason.HOST_UNKNOWN, Reason.SUSPEND})
 
@@ -236,6 +246,11 @@ _STRONG: dict[Reason, re.Pattern[str]] = {
     ),
     Reason.HOST_UNKNOWN: _words(
         r"host (?:or domain name )?not found",
+        r"dns lookup failure",  # DragonFly: "DNS lookup failure: host x not found"
+        r"host [\w.-]+ not found",
+        r"couldn'?t find any host",  # qmail
+        r"mx records? points? to non-?existent hosts?",  # Exim
+        r"domain (?:name )?doesn'?t exist",  # au by KDDI: "the remote domain doesnt exist"
         r"host unknown",
         r"unknown host",
         r"no such (?:host|domain)",
@@ -272,7 +287,7 @@ _STRONG: dict[Reason, re.Pattern[str]] = {
         r"badrcptto",
         r"addressee unknown",
         r"address unknown",
-        r"non-?existent",
+        r"non-?existent(?![\w-]*\.[a-z])",  # not inside a host name
         r"unknown or illegal",
         r"not our customer",
         r"address (?:is )?(?:no longer|not) (?:valid|in use)",
@@ -282,6 +297,8 @@ _STRONG: dict[Reason, re.Pattern[str]] = {
         r"unbekannt",
         r"inconnu",
         r"sconosciuto",
+        r"ディレクトリのリストにありません",  # Notes: not listed in the directory
+        r"宛先(?:が)?(?:不明|見つかりません)",
     ),
     Reason.REJECTED: _words(
         r"relay(?:ing)? (?:access )?(?:denied|not permitted|prohibited)",
@@ -289,6 +306,9 @@ _STRONG: dict[Reason, re.Pattern[str]] = {
         r"unable to relay",
         r"\bas a relay\b",
         r"rcpthosts",
+        r"not (?:a )?member of",  # a mailing list refusing a post (fml, Google Groups)
+        r"are not member",
+        r"permission to post",
     ),
 }
 _WEAK: dict[Reason, re.Pattern[str]] = {
@@ -400,6 +420,12 @@ def _judge(status_field: str, diagnostic: str, context: str, *, failed: bool) ->
         if temporary and failed and reason in ADDRESS_REASONS:
             # The server said "try again": no proof that the address is bad.
             return Judgement(Reason.EXPIRED, status, f"{Evidence.CLASS}: {status or '4xx'}")
+        if (
+            reason is Reason.USER_UNKNOWN
+            and _FILTER_WORDS.search(evidence)
+            and _AFTER_DATA.search(f"{diagnostic}\n{context}")
+        ):
+            return Judgement(Reason.POLICY, status, f"{evidence}, after DATA: a filter")
         return Judgement(reason, status, evidence)
     if temporary:
         return Judgement(_given_up(failed), status, f"{Evidence.CLASS}: {status or '4xx'}")
