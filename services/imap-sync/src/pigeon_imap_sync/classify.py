@@ -34,7 +34,7 @@ from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
-from pigeon_imap_sync import autoreply, dsn, nonstandard, providers, templates
+from pigeon_imap_sync import autoreply, dsn, generic, nonstandard, providers, templates
 from pigeon_imap_sync.inbound import Action, BouncedRecipient, Inbound, InboundKind
 from pigeon_imap_sync.mailtext import header_address, header_text, one_line
 from pigeon_imap_sync.message_ids import without_message_ids
@@ -78,6 +78,8 @@ def _classify(msg: Message, raw: bytes) -> Inbound:
     else:
         failures = templates.read_template(msg) or nonstandard.read_bounce(msg, raw)
     failures = without_message_ids(failures, raw)
+    if report is None and notification is None and not failures:
+        failures = without_message_ids(generic.read_generic(msg), raw)
     if failures:
         return Inbound(
             _bounce_kind(failures),
