@@ -3,9 +3,10 @@ deliver to, read when no report, provider notification, template or flufl.bounce
 detector found a recipient.
 
 A message is such a notice when it comes from a mail system (a From of MAILER-DAEMON,
-postmaster, "Mail Delivery System"...) or says so in its subject ("Undeliverable",
-"Returned mail", "failure notice"...), is no automatic reply, and its notice says that
-delivery failed. Its recipients are then, in order:
+postmaster, "Mail Delivery System"..., or the null sender `<>`) or says so in its subject
+("Undeliverable", "Returned mail", "failure notice"...), is no automatic reply, and its
+notice says that delivery failed or why (words of a `reasons.Reason`). Its recipients
+are then, in order:
 
 1. the addresses of X-Failed-Recipients (Exim and Google write it);
 2. else the addresses the notice names (its own text parts, never an attached message,
@@ -33,6 +34,7 @@ from pigeon_imap_sync.hardness import bounced_recipient
 from pigeon_imap_sync.inbound import Action, BouncedRecipient
 from pigeon_imap_sync.mailtext import header_text, part_text
 from pigeon_imap_sync.paragraph import notice_text, paragraph_about
+from pigeon_imap_sync.reasons import reason_in_text
 
 NOTICE_CHARS = 32 * 1024
 MAX_RECIPIENTS = 5
@@ -53,10 +55,10 @@ _FAILURE_WORDS = re.compile(
     r"(?:could ?n[o']t|cannot|can't|unable to|was not|wasn't|were not) (?:be )?deliver|"
     r"undeliverable|delivery (?:to [^\n]{0,80})?(?:has )?failed|failed permanently|"
     r"permanent (?:error|failure|fatal)|(?:was|were|been) rejected|not delivered|"
-    r"did not reach|returned to sender",
+    r"did not reach|returned to sender|delivery (?:problems|errors?)\b",
     re.IGNORECASE,
 )
-_ADDRESS = re.compile(r"(?<![\w.+=-])[\w.+=-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
+_ADDRESS = re.compile(r"(?<![\w.+=-])[\w.+=-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]+\b")
 # Mailboxes of mail systems, never a failed recipient in their own notice.
 _SYSTEM_LOCAL = re.compile(
     r"^(?:mailer-daemon|postmaster|root|noreply|no-reply|donotreply|do-not-reply|abuse|"
@@ -68,7 +70,10 @@ _CORRESPONDENT_LINE = re.compile(
     r"^[ \t>]*(?:from|sender|reply-to|return-path|envelope-from|mail from)[ \t]*:.*$",
     re.IGNORECASE | re.MULTILINE,
 )
-_PASTED_HEADER = re.compile(r"^(?:Received|Return-Path|DKIM-Signature):", re.MULTILINE)
+_PASTED_HEADER = re.compile(
+    r"^[ \t>]*(?:Received|Return-Path|DKIM-Signature):|original message follow",
+    re.IGNORECASE | re.MULTILINE,
+)
 _OWN_FIELDS = ("From", "To", "Cc", "Reply-To", "Return-Path", "Sender", "Delivered-To")
 FAILED_RECIPIENTS = "X-Failed-Recipients"
 
@@ -77,12 +82,13 @@ def read_generic(msg: Message) -> tuple[BouncedRecipient, ...]:
     """The recipients a mail system's notice `msg` says it could not deliver to."""
     subject = header_text(msg, "Subject")
     sender = header_text(msg, "From")
-    if not (_DAEMON_FROM.search(sender) or _BOUNCE_SUBJECT.search(subject)):
+    null_sender = sender.strip("<> ") == ""
+    if not (null_sender or _DAEMON_FROM.search(sender) or _BOUNCE_SUBJECT.search(subject)):
         return ()
     if subject.casefold().lstrip().startswith(SUBJECT_MARKERS):
         return ()
     notice = _notice(msg)
-    if not _FAILURE_WORDS.search(notice):
+    if not (_FAILURE_WORDS.search(notice) or reason_in_text(notice) is not None):
         return ()
     emails = _listed(msg) or _named(msg, notice)
     if not emails or len(emails) > MAX_RECIPIENTS:

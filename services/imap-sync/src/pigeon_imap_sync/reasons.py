@@ -150,6 +150,7 @@ _STRONG: dict[Reason, re.Pattern[str]] = {
         r"max(?:imum)? (?:message )?size",
         r"(?<!mailbox )size (?:limit|exceeds)",
         r"message too long",
+        r"recipsizelimit",  # Exchange's RESOLVER.RST.RecipSizeLimit
         r"exceeds? (?:the )?(?:max|maximum|fixed) (?:message )?size",
     ),
     Reason.MAILBOX_FULL: _words(
@@ -163,6 +164,7 @@ _STRONG: dict[Reason, re.Pattern[str]] = {
         r"enough (?:disk )?space",
         r"mail ?box (?:size|storage) (?:limit|exceeded)",
         r"mail ?box exceeds",
+        r"mail ?box exceeded",
         r"exceeded (?:its |the |their |his |her )?(?:disk|storage|mailbox|quota)",
         r"too many messages (?:on|in) (?:the )?(?:server|mailbox)",
         r"zu ?viele mails",
@@ -218,6 +220,7 @@ _STRONG: dict[Reason, re.Pattern[str]] = {
     ),
     Reason.POLICY: _words(
         r"attachment",
+        r"mail delivery failed\.{3} user unknown",  # BIGLOBE: its users' filters refused it
         r"administrative(?:ly)? prohibit",
         r"whitelist",
         r"rejected by (?:the )?(?:recipient'?s? )?polic",
@@ -228,6 +231,7 @@ _STRONG: dict[Reason, re.Pattern[str]] = {
         r"failing for a long time",
         r"(?:gave|giving) up(?! on \d)",
         r"delivery time expired",
+        r"queue\.expired",  # Exchange
         r"(?:message|mail) (?:has )?expired",
         r"could not be delivered (?:for|within|in) \d+",
         r"(?:time ?out|timed out)",
@@ -250,6 +254,7 @@ _STRONG: dict[Reason, re.Pattern[str]] = {
         r"host [\w.-]+ not found",
         r"couldn'?t find any host",  # qmail
         r"mx records? points? to non-?existent hosts?",  # Exim
+        r"non-?existent ?domain",  # Exchange's SMTPSEND.DNS.NonExistentDomain
         r"domain (?:name )?doesn'?t exist",  # au by KDDI: "the remote domain doesnt exist"
         r"host unknown",
         r"unknown host",
@@ -285,6 +290,7 @@ _STRONG: dict[Reason, re.Pattern[str]] = {
         r"recipient (?:address )?rejected: (?:user unknown|access denied|nonexistent|unknown)",
         r"bad[_ ]?(?:recipient|address|destination)",
         r"badrcptto",
+        r"recip(?:ient)?notfound",  # Exchange's RESOLVER.ADR.RecipNotFound
         r"addressee unknown",
         r"address unknown",
         r"non-?existent(?![\w-]*\.[a-z])",  # not inside a host name
