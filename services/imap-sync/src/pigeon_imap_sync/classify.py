@@ -34,9 +34,10 @@ from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
-from pigeon_imap_sync import autoreply, dsn, nonstandard
+from pigeon_imap_sync import autoreply, dsn, generic, nonstandard, providers, templates
 from pigeon_imap_sync.inbound import Action, BouncedRecipient, Inbound, InboundKind
 from pigeon_imap_sync.mailtext import header_address, header_text, one_line
+from pigeon_imap_sync.message_ids import without_message_ids
 from pigeon_imap_sync.references import find_references, header_references, own_message_id
 
 __all__ = ["DEFAULT_MAX_BYTES", "BouncedRecipient", "Inbound", "InboundKind", "classify"]
@@ -69,7 +70,16 @@ def _classify(msg: Message, raw: bytes) -> Inbound:
     subject = header_text(msg, SUBJECT)
     message_id = own_message_id(msg)
     report = dsn.read_report(msg)
-    failures = report.failures if report is not None else nonstandard.read_bounce(msg, raw)
+    notification = providers.read_notification(msg) if report is None else None
+    if report is not None:
+        failures = report.failures
+    elif notification is not None:
+        failures = notification.failures
+    else:
+        failures = templates.read_template(msg) or nonstandard.read_bounce(msg, raw)
+    failures = without_message_ids(failures, raw)
+    if report is None and notification is None and not failures:
+        failures = without_message_ids(generic.read_generic(msg), raw)
     if failures:
         return Inbound(
             _bounce_kind(failures),
@@ -79,6 +89,15 @@ def _classify(msg: Message, raw: bytes) -> Inbound:
             message_id=message_id,
         )
     references = find_references(msg, raw, returned_first=report is not None)
+    if notification is not None:
+        events = ", ".join(sorted(set(notification.events)))
+        return Inbound(
+            InboundKind.OTHER,
+            references=references,
+            subject=subject,
+            message_id=message_id,
+            reason=f"{notification.provider} notification without failures: {events}",
+        )
     if report is not None:
         actions = ", ".join(sorted(report.other_actions))
         return Inbound(

@@ -15,7 +15,8 @@ Within words, a cause that is not the address (the message's size, a full mailbo
 list, spam, authentication, policy, giving up) is looked for before an address-level one
 (user or host unknown, a disabled mailbox): a text that says both is about the message, and
 reading it as the address would suppress a valid one. A 4.x.x failure is never
-address-level: the remote server itself said it was temporary.
+address-level: the remote server itself said it was temporary. "User unknown" in reply to
+the message's content (after DATA) is a filter (POLICY): the address was accepted.
 """
 
 from __future__ import annotations
@@ -70,6 +71,15 @@ IMPLIED_STATUS: dict[Reason, str] = {
     Reason.DELIVERED: "2.0.0",
     Reason.UNKNOWN: "5.0.0",
 }
+# A reply to the message's content, after the recipient was accepted (Postfix, Exim,
+# DragonFly wordings). A bare "User unknown" there is a filter's word: mobile carriers
+# answer so for mail their users' filters refuse. Other words ("Rcpt <a> does not exist")
+# still name the address: some servers check recipients only at the end of DATA.
+_AFTER_DATA = re.compile(
+    r"in reply to end of data command|after end of data|did not like our data\b",
+    re.IGNORECASE,
+)
+_FILTER_WORDS = re.compile(r"\b(?:user unknown|unknown user)\b", re.IGNORECASE)
 # Address-level reasons: the address itself is bad.
 ADDRESS_REASONS = frozenset({Reason.USER_UNKNOWN, Reason.HOST_UNKNOWN, Reason.SUSPEND})
 
@@ -140,6 +150,7 @@ _STRONG: dict[Reason, re.Pattern[str]] = {
         r"max(?:imum)? (?:message )?size",
         r"(?<!mailbox )size (?:limit|exceeds)",
         r"message too long",
+        r"recipsizelimit",  # Exchange's RESOLVER.RST.RecipSizeLimit
         r"exceeds? (?:the )?(?:max|maximum|fixed) (?:message )?size",
     ),
     Reason.MAILBOX_FULL: _words(
@@ -153,6 +164,7 @@ _STRONG: dict[Reason, re.Pattern[str]] = {
         r"enough (?:disk )?space",
         r"mail ?box (?:size|storage) (?:limit|exceeded)",
         r"mail ?box exceeds",
+        r"mail ?box exceeded",
         r"exceeded (?:its |the |their |his |her )?(?:disk|storage|mailbox|quota)",
         r"too many messages (?:on|in) (?:the )?(?:server|mailbox)",
         r"zu ?viele mails",
@@ -208,6 +220,7 @@ _STRONG: dict[Reason, re.Pattern[str]] = {
     ),
     Reason.POLICY: _words(
         r"attachment",
+        r"mail delivery failed\.{3} user unknown",  # BIGLOBE: its users' filters refused it
         r"administrative(?:ly)? prohibit",
         r"whitelist",
         r"rejected by (?:the )?(?:recipient'?s? )?polic",
@@ -218,6 +231,7 @@ _STRONG: dict[Reason, re.Pattern[str]] = {
         r"failing for a long time",
         r"(?:gave|giving) up(?! on \d)",
         r"delivery time expired",
+        r"queue\.expired",  # Exchange
         r"(?:message|mail) (?:has )?expired",
         r"could not be delivered (?:for|within|in) \d+",
         r"(?:time ?out|timed out)",
@@ -236,6 +250,12 @@ _STRONG: dict[Reason, re.Pattern[str]] = {
     ),
     Reason.HOST_UNKNOWN: _words(
         r"host (?:or domain name )?not found",
+        r"dns lookup failure",  # DragonFly: "DNS lookup failure: host x not found"
+        r"host [\w.-]+ not found",
+        r"couldn'?t find any host",  # qmail
+        r"mx records? points? to non-?existent hosts?",  # Exim
+        r"non-?existent ?domain",  # Exchange's SMTPSEND.DNS.NonExistentDomain
+        r"domain (?:name )?doesn'?t exist",  # au by KDDI: "the remote domain doesnt exist"
         r"host unknown",
         r"unknown host",
         r"no such (?:host|domain)",
@@ -270,9 +290,10 @@ _STRONG: dict[Reason, re.Pattern[str]] = {
         r"recipient (?:address )?rejected: (?:user unknown|access denied|nonexistent|unknown)",
         r"bad[_ ]?(?:recipient|address|destination)",
         r"badrcptto",
+        r"recip(?:ient)?notfound",  # Exchange's RESOLVER.ADR.RecipNotFound
         r"addressee unknown",
         r"address unknown",
-        r"non-?existent",
+        r"non-?existent(?![\w-]*\.[a-z])",  # not inside a host name
         r"unknown or illegal",
         r"not our customer",
         r"address (?:is )?(?:no longer|not) (?:valid|in use)",
@@ -282,6 +303,8 @@ _STRONG: dict[Reason, re.Pattern[str]] = {
         r"unbekannt",
         r"inconnu",
         r"sconosciuto",
+        r"ディレクトリのリストにありません",  # Notes: not listed in the directory
+        r"宛先(?:が)?(?:不明|見つかりません)",
     ),
     Reason.REJECTED: _words(
         r"relay(?:ing)? (?:access )?(?:denied|not permitted|prohibited)",
@@ -289,6 +312,9 @@ _STRONG: dict[Reason, re.Pattern[str]] = {
         r"unable to relay",
         r"\bas a relay\b",
         r"rcpthosts",
+        r"not (?:a )?member of",  # a mailing list refusing a post (fml, Google Groups)
+        r"are not member",
+        r"permission to post",
     ),
 }
 _WEAK: dict[Reason, re.Pattern[str]] = {
@@ -400,6 +426,12 @@ def _judge(status_field: str, diagnostic: str, context: str, *, failed: bool) ->
         if temporary and failed and reason in ADDRESS_REASONS:
             # The server said "try again": no proof that the address is bad.
             return Judgement(Reason.EXPIRED, status, f"{Evidence.CLASS}: {status or '4xx'}")
+        if (
+            reason is Reason.USER_UNKNOWN
+            and _FILTER_WORDS.search(evidence)
+            and _AFTER_DATA.search(f"{diagnostic}\n{context}")
+        ):
+            return Judgement(Reason.POLICY, status, f"{evidence}, after DATA: a filter")
         return Judgement(reason, status, evidence)
     if temporary:
         return Judgement(_given_up(failed), status, f"{Evidence.CLASS}: {status or '4xx'}")
