@@ -12,12 +12,15 @@ not say why an address failed, so the paragraph of the bounce text that names th
 - the status is the first enhanced status in the paragraph, the diagnostic the paragraph.
 
 The detectors read every line of every part, attachments included, at about a second per
-10 MB; a bounce notice comes first, so they see at most the first `SCAN_BYTES` of the
-message. A detector that raises on a strange message counts as finding nothing.
+10 MB. A bounce notice is text and comes first, so they read a slimmed copy: at most the
+first `SCAN_BYTES` of the message, no body of a part that is not text (a returned image or
+executable is base64 noise to them), and at most `RETURNED_TEXT_CHARS` of a text part of
+a returned message. A detector that raises on a strange message counts as finding nothing.
 """
 
 from __future__ import annotations
 
+import copy
 import email
 import re
 from email.message import Message
@@ -31,6 +34,7 @@ from pigeon_imap_sync.mailtext import body_text, one_line
 from pigeon_imap_sync.paragraph import notice_text, paragraph_about
 
 SCAN_BYTES = 512 * 1024
+RETURNED_TEXT_CHARS = 8 * 1024
 # What comes before an address that is no failed recipient: an alias it was expanded
 # from, or a Message-ID field quoted in the notice.
 _ALIAS_BEFORE = re.compile(
@@ -49,7 +53,7 @@ def read_bounce(msg: Message, raw: bytes) -> tuple[BouncedRecipient, ...]:
     if len(raw) > SCAN_BYTES:
         msg = email.message_from_bytes(raw[:SCAN_BYTES], policy=compat32)
     try:
-        temporary, permanent = all_failures(msg)
+        temporary, permanent = all_failures(_slimmed(msg))
     except Exception:  # a heuristic that trips over a strange message: nothing found
         return ()
     if not temporary and not permanent:
@@ -64,6 +68,29 @@ def read_bounce(msg: Message, raw: bytes) -> tuple[BouncedRecipient, ...]:
         for entry in failed + delayed
         if _PLAIN_ADDRESS.fullmatch(entry.email) and not _only_alias(entry.email, body)
     )
+
+
+def _slimmed(msg: Message) -> Message:
+    """A copy of `msg` with what the detectors need: the text of the notice."""
+    slim = copy.deepcopy(msg)  # strings are shared, not copied: cheap
+    _slim_parts(slim, returned=False)
+    return slim
+
+
+def _slim_parts(part: Message, *, returned: bool) -> None:
+    if part.is_multipart():
+        inside = returned or part.get_content_type() == "message/rfc822"
+        for child in part.get_payload():
+            if isinstance(child, Message):
+                _slim_parts(child, returned=inside)
+        return
+    payload = part.get_payload()
+    if not isinstance(payload, str):
+        return
+    if part.get_content_maintype() != "text":
+        part.set_payload("")
+    elif returned and len(payload) > RETURNED_TEXT_CHARS:
+        part.set_payload(payload[:RETURNED_TEXT_CHARS])
 
 
 def _only_alias(email: str, body: str) -> bool:
