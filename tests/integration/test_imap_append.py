@@ -29,6 +29,7 @@ from pigeon_common.imap_append import (
     ImapAppendError,
     ImapAuthError,
     ImapConnectionError,
+    ImapError,
     ImapTimeoutError,
     open_imap,
 )
@@ -453,6 +454,16 @@ async def test_wrong_password_raises_auth_error(imap_user: ImapAccount) -> None:
     assert not isinstance(caught.value, ImapConnectionError)
 
 
+async def test_uid_position_is_where_the_next_append_lands(imap: ImapAppender) -> None:
+    validity, before = await imap.uid_position(SENT_FOLDER)
+    await imap.append_many(SENT_FOLDER, make_messages(2))
+    again, after = await imap.uid_position(SENT_FOLDER)
+    assert (again, after) == (validity, before + 2)
+    assert validity > 0
+    with pytest.raises(ImapError):
+        await imap.uid_position("No such folder")
+
+
 async def test_uids_with_message_ids_asks_once_for_many(imap: ImapAppender) -> None:
     messages = make_messages(4)
     await imap.append_many(SENT_FOLDER, messages[:3])
@@ -464,6 +475,8 @@ async def test_uids_with_message_ids_asks_once_for_many(imap: ImapAppender) -> N
     assert first == min(found)
     assert await imap.uids_with_message_ids(SENT_FOLDER, [ids[0]], (first + 1, max(found))) == set()
     assert await imap.uids_with_message_ids(SENT_FOLDER, [ids[1]], (first + 1, max(found)))
+    assert await imap.uids_with_message_ids(SENT_FOLDER, [ids[2]], (max(found), None))
+    assert not await imap.uids_with_message_ids(SENT_FOLDER, [ids[0]], (first + 1, None))
     assert await imap.uids_with_message_ids(SENT_FOLDER, []) == set()
     with pytest.raises(ValueError, match="Message-ID"):
         await imap.uids_with_message_ids(SENT_FOLDER, ["<a>\r\nX: y"])

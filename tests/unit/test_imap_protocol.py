@@ -32,6 +32,7 @@ from pigeon_common.imap_protocol import (
     parse_list,
     parse_response,
     parse_search,
+    parse_status_items,
     parse_values,
     plan_batches,
     quote_string,
@@ -315,6 +316,19 @@ def test_search() -> None:
     assert parse_search(empty) == []
     with pytest.raises(ImapProtocolError):
         parse_search(parse_response([b"* SEARCH 1 x"]))
+
+
+def test_status_items() -> None:
+    [response] = parse_all(b'* STATUS "Sent Items" (UIDVALIDITY 1700000000 UIDNEXT 42)\r\n')
+    assert parse_status_items(response) == {"UIDVALIDITY": 1700000000, "UIDNEXT": 42}
+    for broken in (
+        b"* STATUS Sent\r\n",
+        b"* STATUS Sent (UIDNEXT)\r\n",
+        b"* STATUS Sent (UIDNEXT x)\r\n",
+    ):
+        [response] = parse_all(broken)
+        with pytest.raises(ImapProtocolError, match="STATUS"):
+            parse_status_items(response)
 
 
 # --- modified UTF-7 ----------------------------------------------------------------------

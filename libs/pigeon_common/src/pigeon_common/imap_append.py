@@ -57,6 +57,7 @@ from pigeon_common.imap_protocol import (
     mailbox_argument,
     parse_list,
     parse_search,
+    parse_status_items,
     plan_batches,
 )
 from pigeon_common.mail_socket import open_mail_socket
@@ -89,6 +90,7 @@ TAG_PREFIX: Final = "P"
 
 LIST_RESPONSE: Final = "LIST"
 SEARCH_RESPONSE: Final = "SEARCH"
+STATUS_RESPONSE: Final = "STATUS"
 
 
 class ImapAppender:
@@ -229,14 +231,30 @@ class ImapAppender:
             await self._command("UNSELECT")
         return bool(uids)
 
+    async def uid_position(self, folder: str) -> tuple[int, int]:
+        """`folder`'s (UIDVALIDITY, UIDNEXT) by STATUS: what is appended from now on gets a
+        UID at or above that UIDNEXT."""
+        _, untagged = await self._command(
+            "STATUS", mailbox_argument(folder), "(UIDVALIDITY UIDNEXT)"
+        )
+        for response in untagged:
+            if response.name == STATUS_RESPONSE:
+                items = parse_status_items(response)
+                if "UIDVALIDITY" in items and "UIDNEXT" in items:
+                    return items["UIDVALIDITY"], items["UIDNEXT"]
+        raise ImapError(None, f"{self.host} gave no UIDNEXT for {folder}", command="STATUS")
+
     async def uids_with_message_ids(
-        self, folder: str, message_ids: Sequence[str], within: tuple[int, int] | None = None
+        self,
+        folder: str,
+        message_ids: Sequence[str],
+        within: tuple[int, int | None] | None = None,
     ) -> set[int]:
         """UIDs of the messages in `folder` whose Message-ID header carries any of
-        `message_ids`, optionally only among UIDs `within` (low, high): one `UID SEARCH
-        [UID low:high] OR HEADER ... HEADER ...` however many ids (a header search reads
-        every message it considers, so one search instead of one per id, and a UID range
-        keeps a follow-up search small)."""
+        `message_ids`, optionally only among UIDs `within` (low, high; high None: no
+        bound): one `UID SEARCH [UID low:high] OR HEADER ... HEADER ...` however many ids
+        (a header search reads every message it considers, so one search instead of one
+        per id, and a UID range keeps it small)."""
         if not message_ids:
             return set()
         for message_id in message_ids:
@@ -247,7 +265,8 @@ class ImapAppender:
         if not all(m.isascii() for m in message_ids):
             search.append("CHARSET UTF-8")
         if within is not None:
-            search += ["UID", f"{within[0]}:{within[1]}"]
+            low, high = within
+            search += ["UID", f"{low}:{'*' if high is None else high}"]
         search += ["OR"] * (len(message_ids) - 1)
         for message_id in message_ids:
             search += ["HEADER", StringArg(b"Message-ID"), StringArg(message_id.encode())]

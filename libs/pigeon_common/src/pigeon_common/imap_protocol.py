@@ -532,6 +532,21 @@ def parse_search(response: Response) -> list[int]:
         raise ImapProtocolError(f"malformed SEARCH response: {response.rest!r}") from None
 
 
+def parse_status_items(response: Response) -> dict[str, int]:
+    """The numbers of a `* STATUS "Sent" (UIDVALIDITY 7 UIDNEXT 42)` response, by name."""
+    tokens = parse_values(response.rest)
+    if not tokens or not isinstance(tokens[-1], list):
+        raise ImapProtocolError(f"malformed STATUS response: {response.rest!r}")
+    items = tokens[-1]
+    try:
+        return {
+            _text(name).upper(): int(value)  # type: ignore[arg-type]
+            for name, value in zip(items[::2], items[1::2], strict=True)
+        }
+    except (ValueError, TypeError):
+        raise ImapProtocolError(f"malformed STATUS response: {response.rest!r}") from None
+
+
 # --- mailbox names: modified UTF-7 -------------------------------------------------------
 
 

@@ -3,7 +3,8 @@
 A message's exact bytes are stored (and acknowledged) before its SMTP DATA, under
 `records.copy_key`, and deleted once a `sent_copies.filed` event is stored. So a sender
 that dies at any point leaves whatever is needed to file the copy to whoever takes the
-chunk over; a key still present means the copy is owed.
+chunk over; a key still present means the copy is owed. The value carries the Sent
+folder's UID floor of the chunk that kept it (`uid_floor.py`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from nats.js.errors import KeyDeletedError, KeyNotFoundError
 from nats.js.kv import KeyValue
 
 from pigeon_common.jobs import COPIES_BUCKET
+from pigeon_sender.uid_floor import KeptCopy, UidFloor, pack, unpack
 
 KV_OPERATION = "KV-Operation"
 DELETE = "DEL"
@@ -30,16 +32,16 @@ class CopyStore:
     async def open(cls, js: JetStreamContext) -> CopyStore:
         return cls(js, await js.key_value(COPIES_BUCKET))
 
-    async def keep(self, key: str, raw: bytes) -> asyncio.Future[Any]:
+    async def keep(self, key: str, raw: bytes, floor: UidFloor | None) -> asyncio.Future[Any]:
         """Store the bytes; await the future before the message goes to SMTP."""
-        return await self._js.publish_async(f"$KV.{COPIES_BUCKET}.{key}", raw)
+        return await self._js.publish_async(f"$KV.{COPIES_BUCKET}.{key}", pack(raw, floor))
 
-    async def get(self, key: str) -> bytes | None:
+    async def get(self, key: str) -> KeptCopy | None:
         try:
             entry = await self._kv.get(key)
         except (KeyNotFoundError, KeyDeletedError):
             return None
-        return entry.value
+        return None if entry.value is None else unpack(entry.value)
 
     async def forget(self, key: str) -> asyncio.Future[Any]:
         """Delete the bytes (the copy is filed, or none is needed) without waiting."""

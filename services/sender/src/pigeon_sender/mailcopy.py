@@ -6,7 +6,9 @@ looking for the first sent message's Message-ID there, and remembered for three 
 
 A copy found after a takeover (`recovered`) may already be in Sent: the sender that
 died may have appended it before stating so. Each such copy is looked up by its
-Message-ID first and appended only when absent, so Sent holds it exactly once.
+Message-ID first, among the UIDs from its chunk's floor on (`uid_floor.py`: what the
+dead sender appended is there, not in the folder's older mail), and appended only when
+absent, so Sent holds it exactly once.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import logging
 import os
 import signal
 import ssl
+import time
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
@@ -25,13 +28,18 @@ from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 
 from pigeon_common.imap_append import ImapAppender, open_imap
+from pigeon_common.imap_protocol import ImapConnectionError
 from pigeon_common.jobs import RUNS_BUCKET
 from pigeon_sender.campaign import ImapEndpoint
+from pigeon_sender.uid_floor import UidFloor, search_from
 
 log = logging.getLogger(__name__)
 PROVIDER_FILES = "provider"
 WE_APPEND = "append"
 PROVIDER_CHECK_SEC = 3.0
+# After a failed connection, chunks start without a floor this long instead of each
+# waiting for the server again (their copies wait for filing all the same).
+UNREACHABLE_SEC = 30.0
 # Test-only fault hook: the process kills itself (SIGKILL) at that point of filing, so a
 # test can show that a takeover files what the dead sender had not
 # (tests/integration/test_sending_copies.py). Never set in production.
@@ -46,6 +54,7 @@ class Copy:
     message_id: str
     raw: bytes
     recovered: bool = False  # found after a takeover: may already be in Sent
+    floor: UidFloor | None = None  # where in Sent a recovered copy can be
 
 
 class Filing(StrEnum):
@@ -85,6 +94,7 @@ class SentCopier:
         self._tls_context = tls_context
         self._imap: ImapAppender | None = None
         self._decision: str | None = None
+        self._unreachable_until = 0.0
 
     @property
     def wants_copies(self) -> bool:
@@ -106,6 +116,27 @@ class SentCopier:
             if not self._folder:
                 self._folder = await self._imap.find_sent_folder() or "Sent"
         return self._imap
+
+    async def floor(self) -> UidFloor | None:
+        """The Sent folder's UID floor for copies kept from now on (None: unknown, as when
+        no copies are wanted or the server cannot be reached)."""
+        if not self.wants_copies or time.monotonic() < self._unreachable_until:
+            return None
+        for _ in range(2):
+            try:
+                imap = await self._connection()
+            except Exception as exc:
+                log.info("Sent of mailbox %s unreachable: %s", self.mailbox_id, exc)
+                self._unreachable_until = time.monotonic() + UNREACHABLE_SEC
+                return None
+            try:
+                return UidFloor(*await imap.uid_position(self._folder))
+            except ImapConnectionError:  # closed by the server while idle: once more, anew
+                await self.close()
+            except Exception as exc:  # no such folder yet, say: appending will tell
+                log.info("no UID floor for Sent of mailbox %s: %s", self.mailbox_id, exc)
+                return None
+        return None
 
     async def _auto_decision(self, first_message_id: str) -> str:
         if self._decision is not None:
@@ -163,13 +194,16 @@ class SentCopier:
 
     async def _not_yet_filed(self, imap: ImapAppender, copies: list[Copy]) -> list[Copy]:
         """The copies to append: all new ones, and the recovered ones Sent lacks. One
-        search over the folder for every recovered copy; only when some are there (the
-        dead sender got part of its batches in), one per copy among the UIDs found."""
+        search from their lowest floor on for every recovered copy; only when some are
+        there (the dead sender got part of its batches in), one per copy among the UIDs
+        found."""
         recovered = [c for c in copies if c.recovered]
         if not recovered:
             return copies
+        validity, _ = await imap.uid_position(self._folder)
+        low = search_from((c.floor for c in recovered), validity)
         found = await imap.uids_with_message_ids(
-            self._folder, [f"<{c.message_id}>" for c in recovered]
+            self._folder, [f"<{c.message_id}>" for c in recovered], (low, None)
         )
         if not found:
             return copies

@@ -44,6 +44,7 @@ from pigeon_sender.outcomes import Stated
 from pigeon_sender.ratelimit import Grant, Limits
 from pigeon_sender.records import ClaimRecord, ClaimStatus
 from pigeon_sender.store import CampaignStore
+from pigeon_sender.uid_floor import KeptCopy, UidFloor
 
 log = logging.getLogger(__name__)
 HEARTBEAT_SEC = 2.0
@@ -63,8 +64,8 @@ class Claims(Protocol):
 
 
 class CopyKeeper(Protocol):
-    async def keep(self, key: str, raw: bytes) -> Awaitable[Any]: ...
-    async def get(self, key: str) -> bytes | None: ...
+    async def keep(self, key: str, raw: bytes, floor: UidFloor | None) -> Awaitable[Any]: ...
+    async def get(self, key: str) -> KeptCopy | None: ...
     async def forget(self, key: str) -> Awaitable[Any]: ...
 
 
@@ -207,9 +208,10 @@ class Worker:
         )
         tokens, tokens_until = 0, 0.0
         recipients = rows.recipients
+        floor = await chunk.copier.floor()  # before anything of this attempt is filed
         for start in range(0, len(recipients), TOKENS_PER_BLOCK):
             block = await self._prepare(
-                chunk, recipients[start : start + TOKENS_PER_BLOCK], rows.suppressed
+                chunk, recipients[start : start + TOKENS_PER_BLOCK], rows.suppressed, floor
             )
             for index, item in enumerate(block):
                 key = rec.claim_key(chunk.campaign.id, item.row["id"])
@@ -246,7 +248,11 @@ class Worker:
                     return
 
     async def _prepare(
-        self, chunk: _Chunk, rows: list[Any], suppressed: frozenset[uuid.UUID]
+        self,
+        chunk: _Chunk,
+        rows: list[Any],
+        suppressed: frozenset[uuid.UUID],
+        floor: UidFloor | None,
     ) -> list[_Prepared]:
         """Render a block and keep the bytes of those owing a copy; every byte write is
         acknowledged before the first of them goes to SMTP."""
@@ -269,7 +275,7 @@ class Worker:
             key = ""
             if keeping:
                 key = rec.copy_key(campaign.id, row["id"], message.message_id)
-                kept.append(await self.deps.copies.keep(key, message.raw))
+                kept.append(await self.deps.copies.keep(key, message.raw, floor))
             prepared.append(_Prepared(row, message, copy_key=key))
         for future in kept:
             await future
@@ -354,11 +360,13 @@ class Worker:
     ) -> None:
         if not outcomes.owes_copy(record):
             return
-        raw = await self.deps.copies.get(
+        kept = await self.deps.copies.get(
             rec.copy_key(chunk.campaign.id, recipient_id, record.message_id)
         )
-        if raw is not None:  # gone: filed and stated already
-            chunk.copies.append(Copy(recipient_id, record.message_id, raw, recovered=True))
+        if kept is not None:  # gone: filed and stated already
+            chunk.copies.append(
+                Copy(recipient_id, record.message_id, kept.raw, recovered=True, floor=kept.floor)
+            )
 
     async def _settle(self, chunk: _Chunk, recipient_ids: list[uuid.UUID]) -> None:
         for recipient_id in recipient_ids:
