@@ -46,7 +46,9 @@ async def _sender(stack: Stack, log: Path, **extra: str) -> asyncio.subprocess.P
         "PIGEON_PUBLIC_BASE_URL": str(settings.public_base_url),
         "PIGEON_SENDER_PORT": "0",
         "PIGEON_SENDER_CONCURRENCY": "1",
-        "PIGEON_JOB_ACK_WAIT_SEC": "5",
+        # Short, as a deployment that wants fast takeovers sets it: the dead sender's chunk
+        # comes back 3 s after its last sign of life, not 5 of the 10 s budget.
+        "PIGEON_JOB_ACK_WAIT_SEC": "3",
         **extra,
     }
     return await asyncio.create_subprocess_exec(
