@@ -24,8 +24,8 @@ from enum import StrEnum
 from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 
-from pigeon_common.imap_append import ImapAppender, open_imap
 from pigeon_common.jobs import RUNS_BUCKET
+from pigeon_sender.appender import ImapAppender, open_appender
 from pigeon_sender.campaign import ImapEndpoint
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ class SentCopier:
     async def _connection(self) -> ImapAppender:
         if self._imap is None:
             e = self.endpoint
-            self._imap = await open_imap(
+            self._imap = await open_appender(
                 e.host,
                 e.port,
                 e.security,
