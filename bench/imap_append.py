@@ -1,4 +1,4 @@
-"""Benchmark: storing sent messages in an IMAP Sent folder with pigeon_common.imap_append.
+"""Benchmark: storing sent messages in an IMAP Sent folder with pigeon_sender.appender.
 
 What is measured: the wall time of `ImapAppender.append_many(folder, messages)` for N messages
 of about `--size` bytes (CRLF, 8-bit UTF-8 bodies) on one logged-in connection, twice:
@@ -32,7 +32,7 @@ import time
 
 import benchkit
 
-from pigeon_common.imap_append import ImapAppender, open_imap
+from pigeon_sender.appender import ImapAppender, open_appender
 from pigeon_testing.dovecot import SENT_FOLDER, DovecotServer, ImapAccount
 
 log = logging.getLogger("bench.imap_append")
@@ -84,7 +84,7 @@ async def timed_append(
     one_by_one: bool = False,
 ) -> float:
     """Seconds to append `messages` to `folder` on a fresh, logged-in connection."""
-    imap: ImapAppender = await open_imap(
+    imap: ImapAppender = await open_appender(
         account.host,
         account.port,
         "plain",

@@ -14,7 +14,7 @@ import pytest_asyncio
 
 from pigeon_common.connect_failure import ConnectFailure, FailureKind, imap_failure
 from pigeon_common.host_policy import ALLOW_ALL, HostPolicy, parse_networks
-from pigeon_common.imap_append import open_imap
+from pigeon_common.imap_client import open_imap
 from pigeon_common.imap_protocol import ImapError
 from pigeon_common.smtp import SmtpConnectError, SmtpEndpoint, SmtpSession
 from pigeon_embedded.nats import NatsServer

@@ -1,4 +1,5 @@
-"""The Sent-folder appender (pigeon_common.imap_append) against the real Dovecot of the harness.
+"""The shared IMAP client (pigeon_common.imap_client) and the sender's Sent-folder appender
+(pigeon_sender.appender) against the real Dovecot of the harness.
 
 What is checked is what Dovecot stored (`DovecotServer.fetch_all`), byte for byte, and what
 the client raises when the server refuses, hangs up or stays silent.
@@ -24,16 +25,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from pigeon_common.events import Security
-from pigeon_common.imap_append import (
-    ImapAppender,
-    ImapAppendError,
+from pigeon_common.imap_client import open_imap
+from pigeon_common.imap_protocol import (
     ImapAuthError,
     ImapConnectionError,
     ImapError,
     ImapTimeoutError,
-    open_imap,
 )
 from pigeon_embedded.ports import LOOPBACK, free_port
+from pigeon_sender.appender import ImapAppender, ImapAppendError, open_appender
 from pigeon_testing.dovecot import SENT_FOLDER, DovecotServer, ImapAccount
 
 TIMEOUT = 10.0
@@ -74,7 +74,7 @@ def make_messages(count: int, size: int = 4096, seed: int = 7) -> list[bytes]:
 
 
 async def connect(account: ImapAccount, **options: Any) -> ImapAppender:
-    return await open_imap(
+    return await open_appender(
         account.host,
         account.port,
         "plain",
@@ -295,7 +295,7 @@ async def test_server_that_stalls_after_login_times_out() -> None:
     server = await asyncio.start_server(stalls, "127.0.0.1", 0)
     async with server:
         port = server.sockets[0].getsockname()[1]
-        imap = await open_imap("127.0.0.1", port, "plain", "u", "p", timeout=0.5)
+        imap = await open_appender("127.0.0.1", port, "plain", "u", "p", timeout=0.5)
         assert imap.uses_multiappend
         with pytest.raises(ImapTimeoutError) as caught:
             await imap.append_many("Sent", make_messages(3))
@@ -415,7 +415,7 @@ async def test_tls(tls_dovecot: TlsDovecot, security: Security) -> None:
     account = tls_dovecot.account("tls")
     port = account.port if security == "starttls" else tls_dovecot.tls_port
     trusted = ssl.create_default_context(cafile=str(tls_dovecot.cert_path))
-    async with await open_imap(
+    async with await open_appender(
         account.host,
         port,
         security,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from pigeon_common.imap_folder import ImapFolderReader, open_folder_reader
+from pigeon_imap_sync.folder_reader import ImapFolderReader, open_folder_reader
 from pigeon_testing.dovecot import DovecotServer, ImapAccount
 
 FOLDER = "Reading"

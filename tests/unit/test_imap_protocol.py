@@ -1,4 +1,4 @@
-"""The IMAP wire format of the Sent-folder appender, without sockets.
+"""The IMAP wire format of the project's IMAP client, without sockets.
 
 Covers pigeon_common.imap_protocol: command encoding, response parsing, mailbox names.
 """
@@ -9,7 +9,6 @@ import pytest
 
 from pigeon_common.imap_protocol import (
     Arg,
-    ImapAppendError,
     ImapConnectionError,
     ImapError,
     ImapProtocolError,
@@ -376,5 +375,3 @@ def test_error_hierarchy_lets_callers_decide() -> None:
     assert ImapError("OVERQUOTA", "full").temporary
     assert not ImapError("NONEXISTENT", "no such mailbox").temporary
     assert not ImapError(None, "no").temporary
-    refused = ImapAppendError("TRYCREATE", "no Sent", failed=range(3))
-    assert refused.failed == (0, 1, 2) and refused.command == "APPEND"

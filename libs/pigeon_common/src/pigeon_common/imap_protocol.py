@@ -1,11 +1,12 @@
-"""IMAP4rev1 wire format for the Sent-folder appender: pure functions, no sockets.
+"""IMAP4rev1 wire format for the project's IMAP client: pure functions, no sockets.
 
 What is here: the errors the client raises, command encoding (quoted strings, synchronizing
 and non-synchronizing literals: RFC 3501, RFC 7888 LITERAL+/LITERAL-), an incremental parser
-that turns received bytes into whole responses (literals included), the few response payloads
-the appender reads (CAPABILITY, LIST with RFC 6154 special-use flags, SEARCH), modified UTF-7
-mailbox names (RFC 3501 5.1.3) and the split of a MULTIAPPEND (RFC 3502) into batches.
-`pigeon_common.imap_append` does the I/O.
+that turns received bytes into whole responses (literals included), the response payloads
+both the sender and imap-sync read (CAPABILITY, LIST with RFC 6154 special-use flags,
+SEARCH), modified UTF-7 mailbox names (RFC 3501 5.1.3) and the split of messages into
+batches (a MULTIAPPEND, RFC 3502, or a bounded download). `pigeon_common.imap_client` does
+the I/O.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Final, TypeAlias
 
 
 class Capability(StrEnum):
-    """Capabilities the appender looks for (compared upper-case)."""
+    """Capabilities the client and its users look for (compared upper-case)."""
 
     MULTIAPPEND = "MULTIAPPEND"  # RFC 3502: many messages in one APPEND
     LITERAL_PLUS = "LITERAL+"  # RFC 7888: non-synchronizing literals of any size
@@ -109,33 +110,12 @@ class ImapAuthError(ImapError):
     """LOGIN was refused (wrong credentials, or login disabled on this connection)."""
 
 
-class ImapAppendError(ImapError):
-    """APPEND was refused for some messages of an `append_many` call.
-
-    `failed` holds the indices (into the messages given) that are not stored: the refused
-    batch (a MULTIAPPEND is all or nothing), or the refused single APPENDs, plus every message
-    of the batches not attempted after it. All other messages are stored.
-    """
-
-    def __init__(
-        self,
-        code: str | None,
-        text: str,
-        *,
-        failed: Sequence[int],
-        status: str = Status.NO,
-        command: str = "APPEND",
-    ) -> None:
-        super().__init__(code, text, status=status, command=command)
-        self.failed = tuple(failed)
-
-
 class ImapConnectionError(ImapError, ConnectionError):
     """The connection failed, was closed by the server (with or without BYE) or timed out.
 
-    The connection is unusable afterwards. When raised by `append_many`, `unconfirmed` holds
-    the indices of the messages not confirmed stored: the batch in flight (which the server
-    may or may not have stored) and every message after it.
+    The connection is unusable afterwards. When raised by the sender's `append_many`,
+    `unconfirmed` holds the indices of the messages not confirmed stored: the batch in
+    flight (which the server may or may not have stored) and every message after it.
     """
 
     def __init__(

@@ -28,13 +28,13 @@ from nats.js import JetStreamContext
 from pigeon_common import jetstream
 from pigeon_common.connect_failure import ConnectFailure, imap_failure
 from pigeon_common.events import Security, envelope_for
-from pigeon_common.imap_folder import FetchedMessage, ImapFolderReader, open_folder_reader
 from pigeon_common.imap_protocol import ImapError, ImapProtocolError, plan_batches
 from pigeon_common.queries import Queries
 from pigeon_common.secrets_box import SecretBox, SecretBoxError
 from pigeon_common.settings import PigeonSettings
 from pigeon_common.validation import address_key
 from pigeon_imap_sync.classify import classify
+from pigeon_imap_sync.folder_reader import FetchedMessage, ImapFolderReader, open_folder_reader
 from pigeon_imap_sync.inbound import Action, Inbound, InboundKind
 from pigeon_imap_sync.plan import (
     MessageRef,

@@ -25,7 +25,6 @@ from pydantic_core import to_json
 
 from pigeon_common.events import EVENT_SUBJECT_PREFIX, UnknownEventError, decode_event
 from pigeon_common.jetstream import EVENTS_STREAM
-from pigeon_common.pull import BatchPuller, stream_sequence
 from pigeon_common.read_models import PROJECTED_CHANNEL, PROJECTION, read_checkpoint
 from pigeon_projector import message_states
 from pigeon_projector.projection import (
@@ -36,6 +35,7 @@ from pigeon_projector.projection import (
     merge_recipient_rows,
     writes_for_event,
 )
+from pigeon_projector.pull import BatchPuller, stream_sequence
 
 log = logging.getLogger(__name__)
 

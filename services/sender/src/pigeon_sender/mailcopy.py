@@ -27,9 +27,9 @@ from enum import StrEnum
 from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 
-from pigeon_common.imap_append import ImapAppender, open_imap
 from pigeon_common.imap_protocol import ImapConnectionError
 from pigeon_common.jobs import RUNS_BUCKET
+from pigeon_sender.appender import ImapAppender, open_appender
 from pigeon_sender.campaign import ImapEndpoint
 from pigeon_sender.uid_floor import UidFloor, search_from
 
@@ -104,7 +104,7 @@ class SentCopier:
     async def _connection(self) -> ImapAppender:
         if self._imap is None:
             e = self.endpoint
-            self._imap = await open_imap(
+            self._imap = await open_appender(
                 e.host,
                 e.port,
                 e.security,

@@ -15,7 +15,7 @@ from pigeon_api.commands.loading import mailbox_row
 from pigeon_api.context import SQL, ApiContext
 from pigeon_common.connect_failure import imap_failure
 from pigeon_common.domain.access import Action, Actor
-from pigeon_common.imap_append import open_imap
+from pigeon_common.imap_client import open_imap
 from pigeon_common.imap_protocol import ImapError, Mailbox
 from pigeon_common.smtp import SmtpConnectError, SmtpEndpoint, SmtpSession
 

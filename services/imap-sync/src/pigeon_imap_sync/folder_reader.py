@@ -1,10 +1,10 @@
-"""Reading a folder incrementally over IMAP: what imap-sync needs beside the appender.
+"""Reading a folder incrementally over IMAP: what imap-sync adds to the shared client.
 
-`ImapFolderReader` is the same asyncio connection as `ImapAppender` (one lock, a timeout on
-every read and write, any failure drops the connection) plus SELECT with UIDVALIDITY,
-`UID SEARCH` for the UIDs past a position, `UID FETCH` of whole messages (sizes first, so
-a huge message is never downloaded), `UID MOVE` (or COPY where MOVE is not offered: mail is
-never deleted) and IDLE (RFC 2177).
+`ImapFolderReader` is the shared asyncio connection `pigeon_common.imap_client.ImapClient`
+(one lock, a timeout on every read and write, any failure drops the connection) plus
+SELECT with UIDVALIDITY, `UID SEARCH` for the UIDs past a position, `UID FETCH` of whole
+messages (sizes first, so a huge message is never downloaded), `UID MOVE` (or COPY where
+MOVE is not offered: mail is never deleted) and IDLE (RFC 2177).
 
     async with await open_folder_reader(host, 993, "tls", user, password) as imap:
         folder = await imap.select("Bounces")
@@ -24,7 +24,7 @@ from typing import Any, Final
 
 from pigeon_common.events import Security
 from pigeon_common.host_policy import ALLOW_ALL, HostPolicy
-from pigeon_common.imap_append import DEFAULT_TIMEOUT, ImapAppender, open_imap
+from pigeon_common.imap_client import DEFAULT_TIMEOUT, ImapClient, open_imap
 from pigeon_common.imap_protocol import (
     ImapConnectionError,
     ImapError,
@@ -61,7 +61,7 @@ class FetchedMessage:
     raw: bytes | None
 
 
-class ImapFolderReader(ImapAppender):
+class ImapFolderReader(ImapClient):
     """A logged-in connection that reads one selected folder (made by `open_folder_reader`)."""
 
     async def select(self, folder: str) -> FolderState:
@@ -232,7 +232,7 @@ async def open_folder_reader(
         password,
         ssl_context=ssl_context,
         timeout=timeout,
-        client_class=ImapFolderReader,
+        client=ImapFolderReader,
         policy=policy,
     )
     assert isinstance(reader, ImapFolderReader)

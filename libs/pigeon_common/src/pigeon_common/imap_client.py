@@ -1,20 +1,19 @@
-"""A small asyncio IMAP client for what the sender needs: log in, find the Sent folder, APPEND.
+"""An asyncio IMAP client: connect, log in, run commands. What the sender and imap-sync share.
 
-The sender stores a copy of every message it sends in the mailbox's Sent folder. One APPEND
-per round trip caps near 200-300 messages a second, so `append_many` sends a whole batch in
-ONE command when the server offers MULTIAPPEND (RFC 3502) and LITERAL+ (RFC 7888): the
-messages go out back to back and one tagged answer covers the batch (all or nothing).
-Without MULTIAPPEND it pipelines single APPENDs: the batch is written, then the answers are
-read. Without LITERAL+ each literal waits for the server's `+`.
+`open_imap` resolves the host (every address checked against the host policy), connects
+(plain, STARTTLS or implicit TLS), reads the greeting, logs in and learns the
+capabilities. The `ImapClient` it returns runs one operation at a time (an operation may
+pipeline many commands), with a timeout on every read and every write.
 
 The wire format lives in `pigeon_common.imap_protocol` (pure functions); this module only
-moves bytes, with a timeout on every read and every write. Errors (all `ImapError`):
-`ImapAuthError` when LOGIN is refused, `ImapAppendError` when APPEND is, `ImapConnectionError`
-(and `ImapTimeoutError`) when the connection is gone; after that the appender is unusable.
+moves bytes. Errors (all `ImapError`): `ImapAuthError` when LOGIN is refused,
+`ImapConnectionError` (and `ImapTimeoutError`) when the connection is gone; after that the
+client is unusable. What one service alone does lives in that service, on a subclass:
+APPEND of Sent copies in `pigeon_sender.appender`, reading a folder by UID and IDLE in
+`pigeon_imap_sync.folder_reader`. The API's test connection uses this client as it is.
 
     async with await open_imap(host, 993, "tls", user, password) as imap:
-        sent = await imap.find_sent_folder() or "Sent"
-        await imap.append_many(sent, raw_messages)
+        folders = await imap.list_mailboxes()
 """
 
 from __future__ import annotations
@@ -26,23 +25,19 @@ import ssl
 from collections import deque
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Final, Self, get_args
+from typing import Final, Protocol, Self, get_args
 
 from pigeon_common.events import Security
 from pigeon_common.host_policy import ALLOW_ALL, HostPolicy
 from pigeon_common.imap_protocol import (
-    SEEN_FLAG,
-    SENT_FLAG,
     Arg,
     Capability,
-    ImapAppendError,
     ImapAuthError,
     ImapConnectionError,
     ImapError,
     ImapProtocolError,
     ImapRefusedError,
     ImapTimeoutError,
-    LiteralArg,
     LiteralMode,
     Mailbox,
     Response,
@@ -52,34 +47,12 @@ from pigeon_common.imap_protocol import (
     StringArg,
     capabilities_in,
     encode_command,
-    flag_list,
     literal_mode,
-    mailbox_argument,
     parse_list,
-    parse_search,
-    parse_status_items,
-    plan_batches,
 )
 from pigeon_common.mail_socket import open_mail_socket
 
-__all__ = [
-    "DEFAULT_BATCH_BYTES",
-    "DEFAULT_BATCH_MESSAGES",
-    "DEFAULT_TIMEOUT",
-    "ImapAppendError",
-    "ImapAppender",
-    "ImapAuthError",
-    "ImapConnectionError",
-    "ImapError",
-    "ImapProtocolError",
-    "ImapTimeoutError",
-    "Mailbox",
-    "open_imap",
-]
-
 DEFAULT_TIMEOUT: Final = 30.0
-DEFAULT_BATCH_MESSAGES: Final = 100
-DEFAULT_BATCH_BYTES: Final = 4 * 1024 * 1024
 LOGOUT_TIMEOUT: Final = 5.0
 READ_SIZE: Final = 256 * 1024
 # Unread server output the stream holds before it stops reading the socket. Pipelined
@@ -89,17 +62,13 @@ READ_BUFFER_LIMIT: Final = 64 * 1024 * 1024
 TAG_PREFIX: Final = "P"
 
 LIST_RESPONSE: Final = "LIST"
-SEARCH_RESPONSE: Final = "SEARCH"
-STATUS_RESPONSE: Final = "STATUS"
 
 
-class ImapAppender:
+class ImapClient:
     """One logged-in IMAP connection (made by `open_imap`). Commands run one operation at a
     time; an operation may pipeline many commands.
 
-    `use_multiappend=False` forces pipelined single APPENDs even where MULTIAPPEND is offered;
-    `use_literal_plus=False` forces synchronizing literals (both for tests and odd servers).
-    A batch holds at most `batch_messages` messages and `batch_bytes` bytes.
+    `use_literal_plus=False` forces synchronizing literals (for tests and odd servers).
     """
 
     def __init__(
@@ -109,35 +78,20 @@ class ImapAppender:
         *,
         host: str,
         timeout: float = DEFAULT_TIMEOUT,
-        use_multiappend: bool = True,
         use_literal_plus: bool = True,
-        batch_messages: int = DEFAULT_BATCH_MESSAGES,
-        batch_bytes: int = DEFAULT_BATCH_BYTES,
     ) -> None:
-        if batch_messages < 1 or batch_bytes < 1:
-            raise ValueError("batch_messages and batch_bytes must be positive")
         self.host = host
         self.timeout = timeout
         self.capabilities: frozenset[str] = frozenset()
         self._reader = reader
         self._writer = writer
-        self._use_multiappend = use_multiappend
         self._use_literal_plus = use_literal_plus
-        self._batch_messages = batch_messages
-        self._batch_bytes = batch_bytes
         self._parser = ResponseParser()
         self._ready: deque[Response] = deque()
         self._tags = itertools.count(1)
         self._lock = asyncio.Lock()
         self._bye: Response | None = None
         self._broken: ImapConnectionError | None = None
-
-    # --- what the sender calls -----------------------------------------------------------
-
-    @property
-    def uses_multiappend(self) -> bool:
-        """Whether `append_many` sends one APPEND per batch (else one per message)."""
-        return self._use_multiappend and Capability.MULTIAPPEND in self.capabilities
 
     @property
     def closed(self) -> bool:
@@ -151,130 +105,6 @@ class ImapAppender:
         args += [StringArg(b""), StringArg(b"*")]
         _, untagged = await self._command(*args)
         return [parse_list(r) for r in untagged if r.name == LIST_RESPONSE]
-
-    async def find_sent_folder(self) -> str | None:
-        """The raw name (for commands) of the mailbox flagged `\\Sent`, or None."""
-        mailboxes: list[Mailbox] | None = None
-        if Capability.SPECIAL_USE in self.capabilities:
-            try:
-                mailboxes = await self.list_mailboxes(special_use_only=True)
-            except ImapConnectionError:
-                raise
-            except ImapError:
-                mailboxes = None  # SPECIAL-USE flags without the LIST selection option
-        if mailboxes is None:
-            mailboxes = await self.list_mailboxes()
-        for mailbox in mailboxes:
-            if mailbox.has_flag(SENT_FLAG) and mailbox.selectable:
-                return mailbox.raw_name
-        return None
-
-    async def append(
-        self, folder: str, message: bytes, flags: Sequence[str] = (SEEN_FLAG,)
-    ) -> None:
-        """APPEND one message; see `append_many`."""
-        await self.append_many(folder, [message], flags)
-
-    async def append_many(
-        self, folder: str, messages: Sequence[bytes], flags: Sequence[str] = (SEEN_FLAG,)
-    ) -> None:
-        """Store `messages` (exact bytes, CRLF line endings) in `folder`, in order, each with
-        `flags`. `folder` is a raw mailbox name, or a display name when it has non-ASCII
-        characters (then encoded to modified UTF-7).
-
-        Batches go one after the other. A refused batch raises `ImapAppendError` (its
-        `failed` lists what is not stored); a lost connection raises `ImapConnectionError`
-        (its `unconfirmed` lists what may not be stored).
-        """
-        if not messages:
-            return
-        mailbox = mailbox_argument(folder)
-        flags_arg = flag_list(flags)
-        sizes = [len(m) for m in messages]
-        for batch in plan_batches(sizes, self._batch_messages, self._batch_bytes):
-            if self.uses_multiappend:
-                args: list[Arg] = ["APPEND", mailbox]
-                for index in batch:
-                    args += [flags_arg, LiteralArg(messages[index])]
-                commands = [args]
-            else:
-                commands = [["APPEND", mailbox, flags_arg, LiteralArg(messages[i])] for i in batch]
-            try:
-                answers, _ = await self._exchange(commands)
-            except ImapConnectionError as error:
-                error.unconfirmed = tuple(range(batch.start, len(messages)))
-                raise
-            if self.uses_multiappend:
-                refused = [(i, answers[0]) for i in batch] if not answers[0].is_tagged_ok() else []
-            else:
-                refused = [
-                    (i, a) for i, a in zip(batch, answers, strict=True) if not a.is_tagged_ok()
-                ]
-            if refused:
-                answer = refused[0][1]
-                failed = [i for i, _ in refused] + list(range(batch.stop, len(messages)))
-                raise ImapAppendError(answer.code, answer.text, failed=failed, status=answer.name)
-
-    async def contains_message_id(self, folder: str, message_id: str) -> bool:
-        """Whether `folder` holds a message whose Message-ID header contains `message_id`
-        (EXAMINE, then `UID SEARCH HEADER Message-ID`)."""
-        if not message_id or any(c in message_id for c in "\r\n\0"):
-            raise ValueError(f"not a Message-ID: {message_id!r}")
-        await self._command("EXAMINE", mailbox_argument(folder))
-        search: list[Arg] = ["UID SEARCH"]
-        if not message_id.isascii():
-            search.append("CHARSET UTF-8")
-        search += ["HEADER", StringArg(b"Message-ID"), StringArg(message_id.encode())]
-        _, untagged = await self._command(*search)
-        uids = [uid for r in untagged if r.name == SEARCH_RESPONSE for uid in parse_search(r)]
-        if Capability.UNSELECT in self.capabilities:
-            await self._command("UNSELECT")
-        return bool(uids)
-
-    async def uid_position(self, folder: str) -> tuple[int, int]:
-        """`folder`'s (UIDVALIDITY, UIDNEXT) by STATUS: what is appended from now on gets a
-        UID at or above that UIDNEXT."""
-        _, untagged = await self._command(
-            "STATUS", mailbox_argument(folder), "(UIDVALIDITY UIDNEXT)"
-        )
-        for response in untagged:
-            if response.name == STATUS_RESPONSE:
-                items = parse_status_items(response)
-                if "UIDVALIDITY" in items and "UIDNEXT" in items:
-                    return items["UIDVALIDITY"], items["UIDNEXT"]
-        raise ImapError(None, f"{self.host} gave no UIDNEXT for {folder}", command="STATUS")
-
-    async def uids_with_message_ids(
-        self,
-        folder: str,
-        message_ids: Sequence[str],
-        within: tuple[int, int | None] | None = None,
-    ) -> set[int]:
-        """UIDs of the messages in `folder` whose Message-ID header carries any of
-        `message_ids`, optionally only among UIDs `within` (low, high; high None: no
-        bound): one `UID SEARCH [UID low:high] OR HEADER ... HEADER ...` however many ids
-        (a header search reads every message it considers, so one search instead of one
-        per id, and a UID range keeps it small)."""
-        if not message_ids:
-            return set()
-        for message_id in message_ids:
-            if not message_id or any(c in message_id for c in "\r\n\0"):
-                raise ValueError(f"not a Message-ID: {message_id!r}")
-        await self._command("EXAMINE", mailbox_argument(folder))
-        search: list[Arg] = ["UID SEARCH"]
-        if not all(m.isascii() for m in message_ids):
-            search.append("CHARSET UTF-8")
-        if within is not None:
-            low, high = within
-            search += ["UID", f"{low}:{'*' if high is None else high}"]
-        search += ["OR"] * (len(message_ids) - 1)
-        for message_id in message_ids:
-            search += ["HEADER", StringArg(b"Message-ID"), StringArg(message_id.encode())]
-        _, untagged = await self._command(*search)
-        uids = {uid for r in untagged if r.name == SEARCH_RESPONSE for uid in parse_search(r)}
-        if Capability.UNSELECT in self.capabilities:
-            await self._command("UNSELECT")
-        return uids
 
     async def close(self) -> None:
         """LOGOUT and close; a connection that is already dead is just closed."""
@@ -495,6 +325,21 @@ class ImapAppender:
         self._writer.transport.abort()
 
 
+class ClientFactory(Protocol):
+    """Makes the client for a connected stream: `ImapClient` itself, or a subclass with its
+    own options bound (`functools.partial`)."""
+
+    def __call__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        *,
+        host: str,
+        timeout: float,
+        use_literal_plus: bool,
+    ) -> ImapClient: ...
+
+
 async def open_imap(
     host: str,
     port: int,
@@ -504,15 +349,13 @@ async def open_imap(
     *,
     ssl_context: ssl.SSLContext | None = None,
     timeout: float = DEFAULT_TIMEOUT,
-    use_multiappend: bool = True,
     use_literal_plus: bool = True,
-    batch_messages: int = DEFAULT_BATCH_MESSAGES,
-    batch_bytes: int = DEFAULT_BATCH_BYTES,
-    client_class: type[ImapAppender] | None = None,
     policy: HostPolicy = ALLOW_ALL,
-) -> ImapAppender:
+    client: ClientFactory = ImapClient,
+) -> ImapClient:
     """Connect (`security`: plain, starttls or tls), log in and learn the capabilities.
-    The server's resolved addresses are checked against `policy` first.
+    The server's resolved addresses are checked against `policy` first. `client` makes
+    the connection's object (a service's subclass adds its own commands).
 
     `timeout` bounds connecting and every later read and write. Raises `ImapAuthError` when
     LOGIN is refused, `ImapConnectionError` when the server cannot be reached or hangs up.
@@ -535,19 +378,14 @@ async def open_imap(
         raise ImapTimeoutError(f"connecting to {host}:{port} timed out after {timeout} s") from None
     except OSError as error:
         raise ImapConnectionError(f"cannot connect to {host}:{port}: {error}") from error
-    appender = (client_class or ImapAppender)(
-        reader,
-        writer,
-        host=host,
-        timeout=timeout,
-        use_multiappend=use_multiappend,
-        use_literal_plus=use_literal_plus,
-        batch_messages=batch_messages,
-        batch_bytes=batch_bytes,
-    )
     try:
-        await appender._open(security, username, password, context)
+        imap = client(reader, writer, host=host, timeout=timeout, use_literal_plus=use_literal_plus)
     except BaseException:
-        appender._abort(ImapConnectionError("the connection was not opened"))
+        writer.transport.abort()  # options the client refuses: nothing is left open
         raise
-    return appender
+    try:
+        await imap._open(security, username, password, context)
+    except BaseException:
+        imap._abort(ImapConnectionError("the connection was not opened"))
+        raise
+    return imap
