@@ -454,6 +454,16 @@ async def test_wrong_password_raises_auth_error(imap_user: ImapAccount) -> None:
     assert not isinstance(caught.value, ImapConnectionError)
 
 
+async def test_message_ids_of_names_what_the_uids_hold(imap: ImapAppender) -> None:
+    messages = make_messages(3)
+    await imap.append_many(SENT_FOLDER, messages)
+    ids = {m.split(b"Message-ID: ")[1].split(b"\r\n")[0].decode() for m in messages}
+    uids = await imap.uids_with_message_ids(SENT_FOLDER, sorted(ids))
+    assert await imap.message_ids_of(SENT_FOLDER, sorted(uids)) == ids
+    assert await imap.message_ids_of(SENT_FOLDER, [min(uids)]) < ids
+    assert await imap.message_ids_of(SENT_FOLDER, []) == set()
+
+
 async def test_uid_position_is_where_the_next_append_lands(imap: ImapAppender) -> None:
     validity, before = await imap.uid_position(SENT_FOLDER)
     await imap.append_many(SENT_FOLDER, make_messages(2))

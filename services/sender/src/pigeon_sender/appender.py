@@ -22,7 +22,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import ssl
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from email.parser import BytesHeaderParser
+from email.policy import compat32
 from typing import Final
 
 from pigeon_common.events import Security
@@ -50,6 +52,20 @@ DEFAULT_BATCH_MESSAGES: Final = 100
 DEFAULT_BATCH_BYTES: Final = 4 * 1024 * 1024
 SEARCH_RESPONSE: Final = "SEARCH"
 STATUS_RESPONSE: Final = "STATUS"
+FETCH_RESPONSE: Final = "FETCH"
+FETCH_UIDS: Final = 500  # UIDs per FETCH: a bounded command line and response
+MESSAGE_ID_FIELD: Final = "(BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])"
+
+
+def header_message_ids(blocks: Iterable[bytes]) -> set[str]:
+    """The Message-ID values (with their angle brackets) of header blocks as FETCH
+    `BODY[HEADER.FIELDS (MESSAGE-ID)]` returns them."""
+    parser = BytesHeaderParser(policy=compat32)
+    found: set[str] = set()
+    for block in blocks:
+        for value in parser.parsebytes(block).get_all("Message-ID", []):
+            found.add("".join(str(value).split()))  # unfolded: no whitespace in our ids
+    return found
 
 
 class ImapAppendError(ImapError):
@@ -198,6 +214,25 @@ class ImapAppender(ImapClient):
                 if "UIDVALIDITY" in items and "UIDNEXT" in items:
                     return items["UIDVALIDITY"], items["UIDNEXT"]
         raise ImapError(None, f"{self.host} gave no UIDNEXT for {folder}", command="STATUS")
+
+    async def message_ids_of(self, folder: str, uids: Sequence[int]) -> set[str]:
+        """The Message-ID values of the messages `uids` in `folder`: `UID FETCH` of that
+        one header field, a few hundred UIDs per command."""
+        if not uids:
+            return set()
+        await self._command("EXAMINE", mailbox_argument(folder))
+        found: set[str] = set()
+        for start in range(0, len(uids), FETCH_UIDS):
+            some = ",".join(str(uid) for uid in uids[start : start + FETCH_UIDS])
+            _, untagged = await self._command("UID FETCH", some, MESSAGE_ID_FIELD)
+            # A FETCH response's payload alternates line text and literals: the header
+            # block is the literal.
+            found |= header_message_ids(
+                literal for r in untagged if r.name == FETCH_RESPONSE for literal in r.rest[1::2]
+            )
+        if Capability.UNSELECT in self.capabilities:
+            await self._command("UNSELECT")
+        return found
 
     async def uids_with_message_ids(
         self,

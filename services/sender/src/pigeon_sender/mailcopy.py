@@ -195,8 +195,8 @@ class SentCopier:
     async def _not_yet_filed(self, imap: ImapAppender, copies: list[Copy]) -> list[Copy]:
         """The copies to append: all new ones, and the recovered ones Sent lacks. One
         search from their lowest floor on for every recovered copy; only when some are
-        there (the dead sender got part of its batches in), one per copy among the UIDs
-        found."""
+        there (the dead sender got part of its batches in), one FETCH of the Message-IDs
+        of what it found."""
         recovered = [c for c in copies if c.recovered]
         if not recovered:
             return copies
@@ -207,15 +207,8 @@ class SentCopier:
         )
         if not found:
             return copies
-        within = (min(found), max(found))
-        missing: list[Copy] = []
-        for c in copies:
-            if c.recovered and await imap.uids_with_message_ids(
-                self._folder, [f"<{c.message_id}>"], within
-            ):
-                continue
-            missing.append(c)
-        return missing
+        present = await imap.message_ids_of(self._folder, sorted(found))
+        return [c for c in copies if not (c.recovered and f"<{c.message_id}>" in present)]
 
     async def close(self) -> None:
         if self._imap is not None:
