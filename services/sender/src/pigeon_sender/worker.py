@@ -133,6 +133,7 @@ class _Prepared:
     message: RenderedMessage | None = None
     error: str = ""
     copy_key: str = ""  # set when the bytes were kept for a Sent copy
+    found: ClaimRecord | None = None  # an earlier attempt's claim: nothing to render
 
 
 class Worker:
@@ -214,6 +215,9 @@ class Worker:
                 chunk, recipients[start : start + TOKENS_PER_BLOCK], rows.suppressed, floor
             )
             for index, item in enumerate(block):
+                if item.found is not None:
+                    await self._take_over(chunk, item.row, item.found)
+                    continue
                 key = rec.claim_key(chunk.campaign.id, item.row["id"])
                 held = rec.claimed(
                     item.message.message_id if item.copy_key and item.message else "",
@@ -255,12 +259,19 @@ class Worker:
         floor: UidFloor | None,
     ) -> list[_Prepared]:
         """Render a block and keep the bytes of those owing a copy; every byte write is
-        acknowledged before the first of them goes to SMTP."""
+        acknowledged before the first of them goes to SMTP. On a redelivery, a recipient an
+        earlier attempt holds (not released for a retry) is not rendered: its claim says what
+        happened."""
         keeping = chunk.copier.wants_copies
         prepared: list[_Prepared] = []
         kept: list[Awaitable[Any]] = []
         campaign = chunk.campaign
         for row in rows:
+            if chunk.deliveries > 1:
+                found = await self.deps.claims.get(rec.claim_key(campaign.id, row["id"]))
+                if found is not None and not rec.may_claim(found):
+                    prepared.append(_Prepared(row, found=found))
+                    continue
             if row["id"] in suppressed:
                 prepared.append(_Prepared(row))
                 continue
