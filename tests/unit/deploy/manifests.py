@@ -5,9 +5,11 @@ probes and `PIGEON_*` variables)."""
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -76,16 +78,23 @@ def interpolate(text: str, env: dict[str, str]) -> str:
     return _INTERPOLATION.sub(substitute, text)
 
 
-def raw_compose() -> Doc:
-    """docker-compose.yml as written (YAML anchors and merge keys resolved)."""
-    loaded: Doc = yaml.safe_load(COMPOSE_FILE.read_text())
+@cache
+def _compose_text(topology: str | None) -> Doc:
+    text = COMPOSE_FILE.read_text()
+    if topology is not None:
+        text = interpolate(text, topology_env(topology))
+    loaded: Doc = yaml.safe_load(text)
     return loaded
+
+
+def raw_compose() -> Doc:
+    """docker-compose.yml as written (YAML anchors and merge keys resolved); a fresh copy."""
+    return copy.deepcopy(_compose_text(None))
 
 
 def compose(topology: str) -> Doc:
-    """docker-compose.yml as `docker compose` reads it for a topology."""
-    loaded: Doc = yaml.safe_load(interpolate(COMPOSE_FILE.read_text(), topology_env(topology)))
-    return loaded
+    """docker-compose.yml as `docker compose` reads it for a topology; a fresh copy."""
+    return copy.deepcopy(_compose_text(topology))
 
 
 def active_services(topology: str) -> dict[str, Doc]:
@@ -121,12 +130,20 @@ def k8s_files() -> list[Path]:
     return sorted(p for p in K8S_DIR.glob("*.yaml") if p.name != "kustomization.yaml")
 
 
+@cache
+def _k8s_documents() -> tuple[tuple[Path, Doc], ...]:
+    return tuple(
+        (path, doc)
+        for path in k8s_files()
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc is not None
+    )
+
+
 def k8s_documents() -> Iterator[tuple[Path, Doc]]:
-    """Every Kubernetes object of the manifests, with its file."""
-    for path in k8s_files():
-        for doc in yaml.safe_load_all(path.read_text()):
-            if doc is not None:
-                yield path, doc
+    """Every Kubernetes object of the manifests, with its file (fresh copies)."""
+    for path, doc in _k8s_documents():
+        yield path, copy.deepcopy(doc)
 
 
 def k8s_objects(kind: str) -> dict[str, Doc]:

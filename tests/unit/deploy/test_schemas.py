@@ -100,7 +100,9 @@ def nats_configs() -> dict[str, tuple[str, dict[str, str]]]:
     return configs
 
 
-def nats_server_test(text: str, env: dict[str, str], folder: Path) -> subprocess.CompletedProcess[str]:
+def nats_server_test(
+    text: str, env: dict[str, str], folder: Path
+) -> subprocess.CompletedProcess[str]:
     path = folder / "nats.conf"
     path.write_text(text)
     return subprocess.run(
