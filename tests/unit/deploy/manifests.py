@@ -55,8 +55,20 @@ def topology_env(topology: str) -> dict[str, str]:
     return read_env_file(COMPOSE_DIR / f"{topology}.env")
 
 
-def interpolate(text: str, env: dict[str, str]) -> str:
-    """Compose's variable substitution over the file's text."""
+def interpolate(value: Any, env: dict[str, str]) -> Any:
+    """Compose's variable substitution: in every string value, after the YAML is read (so
+    a substituted value stays a string, as Compose keeps it)."""
+    if isinstance(value, dict):
+        return {key: interpolate(item, env) for key, item in value.items()}
+    if isinstance(value, list):
+        return [interpolate(item, env) for item in value]
+    if isinstance(value, str):
+        return interpolate_text(value, env)
+    return value
+
+
+def interpolate_text(text: str, env: dict[str, str]) -> str:
+    """Compose's variable substitution in one string."""
 
     def substitute(match: re.Match[str]) -> str:
         if match.group(0) == "$$":
@@ -79,22 +91,22 @@ def interpolate(text: str, env: dict[str, str]) -> str:
 
 
 @cache
-def _compose_text(topology: str | None) -> Doc:
-    text = COMPOSE_FILE.read_text()
+def _compose(topology: str | None) -> Doc:
+    loaded: Doc = yaml.safe_load(COMPOSE_FILE.read_text())
     if topology is not None:
-        text = interpolate(text, topology_env(topology))
-    loaded: Doc = yaml.safe_load(text)
+        interpolated: Doc = interpolate(loaded, topology_env(topology))
+        return interpolated
     return loaded
 
 
 def raw_compose() -> Doc:
     """docker-compose.yml as written (YAML anchors and merge keys resolved); a fresh copy."""
-    return copy.deepcopy(_compose_text(None))
+    return copy.deepcopy(_compose(None))
 
 
 def compose(topology: str) -> Doc:
     """docker-compose.yml as `docker compose` reads it for a topology; a fresh copy."""
-    return copy.deepcopy(_compose_text(topology))
+    return copy.deepcopy(_compose(topology))
 
 
 def active_services(topology: str) -> dict[str, Doc]:
