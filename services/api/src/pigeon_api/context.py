@@ -11,6 +11,7 @@ from typing import Any
 
 from pigeon_api.errors import ApiError
 from pigeon_api.login_guard import LoginGuard
+from pigeon_api.settings import ApiSettings
 from pigeon_common.auth import TokenSigner
 from pigeon_common.events import Envelope
 from pigeon_common.jetstream import publish_event, publish_events
@@ -18,7 +19,6 @@ from pigeon_common.queries import Queries
 from pigeon_common.render import TrackingSigner
 from pigeon_common.runtime import Connections, Readiness, check_live, open_connections
 from pigeon_common.secrets_box import SecretBox
-from pigeon_common.settings import PigeonSettings
 from pigeon_common.watermark import ProjectionWatermark
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ SQL = Queries.from_package("pigeon_api", "queries.sql")
 class ApiContext:
     """Everything a request handler needs; built once per app by `create_app`."""
 
-    settings: PigeonSettings
+    settings: ApiSettings
     signer: TokenSigner
     box: SecretBox
     tracking: TrackingSigner
@@ -42,7 +42,7 @@ class ApiContext:
     on_connect: list[Callable[[Any, Any], Awaitable[object]]] = field(default_factory=list)
 
     @classmethod
-    def from_settings(cls, settings: PigeonSettings) -> ApiContext:
+    def from_settings(cls, settings: ApiSettings) -> ApiContext:
         secret = settings.secret()
         return cls(
             settings=settings,

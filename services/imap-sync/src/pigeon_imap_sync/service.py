@@ -34,7 +34,7 @@ from pigeon_common.runtime import (
     until_stopped,
 )
 from pigeon_common.secrets_box import SecretBox
-from pigeon_common.settings import PigeonSettings
+from pigeon_imap_sync.settings import ImapSyncSettings
 from pigeon_imap_sync.sync import MailboxAccount, MailboxSync, connect, load_accounts
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ SYNC_NOW_WAIT_SEC = 30.0  # a running sync of the same mailbox is waited for, th
 
 
 class ImapSyncService:
-    def __init__(self, settings: PigeonSettings) -> None:
+    def __init__(self, settings: ImapSyncSettings) -> None:
         self.settings = settings
         self.readiness = Readiness()
         self._box = SecretBox(settings.secret())
@@ -163,7 +163,7 @@ class ImapSyncService:
         return report.as_dict()
 
 
-async def serve(settings: PigeonSettings, stop: asyncio.Event) -> None:
+async def serve(settings: ImapSyncSettings, stop: asyncio.Event) -> None:
     service = ImapSyncService(settings)
     await run_with_health(
         service.run, service.check, settings.imap_sync_host, settings.imap_sync_port, stop

@@ -32,7 +32,6 @@ from pigeon_common.imap_folder import FetchedMessage, ImapFolderReader, open_fol
 from pigeon_common.imap_protocol import ImapError, ImapProtocolError, plan_batches
 from pigeon_common.queries import Queries
 from pigeon_common.secrets_box import SecretBox, SecretBoxError
-from pigeon_common.settings import PigeonSettings
 from pigeon_common.validation import address_key
 from pigeon_imap_sync.classify import classify
 from pigeon_imap_sync.inbound import Action, Inbound, InboundKind
@@ -46,6 +45,7 @@ from pigeon_imap_sync.plan import (
     skipped_event,
     suppresses,
 )
+from pigeon_imap_sync.settings import ImapSyncSettings
 
 log = logging.getLogger(__name__)
 SQL = Queries.from_package("pigeon_imap_sync", "queries.sql")
@@ -141,7 +141,7 @@ class ImapConnectFailure(ConnectionError):
         self.failure = failure
 
 
-async def connect(account: MailboxAccount, settings: PigeonSettings) -> ImapFolderReader:
+async def connect(account: MailboxAccount, settings: ImapSyncSettings) -> ImapFolderReader:
     """A logged-in reader, checked against the host policy; ImapConnectFailure if not."""
     try:
         return await open_folder_reader(
@@ -164,7 +164,7 @@ class MailboxSync:
     advisory lock and every query of the sync, so concurrent syncs never wait on each
     other for a second connection."""
 
-    def __init__(self, pool: asyncpg.Pool, js: JetStreamContext, settings: PigeonSettings):
+    def __init__(self, pool: asyncpg.Pool, js: JetStreamContext, settings: ImapSyncSettings):
         self._pool = pool
         self._js = js
         self._settings = settings
@@ -215,7 +215,7 @@ class _FolderRun:
         self,
         conn: asyncpg.Connection,
         js: JetStreamContext,
-        settings: PigeonSettings,
+        settings: ImapSyncSettings,
         account: MailboxAccount,
         report: SyncReport,
     ) -> None:

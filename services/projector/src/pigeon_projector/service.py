@@ -15,14 +15,16 @@ from pigeon_common.runtime import (
     pause,
     until_stopped,
 )
-from pigeon_common.settings import PigeonSettings
 from pigeon_projector.projector import AfterCommit, Projector
+from pigeon_projector.settings import ProjectorSettings
 
 log = logging.getLogger(__name__)
 
 
 class ProjectorService:
-    def __init__(self, settings: PigeonSettings, after_commit: AfterCommit | None = None) -> None:
+    def __init__(
+        self, settings: ProjectorSettings, after_commit: AfterCommit | None = None
+    ) -> None:
         self.settings = settings
         self.readiness = Readiness()
         self._after_commit = after_commit
@@ -75,7 +77,7 @@ class ProjectorService:
             await self._conns.close()
 
 
-async def serve(settings: PigeonSettings, stop: asyncio.Event) -> None:
+async def serve(settings: ProjectorSettings, stop: asyncio.Event) -> None:
     """Run the projector and its health endpoints until `stop` is set."""
     service = ProjectorService(settings)
     await run_with_health(

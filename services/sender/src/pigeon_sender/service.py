@@ -34,7 +34,6 @@ from pigeon_common.sending import (
     load_spec,
     start_sending,
 )
-from pigeon_common.settings import PigeonSettings
 from pigeon_common.watermark import ProjectionWatermark
 from pigeon_sender.campaign import SendingCampaign
 from pigeon_sender.chunks import mark_chunk_done
@@ -42,6 +41,7 @@ from pigeon_sender.claims import ClaimStore
 from pigeon_sender.copies import CopyStore
 from pigeon_sender.messenger import Copiers, SmtpMessenger
 from pigeon_sender.ratelimit import RateLimiter
+from pigeon_sender.settings import SenderSettings
 from pigeon_sender.store import SQL, CampaignStore
 from pigeon_sender.worker import Deps, Worker
 
@@ -51,7 +51,7 @@ COMPLETION_WAIT_SEC = 30.0
 
 
 class SenderService:
-    def __init__(self, settings: PigeonSettings) -> None:
+    def __init__(self, settings: SenderSettings) -> None:
         self.settings = settings
         self.readiness = Readiness()
         self._conns: Connections | None = None
@@ -220,7 +220,7 @@ class SenderService:
                 log.info("scheduled campaign %s started", row["id"])
 
 
-async def serve(settings: PigeonSettings, stop: asyncio.Event) -> None:
+async def serve(settings: SenderSettings, stop: asyncio.Event) -> None:
     service = SenderService(settings)
     await run_with_health(
         service.run, service.check, settings.sender_host, settings.sender_port, stop

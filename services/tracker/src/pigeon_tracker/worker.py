@@ -15,8 +15,8 @@ import uvicorn
 
 from pigeon_common.runtime import open_connections, until_stopped
 from pigeon_common.serving import serve_config
-from pigeon_common.settings import PigeonSettings
 from pigeon_tracker.app import TrackerApp, create_app, deps_for
+from pigeon_tracker.settings import TrackerSettings
 
 POOL_SIZE = 4  # unsubscribe pages and link-cache misses only
 BACKLOG = 2048
@@ -58,7 +58,7 @@ async def serve_app(app: TrackerApp, sockets: list[socket.socket], stop: asyncio
 
 
 async def run_worker(
-    settings: PigeonSettings,
+    settings: TrackerSettings,
     sockets: list[socket.socket],
     stop: asyncio.Event,
     app: TrackerApp | None = None,
