@@ -17,6 +17,7 @@ from pigeon_common.auth import MIN_PASSWORD_LENGTH, TokenSigner
 from pigeon_common.domain.access import Role
 from pigeon_common.jetstream import connect_nats, provision
 from pigeon_common.logs import configure_logging
+from pigeon_common.queries import QueryError
 from pigeon_common.serving import run_service
 from pigeon_common.validation import InvalidAddressError, normalize_address
 from pigeon_projector.projector import rebuild
@@ -58,7 +59,10 @@ def serve(
         else config.settings(entry.settings)
     )
     configure_logging(settings.log_level)
-    run_service(lambda stop: entry.main(settings, stop))
+    try:
+        run_service(lambda stop: entry.main(settings, stop))
+    except QueryError as exc:  # a bug of this release, found at start: one line, no traceback
+        raise config.fail(str(exc)) from None
 
 
 @app.command("mcp")

@@ -36,8 +36,14 @@ class Service(Generic[S]):
 
 async def run_api(settings: ApiSettings, stop: asyncio.Event) -> None:
     from pigeon_api.app import create_app
+    from pigeon_api.context import ApiContext
 
-    await serve_asgi(create_app(settings), settings.api_host, settings.api_port, stop)
+    app = create_app(settings)
+    context: ApiContext = app.state.context
+    context.on_fatal = stop.set  # a query that does not prepare stops the process
+    await serve_asgi(app, settings.api_host, settings.api_port, stop)
+    if context.fatal is not None:
+        raise context.fatal
 
 
 async def run_projector(settings: ProjectorSettings, stop: asyncio.Event) -> None:

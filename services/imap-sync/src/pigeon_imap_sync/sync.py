@@ -198,11 +198,7 @@ class MailboxSync:
                             SQL.save_sync_error, account.id, account.folder, report.error[:500]
                         )
                 finally:
-                    await conn.execute(
-                        "SELECT pg_advisory_unlock($1, hashtext($2))",
-                        LOCK_NAMESPACE,
-                        str(account.id),
-                    )
+                    await conn.execute(SQL.unlock_mailbox, LOCK_NAMESPACE, str(account.id))
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             report.error = f"database: {_describe(exc)}"
         return report
@@ -375,9 +371,7 @@ async def _try_lock(conn: asyncpg.Connection, mailbox_id: uuid.UUID, wait_sec: f
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_sec
     while True:
-        if await conn.fetchval(
-            "SELECT pg_try_advisory_lock($1, hashtext($2))", LOCK_NAMESPACE, str(mailbox_id)
-        ):
+        if await conn.fetchval(SQL.try_lock_mailbox, LOCK_NAMESPACE, str(mailbox_id)):
             return True
         if loop.time() >= deadline:
             return False

@@ -19,11 +19,12 @@ from pigeon_common.jetstream import EVENTS_STREAM, JOBS_STREAM
 from pigeon_common.jobs import SENDER_CONSUMER, SendChunk, provision_sending
 from pigeon_common.render import TemplateError, TrackingSigner, compile_campaign
 from pigeon_common.runtime import (
+    Boot,
     Connections,
     Readiness,
     check_live,
-    open_connections,
     pause,
+    start,
     until_stopped,
 )
 from pigeon_common.secrets_box import SecretBox
@@ -65,18 +66,9 @@ class SenderService:
         return self.readiness
 
     async def run(self, stop: asyncio.Event) -> None:
-        database_url, nats_url = self.settings.require_servers()
-        conns = await until_stopped(
-            open_connections(
-                database_url,
-                nats_url,
-                name="pigeon-sender",
-                readiness=self.readiness,
-                pool_size=self.settings.sender_concurrency + 2,
-                replicas=self.settings.jetstream_replicas,
-            ),
-            stop,
-        )
+        database_url, _ = self.settings.require_servers()
+        boot = Boot("pigeon-sender", (SQL,), pool_size=self.settings.sender_concurrency + 2)
+        conns = await until_stopped(start(self.settings, boot, self.readiness), stop)
         if conns is None:
             return
         self._conns = conns
