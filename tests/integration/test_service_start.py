@@ -22,6 +22,7 @@ from pigeon_imap_sync.service import BOOT as IMAP_SYNC_BOOT
 from pigeon_projector.service import BOOT as PROJECTOR_BOOT
 from pigeon_projector.service import ProjectorService
 from pigeon_projector.settings import ProjectorSettings
+from pigeon_sender.service import BOOT as SENDER_BOOT
 from pigeon_sender.store import SQL as SENDER_SQL
 from pigeon_testing.stack import migrate, stack_settings
 from pigeon_tracker.worker import BOOT as TRACKER_BOOT
@@ -42,7 +43,7 @@ def _settings(database_url: str, nats_url: str) -> ProjectorSettings:
     [
         pigeon_api.context.BOOT,
         PROJECTOR_BOOT,
-        Boot("pigeon-sender", (SENDER_SQL,)),
+        SENDER_BOOT,
         TRACKER_BOOT,
         IMAP_SYNC_BOOT,
     ],

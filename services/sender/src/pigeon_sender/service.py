@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import uuid
 
@@ -49,6 +50,7 @@ from pigeon_sender.worker import Deps, Worker
 log = logging.getLogger(__name__)
 SCHEDULER_INTERVAL_SEC = 5.0
 COMPLETION_WAIT_SEC = 30.0
+BOOT = Boot("pigeon-sender", (SQL,))
 
 
 class SenderService:
@@ -67,7 +69,8 @@ class SenderService:
 
     async def run(self, stop: asyncio.Event) -> None:
         database_url, _ = self.settings.require_servers()
-        boot = Boot("pigeon-sender", (SQL,), pool_size=self.settings.sender_concurrency + 2)
+        # One connection per worker, plus the scheduler's and the completion check's.
+        boot = dataclasses.replace(BOOT, pool_size=self.settings.sender_concurrency + 2)
         conns = await until_stopped(start(self.settings, boot, self.readiness), stop)
         if conns is None:
             return
