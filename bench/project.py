@@ -58,9 +58,9 @@ from pigeon_common.jetstream import (
     provision,
     subject_for,
 )
-from pigeon_common.settings import PigeonSettings
 from pigeon_common.validation import recipient_id
 from pigeon_projector.projector import Projector
+from pigeon_projector.settings import ProjectorSettings
 from pigeon_testing.stack import migrate
 
 log = logging.getLogger("bench.project")
@@ -73,7 +73,7 @@ RAW_FETCH = 256
 FETCH_TIMEOUT_SEC = 2.0
 CITIES = ("Berlin", "Paris", "Lisbon", "Oslo", "Vienna", "Madrid", "Dublin", "Prague")
 PLANS = ("free", "pro", "team", "enterprise")
-DEFAULT_BATCH_SIZE: int = PigeonSettings.model_fields["projector_batch_size"].default
+DEFAULT_BATCH_SIZE: int = ProjectorSettings.model_fields["projector_batch_size"].default
 
 
 @dataclass

@@ -8,8 +8,8 @@ import os
 import secrets
 import sys
 
-from pigeon_common.settings import PigeonSettings
 from pigeon_projector.service import ProjectorService
+from pigeon_projector.settings import ProjectorSettings
 
 CRASH_EXIT_CODE = 17
 
@@ -23,7 +23,7 @@ async def main(database_url: str, nats_url: str, crash_after: int) -> None:
         if commits >= crash_after:
             os._exit(CRASH_EXIT_CODE)
 
-    settings = PigeonSettings(
+    settings = ProjectorSettings(
         database_url=database_url,
         nats_url=nats_url,
         secret_key=secrets.token_urlsafe(40),

@@ -15,11 +15,11 @@ import pytest
 from pigeon_common import db
 from pigeon_common import events as ev
 from pigeon_common.jetstream import EVENTS_STREAM, connect_nats, provision, publish_events
-from pigeon_common.settings import PigeonSettings
 from pigeon_embedded.nats import NatsServer
 from pigeon_projector.projection import READ_MODEL_TABLES
 from pigeon_projector.projector import StoredEvent, apply_batch, read_checkpoint, rebuild
 from pigeon_projector.service import ProjectorService
+from pigeon_projector.settings import ProjectorSettings
 from pigeon_testing.stack import migrate
 
 CRASH_SCRIPT = Path(__file__).with_name("projector_crash.py")
@@ -93,7 +93,7 @@ async def js_and_db(tmp_path: Path, fresh_database: str):
         nats.stop()
 
 
-async def _project_until(settings: PigeonSettings, conn: asyncpg.Connection, seq: int) -> None:
+async def _project_until(settings: ProjectorSettings, conn: asyncpg.Connection, seq: int) -> None:
     stop = asyncio.Event()
     service = ProjectorService(settings)
     task = asyncio.create_task(service.run(stop))
@@ -127,7 +127,7 @@ async def test_kill_between_commit_and_ack_applies_each_event_once(js_and_db) ->
     # Two batches committed, the second never acked: the restart must not apply it again.
     assert 0 < await read_checkpoint(conn) < last
 
-    settings = PigeonSettings(
+    settings = ProjectorSettings(
         database_url=database_url,
         nats_url=nats.url,
         secret_key=secrets.token_urlsafe(40),
@@ -169,7 +169,7 @@ async def test_rebuild_gives_the_live_tables(js_and_db) -> None:
         ],
     )
     last = (await js.stream_info(EVENTS_STREAM)).state.last_seq
-    settings = PigeonSettings(
+    settings = ProjectorSettings(
         database_url=database_url, nats_url=nats.url, secret_key=secrets.token_urlsafe(40)
     )
     await _project_until(settings, conn, last)

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from pigeon_common.settings import PigeonSettings
 from pigeon_common.smtp import SmtpConnectError, SmtpEndpoint, SmtpSession
 from pigeon_common.smtp_outcomes import Verdict
+from pigeon_sender.settings import SenderSettings
 from pigeon_testing.smtp import SmtpTestServer
 
 RAW = b"From: a@example.com\r\nTo: b@example.com\r\nSubject: hi\r\n\r\nhello\r\n"
@@ -21,7 +21,7 @@ def smtps() -> Iterator[SmtpTestServer]:
 
 
 def _endpoint(server: SmtpTestServer, security: str, **extra: object) -> SmtpEndpoint:
-    settings = PigeonSettings(tls_ca_file=server.cert_path, secret_key="s" * 40)
+    settings = SenderSettings(tls_ca_file=server.cert_path, secret_key="s" * 40)
     values: dict[str, object] = {
         "host": "localhost",
         "port": server.port,

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from pigeon_cli.settings import SERVICE_SETTINGS, AllSettings, read_by
 from pigeon_common.events import CATALOG, EVENT_SUBJECT_PREFIX
-from pigeon_common.settings import ENV_PREFIX, PigeonSettings
+from pigeon_common.settings import ENV_PREFIX, ProcessSettings
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 EVENTS_DOC = DOCS / "events.md"
@@ -74,29 +75,49 @@ def test_events_doc_describes_the_envelope() -> None:
     assert "Nats-Msg-Id" in text
 
 
-@pytest.mark.parametrize("name", list(PigeonSettings.model_fields))
-def test_every_setting_has_a_description(name: str) -> None:
-    description = PigeonSettings.model_fields[name].description
-    assert description and description.strip(), f"setting {name} has no description"
+# Every settings class: each service's, and the CLI's view of all of them.
+SETTINGS_CLASSES = [*SERVICE_SETTINGS.values(), AllSettings]
+SETTING_FIELDS = sorted({name for cls in SETTINGS_CLASSES for name in cls.model_fields})
+
+
+@pytest.mark.parametrize(
+    ("cls", "name"),
+    [(cls, name) for cls in SETTINGS_CLASSES for name in cls.model_fields],
+    ids=lambda value: value if isinstance(value, str) else value.__name__,
+)
+def test_every_setting_has_a_description(cls: type[ProcessSettings], name: str) -> None:
+    description = cls.model_fields[name].description
+    assert description and description.strip(), f"{cls.__name__}.{name} has no description"
+
+
+def _table_rows(doc: Path) -> tuple[list[str], dict[str, list[str]]]:
+    """The configuration table's header cells, and each variable's row cells."""
+    header: list[str] = []
+    rows: dict[str, list[str]] = {}
+    for line in doc.read_text(encoding="utf-8").splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split(" | ")]
+        if cells and cells[0].lower() == "variable":
+            header = [cell.lower() for cell in cells]
+        match = re.fullmatch(r"`(PIGEON_[A-Z0-9_]+)`", cells[0]) if cells else None
+        if match:
+            assert match[1] not in rows, f"{doc.name} has two rows for {match[1]}"
+            rows[match[1]] = cells
+    return header, rows
 
 
 @pytest.mark.parametrize("doc", CONFIG_DOCS, ids=lambda p: p.name)
-@pytest.mark.parametrize("name", list(PigeonSettings.model_fields))
+@pytest.mark.parametrize("name", SETTING_FIELDS)
 def test_every_setting_is_documented(name: str, doc: Path) -> None:
     variable = f"{ENV_PREFIX}{name.upper()}"
-    rows = [
-        line
-        for line in doc.read_text(encoding="utf-8").splitlines()
-        if line.startswith(f"| `{variable}` |")
-    ]
-    assert len(rows) == 1, f"{doc.name} needs one table row for {variable}"
-    description = PigeonSettings.model_fields[name].description or ""
-    assert _words(description) in _words(rows[0]), f"{variable}: description differs"
+    header, rows = _table_rows(doc)
+    assert variable in rows, f"{doc.name} needs one table row for {variable}"
+    row = rows[variable]
+    description = AllSettings.model_fields[name].description or ""
+    assert _words(description) in _words(" | ".join(row)), f"{variable}: description differs"
+    assert row[header.index("read by")] == read_by(name), f"{variable}: read by differs"
 
 
 @pytest.mark.parametrize("doc", CONFIG_DOCS, ids=lambda p: p.name)
 def test_configuration_doc_names_no_unknown_variable(doc: Path) -> None:
-    documented = set(
-        re.findall(r"^\| `(PIGEON_[A-Z0-9_]+)` \|", doc.read_text(encoding="utf-8"), re.MULTILINE)
-    )
-    assert documented == {f"{ENV_PREFIX}{name.upper()}" for name in PigeonSettings.model_fields}
+    _, rows = _table_rows(doc)
+    assert set(rows) == {f"{ENV_PREFIX}{name.upper()}" for name in SETTING_FIELDS}

@@ -24,7 +24,7 @@ from pigeon_common.imap_protocol import (
     ImapRefusedError,
     ImapTimeoutError,
 )
-from pigeon_common.settings import PigeonSettings
+from pigeon_sender.settings import SenderSettings
 
 NATS_BANNER = 'INFO {"server_id":"NDJWE","version":"2.10.1","max_payload":1048576}'
 
@@ -185,9 +185,9 @@ def test_check_literal_refuses_ip_hosts_only() -> None:
 
 
 def test_settings_build_the_policy_and_refuse_a_bad_range() -> None:
-    settings = PigeonSettings(mailbox_hosts_deny="10.0.0.0/8", mailbox_hosts_loopback_only=True)
+    settings = SenderSettings(mailbox_hosts_deny="10.0.0.0/8", mailbox_hosts_loopback_only=True)
     policy = settings.mailbox_host_policy()
     assert policy.loopback_only and [str(n) for n in policy.deny] == ["10.0.0.0/8"]
-    assert PigeonSettings().mailbox_host_policy() == HostPolicy()
+    assert SenderSettings().mailbox_host_policy() == HostPolicy()
     with pytest.raises(ValueError, match="not a CIDR range"):
-        PigeonSettings(mailbox_hosts_deny="10.0.0.0/33")
+        SenderSettings(mailbox_hosts_deny="10.0.0.0/33")

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from mcp import Client
 
-from pigeon_common.settings import PigeonSettings
 from pigeon_mcp.api import Api, error_from_body
 from pigeon_mcp.environment import environment
 from pigeon_mcp.send_preview import preview
 from pigeon_mcp.server import create_server
+from pigeon_mcp.settings import McpSettings
 
 MCP_DOC = Path(__file__).resolve().parents[2] / "docs" / "mcp.md"
 ROW = re.compile(
@@ -25,7 +25,7 @@ ROW = re.compile(
 
 
 def _server(**settings: object):
-    return create_server(PigeonSettings(**settings), Api("http://127.0.0.1:9"))  # type: ignore[arg-type]
+    return create_server(McpSettings(**settings), Api("http://127.0.0.1:9"))  # type: ignore[arg-type]
 
 
 async def test_docs_mcp_lists_every_tool_with_its_hints_and_description() -> None:
@@ -66,7 +66,7 @@ async def test_read_only_tools_are_not_destructive_and_writes_are_not_read_only(
 
 
 async def test_stdio_server_lists_resources_prompts_and_instructions() -> None:
-    server = create_server(PigeonSettings(), Api("http://127.0.0.1:9"), stdio_token="pgn_x")
+    server = create_server(McpSettings(), Api("http://127.0.0.1:9"), stdio_token="pgn_x")
     async with Client(server) as client:
         resources = (await client.list_resources()).resources
         templates = (await client.list_resource_templates()).resource_templates
@@ -78,7 +78,7 @@ async def test_stdio_server_lists_resources_prompts_and_instructions() -> None:
 
 
 async def test_an_unreachable_api_is_a_tool_error_not_a_crash() -> None:
-    server = create_server(PigeonSettings(), Api("http://127.0.0.1:9"), stdio_token="pgn_x")
+    server = create_server(McpSettings(), Api("http://127.0.0.1:9"), stdio_token="pgn_x")
     async with Client(server) as client:
         result = await client.call_tool("list_campaigns", {})
     assert result.is_error
@@ -87,10 +87,10 @@ async def test_an_unreachable_api_is_a_tool_error_not_a_crash() -> None:
 
 
 def test_environment_uses_the_public_base_url_or_the_local_tracker() -> None:
-    public = environment(PigeonSettings(public_base_url="https://t.example.com/"))  # type: ignore[arg-type]
+    public = environment(McpSettings(public_base_url="https://t.example.com/"))  # type: ignore[arg-type]
     assert public.public_base_url == "https://t.example.com"
     assert public.url_forms.unsubscribe == "https://t.example.com/campaigns/unsub/<token>/"
-    local = environment(PigeonSettings(tracker_port=9999))
+    local = environment(McpSettings(tracker_port=9999))
     assert local.url_forms.pixel == "http://127.0.0.1:9999/campaigns/o/<token>/p.png"
     assert "track_url(url)" in local.template_helpers
 

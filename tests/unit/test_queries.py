@@ -15,14 +15,21 @@ PROJECTOR_SOURCES = ROOT / "services" / "projector" / "src" / "pigeon_projector"
 SENDER_SOURCES = ROOT / "services" / "sender" / "src" / "pigeon_sender"
 TRACKER_SOURCES = ROOT / "services" / "tracker" / "src" / "pigeon_tracker"
 IMAP_SYNC_SOURCES = ROOT / "services" / "imap-sync" / "src" / "pigeon_imap_sync"
-# Every query file that ships, with the sources that use it.
+COMMON_SOURCES = ROOT / "libs" / "pigeon_common" / "src" / "pigeon_common"
+# Every query file that ships, with the sources that use it and the name they use it by.
 QUERY_FILES = [
-    ("pigeon_projector", "projection.sql", PROJECTOR_SOURCES),
-    ("pigeon_api", "queries.sql", API_SOURCES),
-    ("pigeon_sender", "queries.sql", SENDER_SOURCES),
-    ("pigeon_tracker", "queries.sql", TRACKER_SOURCES),
-    ("pigeon_imap_sync", "queries.sql", IMAP_SYNC_SOURCES),
+    ("pigeon_common", "queries.sql", COMMON_SOURCES, "SQL"),
+    ("pigeon_projector", "projection.sql", PROJECTOR_SOURCES, "SQL"),
+    ("pigeon_projector", "message_states.sql", PROJECTOR_SOURCES, "STATES_SQL"),
+    ("pigeon_projector", "checkpoint.sql", PROJECTOR_SOURCES, "CHECKPOINT_SQL"),
+    ("pigeon_api", "queries.sql", API_SOURCES, "SQL"),
+    ("pigeon_sender", "queries.sql", SENDER_SOURCES, "SQL"),
+    ("pigeon_tracker", "queries.sql", TRACKER_SOURCES, "SQL"),
+    ("pigeon_imap_sync", "queries.sql", IMAP_SYNC_SOURCES, "SQL"),
 ]
+# Where the query files live on disk (every `.sql` file but the migrations is one).
+SQL_FOLDERS = [COMMON_SOURCES, PROJECTOR_SOURCES, API_SOURCES, SENDER_SOURCES]
+SQL_FOLDERS += [TRACKER_SOURCES, IMAP_SYNC_SOURCES]
 
 SAMPLE = """-- Header comment of the file, before any query.
 
@@ -86,7 +93,7 @@ def test_attribute_access() -> None:
         _ = queries.no_such_query
 
 
-@pytest.mark.parametrize(("package", "filename"), [(p, f) for p, f, _ in QUERY_FILES])
+@pytest.mark.parametrize(("package", "filename"), [(p, f) for p, f, _, _ in QUERY_FILES])
 def test_shipped_query_files_parse(package: str, filename: str) -> None:
     queries = Queries.from_package(package, filename)
     assert queries.items()
@@ -96,24 +103,70 @@ def test_shipped_query_files_parse(package: str, filename: str) -> None:
         assert not any(line.lstrip().startswith("--") for line in sql.splitlines())
 
 
-def _used_names(sources: Path) -> set[str]:
-    """Names used as `SQL.<name>` in a package's Python files (`SQL` is its query file)."""
+def _used_names(sources: Path, variable: str) -> set[str]:
+    """Names used as `<variable>.<name>` in a package's Python files (the variable holds
+    its query file)."""
     used: set[str] = set()
+    pattern = rf"\b{variable}\.([a-z][a-z0-9_]*)\b"
     for path in sources.rglob("*.py"):
-        used |= set(re.findall(r"\bSQL\.([a-z][a-z0-9_]*)\b", path.read_text(encoding="utf-8")))
-    return used - {"items", "prepare_all"}
+        used |= set(re.findall(pattern, path.read_text(encoding="utf-8")))
+    return used - {"items", "prepare_all", "origin"}
 
 
-@pytest.mark.parametrize(("package", "filename", "sources"), QUERY_FILES)
-def test_every_query_the_code_uses_exists(package: str, filename: str, sources: Path) -> None:
+@pytest.mark.parametrize(("package", "filename", "sources", "variable"), QUERY_FILES)
+def test_every_query_the_code_uses_exists(
+    package: str, filename: str, sources: Path, variable: str
+) -> None:
     defined = {name for name, _ in Queries.from_package(package, filename).items()}
-    used = _used_names(sources)
-    assert used, "no SQL.<name> use found: the search is broken"
+    used = _used_names(sources, variable)
+    assert used, f"no {variable}.<name> use found: the search is broken"
     assert used <= defined, f"{filename} lacks {sorted(used - defined)}"
 
 
-@pytest.mark.parametrize(("package", "filename", "sources"), QUERY_FILES)
-def test_every_query_a_file_defines_is_used(package: str, filename: str, sources: Path) -> None:
+@pytest.mark.parametrize(("package", "filename", "sources", "variable"), QUERY_FILES)
+def test_every_query_a_file_defines_is_used(
+    package: str, filename: str, sources: Path, variable: str
+) -> None:
     defined = {name for name, _ in Queries.from_package(package, filename).items()}
-    unused = defined - _used_names(sources)
+    unused = defined - _used_names(sources, variable)
     assert not unused, f"{filename}: {sorted(unused)} used nowhere"
+
+
+def test_every_query_file_is_listed() -> None:
+    shipped = {
+        (path.parent, path.name)
+        for folder in SQL_FOLDERS
+        for path in folder.glob("*.sql")  # migrations sit in a sub-folder of their own
+    }
+    assert shipped == {(sources, filename) for _, filename, sources, _ in QUERY_FILES}
+
+
+# A statement in a service's Python source that is SQL, not a named query.
+INLINE_SQL = re.compile(
+    r"""["'](?:SELECT|INSERT INTO|UPDATE \w+ SET|DELETE FROM|TRUNCATE|CREATE (?:TEMP )?TABLE)\b"""
+)
+# Python that holds no query of a service: the IMAP clients (whose SELECT is IMAP's) and
+# the embedded server's psql (a CREATE DATABASE of a checked name, before any service).
+NOT_SQL = {"folder_reader.py", "imap_client.py", "appender.py", "imap_protocol.py", "postgres.py"}
+
+
+def test_no_inline_sql_in_the_services() -> None:
+    libs = [path for path in ROOT.glob("libs/*/src") if path.parent.name != "pigeon_testing"]
+    sources = [*libs, *ROOT.glob("services/*/src"), ROOT / "cli" / "src"]
+    inline = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for folder in sources
+        for path in folder.rglob("*.py")
+        if path.name not in NOT_SQL
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if INLINE_SQL.search(line)
+    ]
+    assert not inline, f"SQL outside a named-query file: {inline}"
+
+
+def test_rebuild_empties_every_read_model_table() -> None:
+    from pigeon_projector.projection import READ_MODEL_TABLES
+    from pigeon_projector.projector import CHECKPOINT_SQL
+
+    listed = CHECKPOINT_SQL.truncate_read_models.removeprefix("TRUNCATE")
+    assert [name.strip() for name in listed.split(",")] == list(READ_MODEL_TABLES)

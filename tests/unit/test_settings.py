@@ -8,13 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from pigeon_cli.settings import SERVICE_SETTINGS, AllSettings
 from pigeon_common.settings import (
     MIN_SECRET_LENGTH,
     SECRET_FILE_NAME,
-    PigeonSettings,
     SettingsError,
     load_settings,
 )
+from pigeon_mcp.settings import McpSettings
+from pigeon_sender.settings import SenderSettings
 
 GOOD_SECRET = "k" * MIN_SECRET_LENGTH
 
@@ -34,7 +36,7 @@ def _refused(monkeypatch: pytest.MonkeyPatch, **env: str) -> SettingsError:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError) as caught:
-        load_settings()
+        load_settings(AllSettings)
     # No chained pydantic error: a traceback would print it after the line.
     error = caught.value
     assert error.__cause__ is None
@@ -43,7 +45,7 @@ def _refused(monkeypatch: pytest.MonkeyPatch, **env: str) -> SettingsError:
 
 
 def test_defaults(clean_env: Path) -> None:
-    settings = load_settings()
+    settings = load_settings(AllSettings)
     assert settings.data_dir == clean_env
     assert settings.embedded
     assert settings.batch_size == 100
@@ -57,7 +59,7 @@ def test_values_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("PIGEON_API_PORT", "0")
     monkeypatch.setenv("PIGEON_SLEEP_BETWEEN_BATCHES_SEC", "1.5")
     monkeypatch.setenv("PIGEON_PUBLIC_BASE_URL", "https://mail.example.org/")
-    settings = load_settings()
+    settings = load_settings(AllSettings)
     assert (settings.batch_size, settings.api_port) == (250, 0)
     assert settings.sleep_between_batches_sec == 1.5
     assert str(settings.public_base_url) == "https://mail.example.org/"
@@ -101,7 +103,7 @@ def test_too_short_secret_is_refused_without_echoing_it(monkeypatch: pytest.Monk
 
 def test_secret_of_minimum_length_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PIGEON_SECRET_KEY", GOOD_SECRET)
-    settings = load_settings()
+    settings = load_settings(AllSettings)
     assert settings.secret() == GOOD_SECRET.encode()
     assert GOOD_SECRET not in repr(settings) and GOOD_SECRET not in str(settings)
 
@@ -124,56 +126,131 @@ def test_shared_servers_with_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PIGEON_DATABASE_URL", "postgresql://db/pigeon")
     monkeypatch.setenv("PIGEON_NATS_URL", "nats://n:4222")
     monkeypatch.setenv("PIGEON_SECRET_KEY", GOOD_SECRET)
-    settings = load_settings()
+    settings = load_settings(AllSettings)
     assert not settings.embedded
     assert settings.require_servers() == ("postgresql://db/pigeon", "nats://n:4222")
 
 
 def test_require_servers_names_the_missing_one(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(SettingsError) as caught:
-        load_settings().require_servers()
+        load_settings(AllSettings).require_servers()
     assert caught.value.variable == "PIGEON_DATABASE_URL"
     monkeypatch.setenv("PIGEON_DATABASE_URL", "postgresql://db/pigeon")
     monkeypatch.setenv("PIGEON_SECRET_KEY", GOOD_SECRET)
     with pytest.raises(SettingsError) as caught:
-        load_settings().require_servers()
+        load_settings(AllSettings).require_servers()
     assert caught.value.variable == "PIGEON_NATS_URL"
 
 
 def test_embedded_secret_is_generated_once_then_reused(clean_env: Path) -> None:
     path = clean_env / SECRET_FILE_NAME
     assert not path.exists()
-    first = load_settings().secret()
+    first = load_settings(AllSettings).secret()
     assert path.is_file()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert len(first) >= MIN_SECRET_LENGTH
     assert path.read_text().strip().encode() == first
     # Another service, another process: the same key.
-    assert load_settings().secret() == first
-    assert PigeonSettings().secret() == first
+    assert load_settings(AllSettings).secret() == first
+    assert AllSettings().secret() == first
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
 def test_embedded_secrets_differ_between_data_folders(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    first = load_settings().secret()
+    first = load_settings(AllSettings).secret()
     monkeypatch.setenv("PIGEON_DATA_DIR", str(tmp_path / "other"))
-    assert load_settings().secret() != first
+    assert load_settings(AllSettings).secret() != first
 
 
 def test_a_set_secret_wins_over_the_stored_one(
     clean_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    load_settings().secret()
+    load_settings(AllSettings).secret()
     monkeypatch.setenv("PIGEON_SECRET_KEY", GOOD_SECRET)
-    assert load_settings().secret() == GOOD_SECRET.encode()
+    assert load_settings(AllSettings).secret() == GOOD_SECRET.encode()
 
 
 def test_a_stored_secret_that_is_too_short_is_refused(clean_env: Path) -> None:
     clean_env.mkdir(parents=True)
     (clean_env / SECRET_FILE_NAME).write_text("short\n")
     with pytest.raises(SettingsError) as caught:
-        load_settings().secret()
+        load_settings(AllSettings).secret()
     assert caught.value.variable == "PIGEON_SECRET_KEY"
     assert "short\n" not in str(caught.value)
+
+
+SHARED = {"log_level", "data_dir", "database_url", "nats_url", "secret_key", "jetstream_replicas"}
+MAIL_SERVERS = {"tls_ca_file", "mailbox_hosts_deny", "mailbox_hosts_loopback_only"}
+OWN_FIELDS = {
+    "api": SHARED
+    | MAIL_SERVERS
+    | {"public_base_url", "batch_size", "sleep_between_batches_sec", "api_host", "api_port"}
+    | {"read_your_writes_timeout_sec", "max_upload_bytes", "max_json_bytes"}
+    | {"login_account_failures", "login_client_failures", "login_window_sec"},
+    "projector": SHARED | {"projector_host", "projector_port", "projector_batch_size"},
+    "sender": SHARED
+    | MAIL_SERVERS
+    | {"public_base_url", "batch_size", "sleep_between_batches_sec"}
+    | {"sender_host", "sender_port", "sender_concurrency", "job_ack_wait_sec"},
+    "tracker": SHARED
+    | {"tracker_host", "tracker_port", "tracker_workers", "tracker_trusted_proxies"}
+    | {"tracker_events_per_minute"},
+    "imap-sync": SHARED
+    | MAIL_SERVERS
+    | {"imap_sync_host", "imap_sync_port", "imap_sync_interval", "imap_sync_idle"}
+    | {"imap_processed_folder", "soft_bounce_limit", "soft_bounce_window_days"},
+    "mcp": {"log_level", "public_base_url", "api_host", "api_port", "tracker_host"}
+    | {"tracker_port", "mcp_host", "mcp_port", "api_url"},
+}
+
+
+@pytest.mark.parametrize("service", sorted(OWN_FIELDS))
+def test_each_service_reads_only_its_own_fields(service: str) -> None:
+    assert set(SERVICE_SETTINGS[service].model_fields) == OWN_FIELDS[service]
+
+
+def test_the_cli_reads_every_field_and_is_every_service() -> None:
+    every = set().union(*OWN_FIELDS.values())
+    assert set(AllSettings.model_fields) == every | {"admin_email"}
+    settings = AllSettings()
+    for cls in SERVICE_SETTINGS.values():
+        assert isinstance(settings, cls)
+
+
+@pytest.mark.parametrize(
+    ("variable", "reader"),
+    [
+        ("PIGEON_IMAP_SYNC_PORT", "imap-sync"),
+        ("PIGEON_TRACKER_WORKERS", "tracker"),
+        ("PIGEON_LOGIN_WINDOW_SEC", "api"),
+        ("PIGEON_SENDER_CONCURRENCY", "sender"),
+        ("PIGEON_PROJECTOR_BATCH_SIZE", "projector"),
+        ("PIGEON_MCP_PORT", "mcp"),
+    ],
+)
+def test_a_bad_value_stops_only_the_services_that_read_it(
+    monkeypatch: pytest.MonkeyPatch, variable: str, reader: str
+) -> None:
+    monkeypatch.setenv(variable, "not-a-number")
+    for service, cls in SERVICE_SETTINGS.items():
+        if service == reader:
+            with pytest.raises(SettingsError) as caught:
+                load_settings(cls)
+            assert caught.value.variable == variable
+        else:
+            load_settings(cls)  # reads no such field: the value is not its concern
+    with pytest.raises(SettingsError):
+        load_settings(AllSettings)
+
+
+def test_the_mcp_gateway_needs_no_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    # It reads no server URL: set ones (for the other services) ask it for no secret.
+    monkeypatch.setenv("PIGEON_DATABASE_URL", "postgresql://db/pigeon")
+    monkeypatch.setenv("PIGEON_API_URL", "http://api.internal:8025/")
+    settings = load_settings(McpSettings)
+    assert settings.api_base == "http://api.internal:8025"
+    assert not hasattr(settings, "database_url") and not hasattr(settings, "secret")
+    with pytest.raises(SettingsError):
+        load_settings(SenderSettings)

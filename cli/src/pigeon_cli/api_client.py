@@ -8,16 +8,16 @@ from typing import Any
 import httpx
 
 from pigeon_cli import config
+from pigeon_cli.settings import AllSettings
 from pigeon_common import db, users
 from pigeon_common.auth import TokenSigner
-from pigeon_common.settings import PigeonSettings
 
 
 class ApiCallError(Exception):
     """The API answered with an error; the message is its own."""
 
 
-def _admin_token(settings: PigeonSettings) -> str:
+def _admin_token(settings: AllSettings) -> str:
     async def go() -> str | None:
         conn = await db.connect(settings.database_url or "")
         try:
@@ -33,7 +33,7 @@ def _admin_token(settings: PigeonSettings) -> str:
 
 def client(token: str | None) -> httpx.Client:
     """A client for `pigeon up`'s API; without a token, the first administrator's."""
-    settings = config.connected_settings()
+    settings = config.connected_settings(AllSettings)
     base = f"http://{settings.api_host}:{settings.api_port}/api/v1"
     return httpx.Client(
         base_url=base,

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from pigeon_cli import config
 from pigeon_cli.api_client import ApiCallError, call, client
+from pigeon_cli.settings import AllSettings
 from pigeon_common import events as ev
 from pigeon_common.jetstream import connect_nats
 
@@ -130,7 +131,7 @@ OUTCOMES = frozenset(
 
 def follow(http: Any, campaign_id: str, total: int) -> None:
     """A progress bar fed by the message events, until the campaign stops sending."""
-    settings = config.connected_settings()
+    settings = config.connected_settings(AllSettings)
     state = call(http, "GET", f"/campaigns/{campaign_id}/status")
     done = state["sent"] + state["failed"] + state["unknown"] + state["suppressed"]
 

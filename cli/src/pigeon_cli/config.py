@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import typer
 
 from pigeon_cli import runtime_file
-from pigeon_common.settings import PigeonSettings, SettingsError, load_settings
+from pigeon_common.settings import ProcessSettings, SettingsError, SharedSettings, load_settings
+
+S = TypeVar("S", bound=ProcessSettings)
+C = TypeVar("C", bound=SharedSettings)
 
 
 def fail(message: str) -> typer.Exit:
@@ -13,16 +18,17 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def settings() -> PigeonSettings:
+def settings(cls: type[S]) -> S:
+    """`cls` from the environment, or exit with the one line naming the variable."""
     try:
-        return load_settings()
+        return load_settings(cls)
     except SettingsError as exc:
         raise fail(str(exc)) from None
 
 
-def connected_settings() -> PigeonSettings:
-    """Settings with both server URLs filled in, or a clear error."""
-    base = settings()
+def connected_settings(cls: type[C]) -> C:
+    """`cls` with both server URLs filled in, or a clear error."""
+    base = settings(cls)
     if base.database_url is not None and base.nats_url is not None:
         return base
     running = runtime_file.read(base.data_dir)

@@ -9,10 +9,11 @@ from typing import Annotated, Any
 import typer
 
 from pigeon_cli import config
+from pigeon_cli.settings import AllSettings
 from pigeon_common import db
 from pigeon_common.jetstream import connect_nats, provision
 from pigeon_common.secrets_box import SecretBox
-from pigeon_common.settings import PigeonSettings
+from pigeon_imap_sync.settings import ImapSyncSettings
 
 
 def imap_sync(
@@ -21,7 +22,7 @@ def imap_sync(
     ] = None,
 ) -> None:
     """Sync the bounce folder of every mailbox that has one (or of one mailbox) now."""
-    settings = config.connected_settings()
+    settings = config.connected_settings(AllSettings)
     reports = asyncio.run(sync_all(settings, mailbox))
     if not reports:
         raise config.fail(
@@ -44,7 +45,7 @@ def imap_sync(
 
 
 async def sync_all(
-    settings: PigeonSettings, only: str | None = None
+    settings: ImapSyncSettings, only: str | None = None
 ) -> list[tuple[str, dict[str, Any]]]:
     """One sync of each mailbox with a bounce folder (or of `only`, by name or id)."""
     from pigeon_imap_sync.sync import MailboxSync, load_accounts

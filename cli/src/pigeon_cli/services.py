@@ -1,65 +1,92 @@
-"""The services `pigeon serve NAME` runs, and the order `pigeon up` starts them in."""
+"""The services `pigeon serve NAME` runs, each with its own settings class, and the
+order `pigeon up` starts them in."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
+from pigeon_api.settings import ApiSettings
+from pigeon_cli.settings import AllSettings
 from pigeon_common.serving import serve_asgi
-from pigeon_common.settings import PigeonSettings
+from pigeon_common.settings import ProcessSettings, SharedSettings
+from pigeon_imap_sync.settings import ImapSyncSettings
+from pigeon_mcp.settings import McpSettings
+from pigeon_projector.settings import ProjectorSettings
+from pigeon_sender.settings import SenderSettings
+from pigeon_tracker.settings import TrackerSettings
 
-ServiceMain = Callable[[PigeonSettings, asyncio.Event], Awaitable[None]]
+S = TypeVar("S", bound=ProcessSettings)
 
 
-async def run_api(settings: PigeonSettings, stop: asyncio.Event) -> None:
+@dataclass(frozen=True)
+class Service(Generic[S]):
+    """A service's settings class and its main: `main(settings, stop)`."""
+
+    settings: type[S]
+    main: Callable[[S, asyncio.Event], Awaitable[None]]
+
+    @property
+    def needs_servers(self) -> bool:
+        """False for a service that only talks to the REST API (no database or NATS URL)."""
+        return issubclass(self.settings, SharedSettings)
+
+
+async def run_api(settings: ApiSettings, stop: asyncio.Event) -> None:
     from pigeon_api.app import create_app
+    from pigeon_api.context import ApiContext
 
-    await serve_asgi(create_app(settings), settings.api_host, settings.api_port, stop)
+    app = create_app(settings)
+    context: ApiContext = app.state.context
+    context.on_fatal = stop.set  # a query that does not prepare stops the process
+    await serve_asgi(app, settings.api_host, settings.api_port, stop)
+    if context.fatal is not None:
+        raise context.fatal
 
 
-async def run_projector(settings: PigeonSettings, stop: asyncio.Event) -> None:
+async def run_projector(settings: ProjectorSettings, stop: asyncio.Event) -> None:
     from pigeon_projector.service import serve
 
     await serve(settings, stop)
 
 
-async def run_sender(settings: PigeonSettings, stop: asyncio.Event) -> None:
+async def run_sender(settings: SenderSettings, stop: asyncio.Event) -> None:
     from pigeon_sender.service import serve
 
     await serve(settings, stop)
 
 
-async def run_tracker(settings: PigeonSettings, stop: asyncio.Event) -> None:
+async def run_tracker(settings: TrackerSettings, stop: asyncio.Event) -> None:
     from pigeon_tracker.service import serve
 
     await serve(settings, stop)
 
 
-async def run_imap_sync(settings: PigeonSettings, stop: asyncio.Event) -> None:
+async def run_imap_sync(settings: ImapSyncSettings, stop: asyncio.Event) -> None:
     from pigeon_imap_sync.service import serve
 
     await serve(settings, stop)
 
 
-async def run_mcp(settings: PigeonSettings, stop: asyncio.Event) -> None:
+async def run_mcp(settings: McpSettings, stop: asyncio.Event) -> None:
     from pigeon_mcp.service import serve
 
     await serve(settings, stop)
 
 
-SERVICES: dict[str, ServiceMain] = {
-    "projector": run_projector,
-    "api": run_api,
-    "sender": run_sender,
-    "tracker": run_tracker,
-    "imap-sync": run_imap_sync,
-    "mcp": run_mcp,
+SERVICES: dict[str, Service[Any]] = {
+    "projector": Service(ProjectorSettings, run_projector),
+    "api": Service(ApiSettings, run_api),
+    "sender": Service(SenderSettings, run_sender),
+    "tracker": Service(TrackerSettings, run_tracker),
+    "imap-sync": Service(ImapSyncSettings, run_imap_sync),
+    "mcp": Service(McpSettings, run_mcp),
 }
-# Services that only talk to the REST API: they need no database or NATS URL.
-API_CLIENTS = frozenset({"mcp"})
 
 
-def health_urls(settings: PigeonSettings) -> dict[str, str]:
+def health_urls(settings: AllSettings) -> dict[str, str]:
     """Where each service answers /healthz and /readyz."""
     return {
         "api": f"http://{settings.api_host}:{settings.api_port}",

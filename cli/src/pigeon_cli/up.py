@@ -20,10 +20,10 @@ import typer
 
 from pigeon_cli import runtime_file
 from pigeon_cli.services import SERVICES, health_urls
+from pigeon_cli.settings import AllSettings
 from pigeon_common import db, users
 from pigeon_common.auth import TokenSigner
 from pigeon_common.domain.access import Role
-from pigeon_common.settings import PigeonSettings
 from pigeon_embedded.nats import NatsServer
 from pigeon_embedded.postgres import PostgresServer
 
@@ -31,7 +31,7 @@ STOP_GRACE_SEC = 10.0
 RESTART_DELAY_SEC = 2.0
 
 
-async def _prepare_database(settings: PigeonSettings, database_url: str) -> users.NewUser | None:
+async def _prepare_database(settings: AllSettings, database_url: str) -> users.NewUser | None:
     conn = await db.connect(database_url)
     try:
         await db.migrate(conn)
@@ -60,7 +60,7 @@ def _stop_children(children: dict[str, subprocess.Popen[bytes]]) -> None:
             child.wait()
 
 
-def run_up(settings: PigeonSettings) -> None:
+def run_up(settings: AllSettings) -> None:
     data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     nats: NatsServer | None = None

@@ -17,11 +17,12 @@ import httpx
 import pytest
 
 from pigeon_cli.services import SERVICES
-from pigeon_common.settings import ENV_PREFIX, PigeonSettings, SettingsError, load_settings
+from pigeon_cli.settings import AllSettings
+from pigeon_common.settings import ENV_PREFIX, SettingsError, load_settings
 from tests.unit.deploy import manifests
 from tests.unit.deploy.manifests import Doc
 
-SETTINGS_VARIABLES = {f"{ENV_PREFIX}{name.upper()}" for name in PigeonSettings.model_fields}
+SETTINGS_VARIABLES = {f"{ENV_PREFIX}{name.upper()}" for name in AllSettings.model_fields}
 SECRET_VARIABLES = {"PIGEON_SECRET_KEY", "PIGEON_DATABASE_URL"}
 API_CLIENTS = {"mcp"}  # services that hold no secret and reach no server
 HEALTHCHECK_URL = re.compile(r"http://127\.0\.0\.1:(\d+)(/[\w/?=&.-]*)")
@@ -29,7 +30,7 @@ LIVENESS, READINESS = "/healthz", "/readyz"
 
 
 def default_port(service: str) -> int:
-    default = PigeonSettings.model_fields[f"{service.replace('-', '_')}_port"].default
+    default = AllSettings.model_fields[f"{service.replace('-', '_')}_port"].default
     assert isinstance(default, int)
     return default
 
@@ -118,7 +119,7 @@ def refused_port() -> Iterator[int]:
 
 
 @asynccontextmanager
-async def service_app(service: str, settings: PigeonSettings) -> AsyncIterator[Any]:
+async def service_app(service: str, settings: AllSettings) -> AsyncIterator[Any]:
     """The ASGI app `pigeon serve <service>` answers HTTP with, built as its serve() builds
     it, not connected to any server."""
     if service == "api":
@@ -148,7 +149,7 @@ async def service_app(service: str, settings: PigeonSettings) -> AsyncIterator[A
         from pigeon_projector.service import ProjectorService
         from pigeon_sender.service import SenderService
 
-        checked: dict[str, Callable[[PigeonSettings], Any]] = {
+        checked: dict[str, Callable[[AllSettings], Any]] = {
             "projector": ProjectorService,
             "sender": SenderService,
             "imap-sync": ImapSyncService,
@@ -182,7 +183,7 @@ async def test_each_probe_is_answered_by_its_service(service: str) -> None:
     }
     with refused_port() as port:
         nowhere = f"127.0.0.1:{port}"
-        settings = PigeonSettings(
+        settings = AllSettings(
             secret_key="k" * 40,
             database_url=f"postgresql://pigeon@{nowhere}/pigeon",
             nats_url=f"nats://{nowhere}",
@@ -257,5 +258,5 @@ def test_the_placeholder_secret_key_is_refused(name: str, monkeypatch: pytest.Mo
     for variable, value in placeholder_environments()[name].items():
         monkeypatch.setenv(variable, str(value))
     with pytest.raises(SettingsError) as caught:
-        load_settings()
+        load_settings(AllSettings)
     assert caught.value.variable == "PIGEON_SECRET_KEY"

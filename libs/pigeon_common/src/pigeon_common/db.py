@@ -11,6 +11,7 @@ from importlib import resources
 import asyncpg
 
 from pigeon_common.backoff import Backoff
+from pigeon_common.shared_sql import SQL
 
 log = logging.getLogger(__name__)
 
@@ -72,21 +73,28 @@ def migration_files() -> list[tuple[str, str]]:
 async def migrate(conn: asyncpg.Connection) -> list[str]:
     """Apply the migrations not yet applied, each in its own transaction; returns them."""
     applied_now: list[str] = []
-    await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
+    await conn.execute(SQL.migration_lock, MIGRATION_LOCK_KEY)
     try:
-        await conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-        )
-        done = {row["version"] for row in await conn.fetch("SELECT version FROM schema_migrations")}
+        await conn.execute(SQL.create_schema_migrations)
+        done = {row["version"] for row in await conn.fetch(SQL.applied_migrations)}
         for version, sql in migration_files():
             if version in done:
                 continue
             async with conn.transaction():
                 await conn.execute(sql)
-                await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
+                await conn.execute(SQL.record_migration, version)
             log.info("applied migration %s", version)
             applied_now.append(version)
     finally:
-        await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
+        await conn.execute(SQL.migration_unlock, MIGRATION_LOCK_KEY)
     return applied_now
+
+
+async def pending_migrations(conn: asyncpg.Connection) -> list[str]:
+    """The migrations this code knows that the database has not applied (all of them on
+    a database that was never migrated)."""
+    try:
+        done = {row["version"] for row in await conn.fetch(SQL.applied_migrations)}
+    except asyncpg.UndefinedTableError:
+        done = set()
+    return [version for version, _ in migration_files() if version not in done]

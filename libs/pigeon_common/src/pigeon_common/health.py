@@ -1,19 +1,61 @@
-"""/healthz and /readyz for the services that have no HTTP API of their own."""
+"""/healthz and /readyz for the services that have no HTTP API of their own (and the
+tracker's, in front of its tracking routes).
+
+The app is a table of routes: a service (or a helper such as a metrics endpoint) adds
+its own with `routes=`, each a coroutine that answers a `Reply`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pigeon_common.runtime import Readiness
 
 ReadyCheck = Callable[[], Awaitable[Readiness]]
+JSON = b"application/json"
 
 
-def health_app(check: ReadyCheck) -> Callable[..., Awaitable[None]]:
-    """A minimal ASGI app: GET /healthz (alive), GET /readyz (ready or 503 with the reason)."""
+@dataclass(frozen=True)
+class Reply:
+    """One answer of a health route."""
+
+    status: int
+    body: bytes
+    content_type: bytes = JSON
+
+    @classmethod
+    def json(cls, status: int, body: dict[str, Any]) -> Reply:
+        return cls(status, json.dumps(body).encode())
+
+
+Route = Callable[[], Awaitable[Reply]]
+NOT_FOUND = Reply.json(404, {"error": {"code": "not_found", "message": "not found"}})
+
+
+def health_routes(check: ReadyCheck) -> dict[str, Route]:
+    """GET /healthz (the process answers) and GET /readyz (ready, or 503 with the reason)."""
+
+    async def healthz() -> Reply:
+        return Reply.json(200, {"status": "ok"})
+
+    async def readyz() -> Reply:
+        readiness = await check()
+        if readiness.ready:
+            return Reply.json(200, {"status": "ready"})
+        return Reply.json(503, {"status": "not ready", "reason": readiness.reason})
+
+    return {"/healthz": healthz, "/readyz": readyz}
+
+
+def health_app(
+    check: ReadyCheck, routes: Mapping[str, Route] | None = None
+) -> Callable[..., Awaitable[None]]:
+    """A minimal ASGI app: the health routes and `routes`, by path (any method)."""
+    table = {**health_routes(check), **(routes or {})}
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -26,27 +68,16 @@ def health_app(check: ReadyCheck) -> Callable[..., Awaitable[None]]:
                     return
         if scope["type"] != "http":
             return
-        path = scope["path"]
-        body: dict[str, Any]
-        if path == "/healthz":
-            status, body = 200, {"status": "ok"}
-        elif path == "/readyz":
-            readiness = await check()
-            if readiness.ready:
-                status, body = 200, {"status": "ready"}
-            else:
-                status, body = 503, {"status": "not ready", "reason": readiness.reason}
-        else:
-            status, body = 404, {"error": {"code": "not_found", "message": "not found"}}
-        payload = json.dumps(body).encode()
+        route = table.get(scope["path"])
+        reply = await route() if route is not None else NOT_FOUND
         await send(
             {
                 "type": "http.response.start",
-                "status": status,
-                "headers": [(b"content-type", b"application/json")],
+                "status": reply.status,
+                "headers": [(b"content-type", reply.content_type)],
             }
         )
-        await send({"type": "http.response.body", "body": payload})
+        await send({"type": "http.response.body", "body": reply.body})
 
     return app
 
@@ -57,12 +88,14 @@ async def run_with_health(
     host: str,
     port: int,
     stop: asyncio.Event,
+    routes: Mapping[str, Route] | None = None,
 ) -> None:
-    """`run(stop)` with /healthz and /readyz served beside it on host:port; when either
-    ends, both stop."""
+    """`run(stop)` with /healthz and /readyz (and `routes`) served beside it on host:port;
+    when either ends, both stop."""
     from pigeon_common.serving import serve_asgi
 
-    health = asyncio.create_task(serve_asgi(health_app(check), host, port, stop, lifespan="off"))
+    app = health_app(check, routes)
+    health = asyncio.create_task(serve_asgi(app, host, port, stop, lifespan="off"))
     try:
         await run(stop)
     finally:

@@ -1,14 +1,15 @@
 """Named SQL queries kept in `.sql` files (`-- name: some-query` starts each one).
 
-Services load their files once at start-up and `prepare_all` them, so a typo fails at
-boot rather than on first use.
+Services load their files once at import and prepare every query when they start
+(`pigeon_common.runtime.start`), so a typo fails at boot rather than on first use.
 """
 
 from __future__ import annotations
 
 import re
 from importlib import resources
-from typing import Any
+
+import asyncpg
 
 NAME_LINE = re.compile(r"^--\s*name:\s*([a-z0-9_-]+)\s*$", re.MULTILINE)
 
@@ -34,16 +35,29 @@ def parse_queries(text: str) -> dict[str, str]:
     return queries
 
 
-class Queries:
-    """Attribute access to named queries: `q.create_campaign`."""
+class QueryError(Exception):
+    """Raised at start when PostgreSQL refuses to prepare a named query (a typo, a table
+    or column that the migrated schema does not have); names the file and the query."""
 
-    def __init__(self, queries: dict[str, str]) -> None:
+    def __init__(self, origin: str, name: str, reason: str) -> None:
+        super().__init__(f"query {name!r} of {origin} does not prepare: {reason}")
+        self.origin = origin
+        self.name = name
+        self.reason = reason
+
+
+class Queries:
+    """Attribute access to named queries: `q.create_campaign`; `origin` says which file
+    they came from (for errors)."""
+
+    def __init__(self, queries: dict[str, str], origin: str = "<queries>") -> None:
         self._queries = queries
+        self.origin = origin
 
     @classmethod
     def from_package(cls, package: str, filename: str) -> Queries:
         text = resources.files(package).joinpath(filename).read_text(encoding="utf-8")
-        return cls(parse_queries(text))
+        return cls(parse_queries(text), origin=f"{package}/{filename}")
 
     def __getattr__(self, name: str) -> str:
         try:
@@ -54,7 +68,11 @@ class Queries:
     def items(self) -> list[tuple[str, str]]:
         return list(self._queries.items())
 
-    async def prepare_all(self, conn: Any) -> None:
-        """Prepare every query on a connection: fails fast on a typo or a missing table."""
-        for _, sql in self.items():
-            await conn.prepare(sql)
+    async def prepare_all(self, conn: asyncpg.Connection) -> None:
+        """Prepare every query on a connection; a QueryError names the first that fails
+        (a typo, a missing table or column)."""
+        for name, sql in self.items():
+            try:
+                await conn.prepare(sql)
+            except asyncpg.PostgresError as exc:
+                raise QueryError(self.origin, name, f"{type(exc).__name__}: {exc}") from None

@@ -7,6 +7,8 @@ import uuid
 
 import asyncpg
 
+from pigeon_common.shared_sql import SQL
+
 PROJECTION = "read_models"
 # NOTIFY channel on which the projector announces each committed checkpoint.
 PROJECTED_CHANNEL = "pigeon_projected"
@@ -16,7 +18,5 @@ NIL_MAILBOX = uuid.UUID(int=0)
 
 async def read_checkpoint(conn: asyncpg.Connection, projection: str = PROJECTION) -> int:
     """The last stream sequence the read models contain."""
-    value = await conn.fetchval(
-        "SELECT last_seq FROM projection_checkpoints WHERE projection = $1", projection
-    )
+    value = await conn.fetchval(SQL.read_checkpoint, projection)
     return int(value or 0)

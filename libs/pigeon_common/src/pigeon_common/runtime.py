@@ -1,5 +1,7 @@
-"""What every service does at start: open NATS and PostgreSQL (retrying with backoff),
-provision the streams, and say whether it is ready and, if not, why."""
+"""What every service does at start (`start`): open NATS and PostgreSQL (retrying with
+backoff), provision the streams, wait for the database to be migrated, prepare the
+service's named queries (so a typo fails at boot, not on first use), and say whether it
+is ready and, if not, why."""
 
 from __future__ import annotations
 
@@ -16,6 +18,9 @@ from nats.js import JetStreamContext
 
 from pigeon_common import db, jetstream
 from pigeon_common.backoff import Backoff
+from pigeon_common.queries import Queries
+from pigeon_common.settings import SharedSettings
+from pigeon_common.shared_sql import SQL
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -84,6 +89,83 @@ async def open_connections(
     return Connections(pool=pool, nc=nc, js=js)
 
 
+@dataclass(frozen=True)
+class Boot:
+    """How one service starts: its client name on NATS, its pool size, and the named
+    queries it prepares (pigeon_common's shared ones are always added). `setup` runs
+    first, in the same rolled-back transaction, for queries that need a session object
+    such as a temporary table."""
+
+    name: str
+    queries: tuple[Queries, ...] = ()
+    pool_size: int = 10
+    setup: tuple[str, ...] = ()
+    reconnect_buffer: bool = False
+
+    @property
+    def all_queries(self) -> tuple[Queries, ...]:
+        return (SQL, *self.queries)
+
+
+async def start(settings: SharedSettings, boot: Boot, readiness: Readiness) -> Connections:
+    """The one start-up path of the services: connect (retrying until both servers
+    answer), wait until the database is migrated, then prepare every named query.
+
+    Raises QueryError when a query does not prepare on the migrated schema: a bug in
+    this release that no retry can mend, so the service stops at start and says which.
+    """
+    database_url, nats_url = settings.require_servers()
+    conns = await open_connections(
+        database_url,
+        nats_url,
+        name=boot.name,
+        readiness=readiness,
+        pool_size=boot.pool_size,
+        replicas=settings.jetstream_replicas,
+        reconnect_buffer=boot.reconnect_buffer,
+    )
+    try:
+        await prepare_queries(conns.pool, boot, readiness)
+    except BaseException:
+        await conns.close()
+        raise
+    return conns
+
+
+async def prepare_queries(pool: asyncpg.Pool, boot: Boot, readiness: Readiness) -> None:
+    """Prepare the service's queries once the database has every migration this code
+    knows; until then (or while PostgreSQL is away) say why and retry."""
+    backoff = Backoff()
+    while True:
+        try:
+            async with pool.acquire() as conn:
+                pending = await db.pending_migrations(conn)
+                if not pending:
+                    await _prepare(conn, boot)
+                    return
+            readiness.reason = (
+                f"database not migrated (run `pigeon migrate`): {', '.join(pending)} pending"
+            )
+        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+            readiness.reason = f"PostgreSQL not reachable: {exc}"
+        delay = backoff.next_delay()
+        log.warning("%s; retrying in %.1fs", readiness.reason, delay)
+        await asyncio.sleep(delay)
+
+
+async def _prepare(conn: asyncpg.Connection, boot: Boot) -> None:
+    # In a transaction that is rolled back: `setup` leaves nothing behind.
+    transaction = conn.transaction()
+    await transaction.start()
+    try:
+        for sql in boot.setup:
+            await conn.execute(sql)
+        for queries in boot.all_queries:
+            await queries.prepare_all(conn)
+    finally:
+        await transaction.rollback()
+
+
 async def until_stopped(awaitable: Coroutine[Any, Any, T], stop: asyncio.Event) -> T | None:
     """The awaitable's result, or None if `stop` is set first (the awaitable is cancelled)."""
     task = asyncio.ensure_future(awaitable)
@@ -105,7 +187,7 @@ async def check_live(conns: Connections, readiness: Readiness) -> None:
         return
     try:
         async with conns.pool.acquire(timeout=2) as conn:
-            await conn.fetchval("SELECT 1")
+            await conn.fetchval(SQL.ping)
     except Exception as exc:
         readiness.reason = f"PostgreSQL not reachable: {exc}"
         return

@@ -21,16 +21,10 @@ from pigeon_common.domain.campaign import CampaignState, StartSending, decide
 from pigeon_common.jetstream import publish_event
 from pigeon_common.jobs import SendChunk, chunk_ids, publish_chunks
 from pigeon_common.render import CampaignSpec
+from pigeon_common.shared_sql import SQL
 
 WaitProjected = Callable[[int], Awaitable[bool]]
 RUN_NAMESPACE = uuid.UUID("0b7f5a52-6a0e-4f0e-a7c1-3b1d1c9e2f44")
-
-ALL_RECIPIENTS = "SELECT id FROM recipients WHERE campaign_id = $1 ORDER BY lower(email), id"
-RECIPIENTS_WITHOUT_OUTCOME = (
-    "SELECT r.id FROM recipients r LEFT JOIN messages m"
-    " ON m.campaign_id = r.campaign_id AND m.recipient_id = r.id"
-    " WHERE r.campaign_id = $1 AND m.recipient_id IS NULL ORDER BY lower(r.email), r.id"
-)
 
 
 @dataclass(frozen=True)
@@ -67,7 +61,7 @@ async def start_sending(
 ) -> Enqueued:
     """Start the campaign in `state` (the domain refuses one that cannot start)."""
     campaign_id = state.campaign_id
-    ids = [row["id"] for row in await conn.fetch(ALL_RECIPIENTS, campaign_id)]
+    ids = [row["id"] for row in await conn.fetch(SQL.campaign_recipient_ids, campaign_id)]
     run_id = first_run_id(campaign_id)
     jobs = _jobs(campaign_id, run_id, ids, options.batch_size)
     [event] = decide(state, StartSending(run_id, len(ids), len(jobs), options, links))
@@ -92,7 +86,7 @@ async def resume_sending(
     wait_projected: WaitProjected | None = None,
 ) -> Enqueued:
     """Enqueue, under a new run, every recipient that has no outcome yet."""
-    ids = [row["id"] for row in await conn.fetch(RECIPIENTS_WITHOUT_OUTCOME, campaign_id)]
+    ids = [row["id"] for row in await conn.fetch(SQL.recipient_ids_without_outcome, campaign_id)]
     run_id = uuid.uuid4()
     jobs = _jobs(campaign_id, run_id, ids, batch_size)
     event = ev.CampaignResumed(campaign_id=campaign_id, run_id=run_id, chunks=len(jobs))
@@ -128,12 +122,6 @@ async def fail_campaign(js: JetStreamContext, campaign_id: uuid.UUID, reason: st
     )
 
 
-SPEC_QUERY = (
-    "SELECT c.id, c.name, c.subject, c.template_markdown, m.from_name, m.from_address"
-    " FROM campaigns c LEFT JOIN mailboxes m ON m.id = c.mailbox_id WHERE c.id = $1"
-)
-
-
 class NotSendableError(Exception):
     """The campaign cannot be sent as it stands (no mailbox, passwords that cannot be
     decrypted, a bad sender address); the message says why and names no secret."""
@@ -143,7 +131,7 @@ async def load_spec(
     conn: asyncpg.Connection, campaign_id: uuid.UUID, public_base_url: str | None
 ) -> CampaignSpec:
     """The campaign and its sender identity, as the renderer takes them."""
-    row = await conn.fetchrow(SPEC_QUERY, campaign_id)
+    row = await conn.fetchrow(SQL.campaign_spec, campaign_id)
     if row is None:
         raise NotSendableError("no such campaign")
     if row["from_address"] is None:

@@ -11,11 +11,7 @@ import asyncpg
 
 from pigeon_common.auth import TokenSigner, hash_password
 from pigeon_common.domain.access import Role, Scope
-
-INSERT_USER = (
-    "INSERT INTO users (id, email, password_hash, role) VALUES ($1, $2, $3, $4)"
-    " ON CONFLICT (email) DO NOTHING RETURNING id, token_epoch, password_hash"
-)
+from pigeon_common.shared_sql import SQL
 
 
 @dataclass(frozen=True)
@@ -40,7 +36,7 @@ async def create_user(
     role: Role = Role.MEMBER,
 ) -> NewUser:
     password = password or secrets.token_urlsafe(18)
-    row = await conn.fetchrow(INSERT_USER, uuid.uuid4(), email, hash_password(password), role)
+    row = await conn.fetchrow(SQL.insert_user, uuid.uuid4(), email, hash_password(password), role)
     if row is None:
         raise UserExistsError(email)
     args = (row["id"], row["token_epoch"], row["password_hash"])
@@ -54,13 +50,11 @@ async def create_user(
 
 
 async def user_count(conn: asyncpg.Connection) -> int:
-    return int(await conn.fetchval("SELECT count(*) FROM users"))
+    return int(await conn.fetchval(SQL.user_count))
 
 
 async def token_of(conn: asyncpg.Connection, signer: TokenSigner, email: str) -> str | None:
-    row = await conn.fetchrow(
-        "SELECT id, token_epoch, password_hash FROM users WHERE lower(email) = lower($1)", email
-    )
+    row = await conn.fetchrow(SQL.user_token_parts, email)
     if row is None:
         return None
     return signer.token_for(row["id"], row["token_epoch"], row["password_hash"])

@@ -17,11 +17,11 @@ from typing import Any
 
 import httpx
 
+from pigeon_cli.settings import AllSettings
 from pigeon_common import db, users
 from pigeon_common.auth import TokenSigner
 from pigeon_common.domain.access import Role
 from pigeon_common.serving import serve_asgi
-from pigeon_common.settings import PigeonSettings
 from pigeon_embedded.ports import free_port
 
 ADMIN_EMAIL = "admin@example.com"
@@ -30,7 +30,7 @@ ADMIN_PASSWORD = "admin-password-123"  # noqa: S105 (the test stack's throwaway 
 
 def stack_settings(
     database_url: str, nats_url: str, data_dir: Path, **overrides: Any
-) -> PigeonSettings:
+) -> AllSettings:
     """Settings for services under test: explicit servers, a throwaway secret, free ports."""
     values: dict[str, Any] = {
         "database_url": database_url,
@@ -45,7 +45,7 @@ def stack_settings(
         "read_your_writes_timeout_sec": 10.0,
     }
     values.update(overrides)
-    return PigeonSettings(**values)
+    return AllSettings(**values)
 
 
 async def migrate(database_url: str) -> None:
@@ -56,7 +56,7 @@ async def migrate(database_url: str) -> None:
         await conn.close()
 
 
-async def create_admin(settings: PigeonSettings, email: str = ADMIN_EMAIL) -> str:
+async def create_admin(settings: AllSettings, email: str = ADMIN_EMAIL) -> str:
     """Insert an administrator and return their token."""
     assert settings.database_url is not None
     conn = await db.connect(settings.database_url)
@@ -84,7 +84,7 @@ class SenderHandle:
 class Stack:
     """API + projector in this event loop; `client` talks to the API over a real socket."""
 
-    settings: PigeonSettings
+    settings: AllSettings
     token: str = ""
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -130,7 +130,7 @@ class Stack:
         return self.start_service(lambda s, stop: serve_imap_sync(settings, stop))
 
     def start_service(
-        self, serve: Callable[[PigeonSettings, asyncio.Event], Awaitable[None]]
+        self, serve: Callable[[AllSettings, asyncio.Event], Awaitable[None]]
     ) -> SenderHandle:
         """Run `serve(settings, stop)` in this loop until `await handle.stop()` (or the
         stack closes)."""

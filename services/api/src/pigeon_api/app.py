@@ -27,12 +27,12 @@ from pigeon_api.routes import (
     users,
 )
 from pigeon_api.routes.recipients import IMPORT_PATH_SUFFIX
-from pigeon_common.settings import PigeonSettings
+from pigeon_api.settings import ApiSettings
 
 API_PREFIX = "/api/v1"
 
 
-def create_app(settings: PigeonSettings) -> FastAPI:
+def create_app(settings: ApiSettings) -> FastAPI:
     context = ApiContext.from_settings(settings)
     context.on_connect.append(adopt_orphans)
 

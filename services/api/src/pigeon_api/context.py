@@ -11,25 +11,26 @@ from typing import Any
 
 from pigeon_api.errors import ApiError
 from pigeon_api.login_guard import LoginGuard
+from pigeon_api.settings import ApiSettings
 from pigeon_common.auth import TokenSigner
 from pigeon_common.events import Envelope
 from pigeon_common.jetstream import publish_event, publish_events
-from pigeon_common.queries import Queries
+from pigeon_common.queries import Queries, QueryError
 from pigeon_common.render import TrackingSigner
-from pigeon_common.runtime import Connections, Readiness, check_live, open_connections
+from pigeon_common.runtime import Boot, Connections, Readiness, check_live, start
 from pigeon_common.secrets_box import SecretBox
-from pigeon_common.settings import PigeonSettings
 from pigeon_common.watermark import ProjectionWatermark
 
 log = logging.getLogger(__name__)
 SQL = Queries.from_package("pigeon_api", "queries.sql")
+BOOT = Boot("pigeon-api", (SQL,))
 
 
 @dataclass
 class ApiContext:
     """Everything a request handler needs; built once per app by `create_app`."""
 
-    settings: PigeonSettings
+    settings: ApiSettings
     signer: TokenSigner
     box: SecretBox
     tracking: TrackingSigner
@@ -40,9 +41,13 @@ class ApiContext:
     _task: asyncio.Task[None] | None = None
     # Run once connected, before the API says it is ready (e.g. adopting old data).
     on_connect: list[Callable[[Any, Any], Awaitable[object]]] = field(default_factory=list)
+    # Called when the API cannot ever become ready (a query does not prepare); `fatal`
+    # is the error.
+    on_fatal: Callable[[], object] | None = None
+    fatal: QueryError | None = None
 
     @classmethod
-    def from_settings(cls, settings: PigeonSettings) -> ApiContext:
+    def from_settings(cls, settings: ApiSettings) -> ApiContext:
         secret = settings.secret()
         return cls(
             settings=settings,
@@ -61,23 +66,26 @@ class ApiContext:
         self._task = asyncio.create_task(self._connect())
 
     async def _connect(self) -> None:
-        database_url, nats_url = self.settings.require_servers()
-        conns = await open_connections(
-            database_url,
-            nats_url,
-            name="pigeon-api",
-            readiness=self.readiness,
-            replicas=self.settings.jetstream_replicas,
-        )
+        database_url, _ = self.settings.require_servers()
+        try:
+            conns = await start(self.settings, BOOT, self.readiness)
+        except QueryError as exc:
+            # A query of this release does not prepare: no retry mends it. Stay unready,
+            # say why, and stop the server where one was given (`pigeon serve api`).
+            self.readiness.reason = str(exc)
+            self.fatal = exc
+            log.error("%s", exc)
+            if self.on_fatal is not None:
+                self.on_fatal()
+            return
         while True:
             try:
                 async with conns.pool.acquire() as conn:
-                    await SQL.prepare_all(conn)
                     for hook in self.on_connect:
                         await hook(conn, conns.js)
                 break
             except Exception as exc:
-                self.readiness.reason = f"database not ready (run `pigeon migrate`?): {exc}"
+                self.readiness.reason = f"database not ready: {exc}"
                 log.warning("%s", self.readiness.reason)
                 await asyncio.sleep(2)
         watermark = ProjectionWatermark(database_url, conns.pool)

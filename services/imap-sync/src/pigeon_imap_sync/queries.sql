@@ -46,3 +46,11 @@ LIMIT 1;
 SELECT DISTINCT campaign_id, recipient_id FROM delivery_events
 WHERE kind = 'bounced' AND repeatable AND mailbox_id = $1 AND lower(email) = lower($2)
   AND at >= $3;
+
+-- name: try-lock-mailbox
+-- One sync of a mailbox at a time across replicas (session advisory lock, keyed by the
+-- namespace and the mailbox id).
+SELECT pg_try_advisory_lock($1, hashtext($2));
+
+-- name: unlock-mailbox
+SELECT pg_advisory_unlock($1, hashtext($2));

@@ -26,26 +26,28 @@ from pigeon_common.backoff import Backoff
 from pigeon_common.health import run_with_health
 from pigeon_common.jetstream import IMAP_SYNC_NOW_SUBJECT
 from pigeon_common.runtime import (
+    Boot,
     Connections,
     Readiness,
     check_live,
-    open_connections,
     pause,
+    start,
     until_stopped,
 )
 from pigeon_common.secrets_box import SecretBox
-from pigeon_common.settings import PigeonSettings
-from pigeon_imap_sync.sync import MailboxAccount, MailboxSync, connect, load_accounts
+from pigeon_imap_sync.settings import ImapSyncSettings
+from pigeon_imap_sync.sync import SQL, MailboxAccount, MailboxSync, connect, load_accounts
 
 log = logging.getLogger(__name__)
 QUEUE_GROUP = "imap-sync"
 RECONCILE_SEC = 5.0  # how soon a new, changed or removed mailbox is noticed
 IDLE_MAX_SEC = 29 * 60.0  # RFC 2177: re-issue IDLE at least every 29 minutes
 SYNC_NOW_WAIT_SEC = 30.0  # a running sync of the same mailbox is waited for, this long
+BOOT = Boot("pigeon-imap-sync", (SQL,), pool_size=5)
 
 
 class ImapSyncService:
-    def __init__(self, settings: PigeonSettings) -> None:
+    def __init__(self, settings: ImapSyncSettings) -> None:
         self.settings = settings
         self.readiness = Readiness()
         self._box = SecretBox(settings.secret())
@@ -60,15 +62,7 @@ class ImapSyncService:
         return self.readiness
 
     async def run(self, stop: asyncio.Event) -> None:
-        database_url, nats_url = self.settings.require_servers()
-        opening = open_connections(
-            database_url,
-            nats_url,
-            name="pigeon-imap-sync",
-            readiness=self.readiness,
-            pool_size=5,
-            replicas=self.settings.jetstream_replicas,
-        )
+        opening = start(self.settings, BOOT, self.readiness)
         conns = await until_stopped(opening, stop)  # a stop while the servers are away
         if conns is None:
             return
@@ -163,7 +157,7 @@ class ImapSyncService:
         return report.as_dict()
 
 
-async def serve(settings: PigeonSettings, stop: asyncio.Event) -> None:
+async def serve(settings: ImapSyncSettings, stop: asyncio.Event) -> None:
     service = ImapSyncService(settings)
     await run_with_health(
         service.run, service.check, settings.imap_sync_host, settings.imap_sync_port, stop

@@ -31,7 +31,6 @@ from pigeon_common.events import Security, envelope_for
 from pigeon_common.imap_protocol import ImapError, ImapProtocolError, plan_batches
 from pigeon_common.queries import Queries
 from pigeon_common.secrets_box import SecretBox, SecretBoxError
-from pigeon_common.settings import PigeonSettings
 from pigeon_common.validation import address_key
 from pigeon_imap_sync.classify import classify
 from pigeon_imap_sync.folder_reader import FetchedMessage, ImapFolderReader, open_folder_reader
@@ -46,6 +45,7 @@ from pigeon_imap_sync.plan import (
     skipped_event,
     suppresses,
 )
+from pigeon_imap_sync.settings import ImapSyncSettings
 
 log = logging.getLogger(__name__)
 SQL = Queries.from_package("pigeon_imap_sync", "queries.sql")
@@ -141,7 +141,7 @@ class ImapConnectFailure(ConnectionError):
         self.failure = failure
 
 
-async def connect(account: MailboxAccount, settings: PigeonSettings) -> ImapFolderReader:
+async def connect(account: MailboxAccount, settings: ImapSyncSettings) -> ImapFolderReader:
     """A logged-in reader, checked against the host policy; ImapConnectFailure if not."""
     try:
         return await open_folder_reader(
@@ -164,7 +164,7 @@ class MailboxSync:
     advisory lock and every query of the sync, so concurrent syncs never wait on each
     other for a second connection."""
 
-    def __init__(self, pool: asyncpg.Pool, js: JetStreamContext, settings: PigeonSettings):
+    def __init__(self, pool: asyncpg.Pool, js: JetStreamContext, settings: ImapSyncSettings):
         self._pool = pool
         self._js = js
         self._settings = settings
@@ -198,11 +198,7 @@ class MailboxSync:
                             SQL.save_sync_error, account.id, account.folder, report.error[:500]
                         )
                 finally:
-                    await conn.execute(
-                        "SELECT pg_advisory_unlock($1, hashtext($2))",
-                        LOCK_NAMESPACE,
-                        str(account.id),
-                    )
+                    await conn.execute(SQL.unlock_mailbox, LOCK_NAMESPACE, str(account.id))
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             report.error = f"database: {_describe(exc)}"
         return report
@@ -215,7 +211,7 @@ class _FolderRun:
         self,
         conn: asyncpg.Connection,
         js: JetStreamContext,
-        settings: PigeonSettings,
+        settings: ImapSyncSettings,
         account: MailboxAccount,
         report: SyncReport,
     ) -> None:
@@ -375,9 +371,7 @@ async def _try_lock(conn: asyncpg.Connection, mailbox_id: uuid.UUID, wait_sec: f
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_sec
     while True:
-        if await conn.fetchval(
-            "SELECT pg_try_advisory_lock($1, hashtext($2))", LOCK_NAMESPACE, str(mailbox_id)
-        ):
+        if await conn.fetchval(SQL.try_lock_mailbox, LOCK_NAMESPACE, str(mailbox_id)):
             return True
         if loop.time() >= deadline:
             return False

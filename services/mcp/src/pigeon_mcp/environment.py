@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from pigeon_common.settings import PigeonSettings
+from pigeon_mcp.settings import McpSettings
 
 TEMPLATE_CONTEXT: dict[str, str] = {
     "campaign.id, campaign.name": "the campaign; {{ campaign }} prints its name",
@@ -55,13 +55,13 @@ class Environment(BaseModel):
     template_rules: list[str]
 
 
-def public_base_url(settings: PigeonSettings) -> str:
+def public_base_url(settings: McpSettings) -> str:
     """The tracking base as the senders render it: PIGEON_PUBLIC_BASE_URL, or (as `pigeon up`
     does when it is unset) the local tracker's address."""
     return settings.tracking_base or f"http://{settings.tracker_host}:{settings.tracker_port}"
 
 
-def environment(settings: PigeonSettings) -> Environment:
+def environment(settings: McpSettings) -> Environment:
     base = public_base_url(settings)
     return Environment(
         public_base_url=base,

@@ -10,12 +10,12 @@ from mcp.server import MCPServer
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 
-from pigeon_common.settings import PigeonSettings
 from pigeon_mcp import prompts
 from pigeon_mcp.api import Api, ApiCallError
 from pigeon_mcp.auth import ApiTokenVerifier
 from pigeon_mcp.environment import environment, public_base_url
 from pigeon_mcp.gateway import Gateway
+from pigeon_mcp.settings import McpSettings
 from pigeon_mcp.tools import campaigns, mailboxes, recipients, results, sending, suppressions
 
 NAME = "mc-pigeon"
@@ -24,7 +24,7 @@ ENVIRONMENT_URI = "pigeon://environment"
 REPORT_URI = "pigeon://campaigns/{campaign_id}/report"
 
 
-def instructions(settings: PigeonSettings) -> str:
+def instructions(settings: McpSettings) -> str:
     base = public_base_url(settings)
     return (
         "MC Pigeon sends email campaigns through the user's own mailbox and tracks opens, "
@@ -45,9 +45,7 @@ def instructions(settings: PigeonSettings) -> str:
     )
 
 
-def create_server(
-    settings: PigeonSettings, api: Api, *, stdio_token: str | None = None
-) -> MCPServer:
+def create_server(settings: McpSettings, api: Api, *, stdio_token: str | None = None) -> MCPServer:
     """The gateway. Without `stdio_token` it is an OAuth resource server whose bearer
     tokens are the API's personal access tokens; with it, every call uses that token."""
     auth: AuthSettings | None = None
@@ -75,7 +73,7 @@ def create_server(
     return server
 
 
-def _register_resources(server: MCPServer, settings: PigeonSettings, gw: Gateway) -> None:
+def _register_resources(server: MCPServer, settings: McpSettings, gw: Gateway) -> None:
     @server.resource(ENVIRONMENT_URI, name="environment", mime_type="application/json")
     def environment_resource() -> str:
         """public_base_url, the URL forms of the pixel, click and unsubscribe links, and the

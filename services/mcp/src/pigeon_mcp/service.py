@@ -10,12 +10,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from pigeon_common.serving import serve_asgi
-from pigeon_common.settings import PigeonSettings
 from pigeon_mcp.api import Api
 from pigeon_mcp.server import MCP_PATH, create_server
+from pigeon_mcp.settings import McpSettings
 
 
-async def serve(settings: PigeonSettings, stop: asyncio.Event) -> None:
+async def serve(settings: McpSettings, stop: asyncio.Event) -> None:
     """Serve streamable HTTP on mcp_host:mcp_port until `stop` is set."""
     api = Api(settings.api_base)
     try:
@@ -28,7 +28,7 @@ async def serve(settings: PigeonSettings, stop: asyncio.Event) -> None:
         await api.close()
 
 
-async def run_stdio(settings: PigeonSettings, token: str) -> None:
+async def run_stdio(settings: McpSettings, token: str) -> None:
     """Talk MCP over this process's stdin and stdout, every call with `token`."""
     api = Api(settings.api_base)
     try:

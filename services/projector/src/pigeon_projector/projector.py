@@ -25,10 +25,10 @@ from pydantic_core import to_json
 
 from pigeon_common.events import EVENT_SUBJECT_PREFIX, UnknownEventError, decode_event
 from pigeon_common.jetstream import EVENTS_STREAM
+from pigeon_common.queries import Queries
 from pigeon_common.read_models import PROJECTED_CHANNEL, PROJECTION, read_checkpoint
 from pigeon_projector import message_states
 from pigeon_projector.projection import (
-    READ_MODEL_TABLES,
     SQL,
     Write,
     group_writes,
@@ -38,6 +38,7 @@ from pigeon_projector.projection import (
 from pigeon_projector.pull import BatchPuller, stream_sequence
 
 log = logging.getLogger(__name__)
+CHECKPOINT_SQL = Queries.from_package("pigeon_projector", "checkpoint.sql")
 
 PROJECTOR_LOCK_KEY = 7_246_371_002
 # Recipient upserts in one batch from which the COPY path pays off.
@@ -76,17 +77,11 @@ async def apply_batch(
     Returns the checkpoint after the batch.
     """
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", PROJECTOR_LOCK_KEY)
-        last = await conn.fetchval(
-            "SELECT last_seq FROM projection_checkpoints WHERE projection = $1 FOR UPDATE",
-            projection,
-        )
+        await conn.execute(CHECKPOINT_SQL.projector_lock, PROJECTOR_LOCK_KEY)
+        last = await conn.fetchval(CHECKPOINT_SQL.checkpoint_for_update, projection)
         if last is None:
             last = 0
-            await conn.execute(
-                "INSERT INTO projection_checkpoints (projection, last_seq) VALUES ($1, 0)",
-                projection,
-            )
+            await conn.execute(CHECKPOINT_SQL.insert_checkpoint, projection)
         fresh = [event for event in batch if event.seq > last]
         if not fresh:
             return int(last)
@@ -109,30 +104,18 @@ async def apply_batch(
         # After every other write: the states are computed from the tables just written.
         await message_states.refresh(conn, touched)
         if skipped:
-            await conn.executemany(
-                "INSERT INTO projection_skipped (seq, event_type, error) VALUES ($1, $2, $3)"
-                " ON CONFLICT (seq) DO NOTHING",
-                skipped,
-            )
+            await conn.executemany(CHECKPOINT_SQL.insert_skipped, skipped)
         new_last = max(event.seq for event in fresh)
-        await conn.execute(
-            "UPDATE projection_checkpoints SET last_seq = $2 WHERE projection = $1",
-            projection,
-            new_last,
-        )
-        await conn.execute("SELECT pg_notify($1, $2)", PROJECTED_CHANNEL, str(new_last))
+        await conn.execute(CHECKPOINT_SQL.save_checkpoint, projection, new_last)
+        await conn.execute(CHECKPOINT_SQL.notify_projected, PROJECTED_CHANNEL, str(new_last))
         return new_last
 
 
 async def _copy_upsert_recipients(conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> None:
     """Many recipient upserts as COPY into a temporary table plus one INSERT ... SELECT:
     about a third faster than executemany for a large import."""
-    await conn.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS recipients_incoming (campaign_id uuid, id uuid,"
-        " email text, name text, attributes text, created_at timestamptz,"
-        " updated_at timestamptz) ON COMMIT DELETE ROWS"
-    )
-    await conn.execute("TRUNCATE recipients_incoming")
+    await conn.execute(CHECKPOINT_SQL.create_recipients_incoming)
+    await conn.execute(CHECKPOINT_SQL.empty_recipients_incoming)
     await conn.copy_records_to_table(
         "recipients_incoming",
         records=[
@@ -221,13 +204,9 @@ async def rebuild(
     Returns the sequence the read models now stand at.
     """
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", PROJECTOR_LOCK_KEY)
-        await conn.execute(f"TRUNCATE {', '.join(READ_MODEL_TABLES)}")
-        await conn.execute(
-            "INSERT INTO projection_checkpoints (projection, last_seq) VALUES ($1, 0)"
-            " ON CONFLICT (projection) DO UPDATE SET last_seq = 0",
-            PROJECTION,
-        )
+        await conn.execute(CHECKPOINT_SQL.projector_lock, PROJECTOR_LOCK_KEY)
+        await conn.execute(CHECKPOINT_SQL.truncate_read_models)
+        await conn.execute(CHECKPOINT_SQL.reset_checkpoint, PROJECTION)
         target = await stream_last_seq(js)
         if target == 0:
             return 0

@@ -8,21 +8,33 @@ import logging
 from pigeon_common.backoff import Backoff
 from pigeon_common.health import run_with_health
 from pigeon_common.runtime import (
+    Boot,
     Connections,
     Readiness,
     check_live,
-    open_connections,
     pause,
+    start,
     until_stopped,
 )
-from pigeon_common.settings import PigeonSettings
-from pigeon_projector.projector import AfterCommit, Projector
+from pigeon_projector.message_states import STATES_SQL
+from pigeon_projector.projection import SQL
+from pigeon_projector.projector import CHECKPOINT_SQL, AfterCommit, Projector
+from pigeon_projector.settings import ProjectorSettings
 
 log = logging.getLogger(__name__)
+# The COPY path's temporary table exists per session: created before its queries prepare.
+BOOT = Boot(
+    "pigeon-projector",
+    (SQL, STATES_SQL, CHECKPOINT_SQL),
+    pool_size=2,
+    setup=(CHECKPOINT_SQL.create_recipients_incoming,),
+)
 
 
 class ProjectorService:
-    def __init__(self, settings: PigeonSettings, after_commit: AfterCommit | None = None) -> None:
+    def __init__(
+        self, settings: ProjectorSettings, after_commit: AfterCommit | None = None
+    ) -> None:
         self.settings = settings
         self.readiness = Readiness()
         self._after_commit = after_commit
@@ -38,19 +50,8 @@ class ProjectorService:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Project until `stop` is set, reconnecting after any failure."""
-        database_url, nats_url = self.settings.require_servers()
         backoff = Backoff()
-        self._conns = await until_stopped(
-            open_connections(
-                database_url,
-                nats_url,
-                name="pigeon-projector",
-                readiness=self.readiness,
-                pool_size=2,
-                replicas=self.settings.jetstream_replicas,
-            ),
-            stop,
-        )
+        self._conns = await until_stopped(start(self.settings, BOOT, self.readiness), stop)
         if self._conns is None:
             return
         try:
@@ -75,7 +76,7 @@ class ProjectorService:
             await self._conns.close()
 
 
-async def serve(settings: PigeonSettings, stop: asyncio.Event) -> None:
+async def serve(settings: ProjectorSettings, stop: asyncio.Event) -> None:
     """Run the projector and its health endpoints until `stop` is set."""
     service = ProjectorService(settings)
     await run_with_health(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import uuid
 
@@ -19,11 +20,12 @@ from pigeon_common.jetstream import EVENTS_STREAM, JOBS_STREAM
 from pigeon_common.jobs import SENDER_CONSUMER, SendChunk, provision_sending
 from pigeon_common.render import TemplateError, TrackingSigner, compile_campaign
 from pigeon_common.runtime import (
+    Boot,
     Connections,
     Readiness,
     check_live,
-    open_connections,
     pause,
+    start,
     until_stopped,
 )
 from pigeon_common.secrets_box import SecretBox
@@ -34,7 +36,6 @@ from pigeon_common.sending import (
     load_spec,
     start_sending,
 )
-from pigeon_common.settings import PigeonSettings
 from pigeon_common.watermark import ProjectionWatermark
 from pigeon_sender.campaign import SendingCampaign
 from pigeon_sender.chunks import mark_chunk_done
@@ -42,16 +43,18 @@ from pigeon_sender.claims import ClaimStore
 from pigeon_sender.copies import CopyStore
 from pigeon_sender.messenger import Copiers, SmtpMessenger
 from pigeon_sender.ratelimit import RateLimiter
+from pigeon_sender.settings import SenderSettings
 from pigeon_sender.store import SQL, CampaignStore
 from pigeon_sender.worker import Deps, Worker
 
 log = logging.getLogger(__name__)
 SCHEDULER_INTERVAL_SEC = 5.0
 COMPLETION_WAIT_SEC = 30.0
+BOOT = Boot("pigeon-sender", (SQL,))
 
 
 class SenderService:
-    def __init__(self, settings: PigeonSettings) -> None:
+    def __init__(self, settings: SenderSettings) -> None:
         self.settings = settings
         self.readiness = Readiness()
         self._conns: Connections | None = None
@@ -65,18 +68,10 @@ class SenderService:
         return self.readiness
 
     async def run(self, stop: asyncio.Event) -> None:
-        database_url, nats_url = self.settings.require_servers()
-        conns = await until_stopped(
-            open_connections(
-                database_url,
-                nats_url,
-                name="pigeon-sender",
-                readiness=self.readiness,
-                pool_size=self.settings.sender_concurrency + 2,
-                replicas=self.settings.jetstream_replicas,
-            ),
-            stop,
-        )
+        database_url, _ = self.settings.require_servers()
+        # One connection per worker, plus the scheduler's and the completion check's.
+        boot = dataclasses.replace(BOOT, pool_size=self.settings.sender_concurrency + 2)
+        conns = await until_stopped(start(self.settings, boot, self.readiness), stop)
         if conns is None:
             return
         self._conns = conns
@@ -220,7 +215,7 @@ class SenderService:
                 log.info("scheduled campaign %s started", row["id"])
 
 
-async def serve(settings: PigeonSettings, stop: asyncio.Event) -> None:
+async def serve(settings: SenderSettings, stop: asyncio.Event) -> None:
     service = SenderService(settings)
     await run_with_health(
         service.run, service.check, settings.sender_host, settings.sender_port, stop

@@ -21,7 +21,6 @@ from pigeon_common.events import MachineReason
 from pigeon_common.health import health_app
 from pigeon_common.render import TrackingSigner
 from pigeon_common.runtime import Connections, Readiness, check_live
-from pigeon_common.settings import PigeonSettings
 from pigeon_tracker import responses
 from pigeon_tracker.agents import Agent, client_ip, machine_reason, read_agent
 from pigeon_tracker.coalesce import FloodGate
@@ -38,6 +37,7 @@ from pigeon_tracker.links import LinkCache
 from pigeon_tracker.pages import PAGE_HEADERS, render_page
 from pigeon_tracker.publisher import EventPublisher, NotStoredError
 from pigeon_tracker.responses import Send
+from pigeon_tracker.settings import TrackerSettings
 from pigeon_tracker.unsubscribe import SQL, Answer, Unsubscriber
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ async def deps_for(conns: Connections) -> Deps:
 class TrackerApp:
     """The ASGI app; it answers 503 on tracking routes until `attach()` gives it servers."""
 
-    def __init__(self, settings: PigeonSettings) -> None:
+    def __init__(self, settings: TrackerSettings) -> None:
         self.readiness = Readiness()
         self._signer = TrackingSigner(settings.secret())
         self._trusted_proxies = settings.tracker_trusted_proxies
@@ -305,6 +305,6 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None
     return b"".join(chunks)
 
 
-def create_app(settings: PigeonSettings) -> TrackerApp:
+def create_app(settings: TrackerSettings) -> TrackerApp:
     """A tracker app for these settings, not yet connected (see `TrackerApp.attach`)."""
     return TrackerApp(settings)

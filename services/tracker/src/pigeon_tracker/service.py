@@ -9,15 +9,15 @@ import socket
 from types import TracebackType
 from typing import Self
 
-from pigeon_common.settings import PigeonSettings
 from pigeon_tracker.app import TrackerApp, create_app
+from pigeon_tracker.settings import TrackerSettings
 from pigeon_tracker.supervisor import Supervisor
 from pigeon_tracker.worker import listening_socket, run_worker
 
 READY_POLL_SEC = 0.02
 
 
-async def serve(settings: PigeonSettings, stop: asyncio.Event) -> None:
+async def serve(settings: TrackerSettings, stop: asyncio.Event) -> None:
     """Serve on tracker_host:tracker_port until `stop` is set: in this process with one
     worker, else `tracker_workers` worker processes sharing the port."""
     if settings.tracker_workers <= 1:
@@ -34,7 +34,7 @@ class Tracker:
     NATS and PostgreSQL); `tracker.url` is its base URL.
     """
 
-    def __init__(self, settings: PigeonSettings, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, settings: TrackerSettings, host: str = "127.0.0.1", port: int = 0) -> None:
         self.settings = settings
         self.host = host
         self.app: TrackerApp = create_app(settings)

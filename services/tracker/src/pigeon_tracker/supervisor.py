@@ -20,7 +20,7 @@ from pigeon_common.backoff import Backoff
 from pigeon_common.logs import configure_logging
 from pigeon_common.runtime import pause
 from pigeon_common.serving import run_service
-from pigeon_common.settings import PigeonSettings
+from pigeon_tracker.settings import TrackerSettings
 from pigeon_tracker.worker import listening_socket, run_worker
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ STOP_TIMEOUT_SEC = 10.0
 PARENT_CHECK_SEC = 1.0
 
 
-def worker_main(settings: PigeonSettings, host: str, port: int) -> None:
+def worker_main(settings: TrackerSettings, host: str, port: int) -> None:
     """Entry point of a worker process: serve until SIGTERM/SIGINT or the parent is gone."""
     configure_logging(settings.log_level)
     parent = os.getppid()
@@ -59,7 +59,7 @@ async def _watch_parent(parent: int, stop: asyncio.Event) -> None:
 class Supervisor:
     """Runs `settings.tracker_workers` workers until stopped."""
 
-    def __init__(self, settings: PigeonSettings) -> None:
+    def __init__(self, settings: TrackerSettings) -> None:
         self.settings = settings
         self.port: int | None = None
         self._context = multiprocessing.get_context("spawn")

@@ -13,12 +13,14 @@ import socket
 
 import uvicorn
 
-from pigeon_common.runtime import open_connections, until_stopped
+from pigeon_common.runtime import Boot, start, until_stopped
 from pigeon_common.serving import serve_config
-from pigeon_common.settings import PigeonSettings
 from pigeon_tracker.app import TrackerApp, create_app, deps_for
+from pigeon_tracker.settings import TrackerSettings
+from pigeon_tracker.unsubscribe import SQL
 
-POOL_SIZE = 4  # unsubscribe pages and link-cache misses only
+# A small pool: unsubscribe pages and link-cache misses only.
+BOOT = Boot("pigeon-tracker", (SQL,), pool_size=4)
 BACKLOG = 2048
 
 
@@ -58,7 +60,7 @@ async def serve_app(app: TrackerApp, sockets: list[socket.socket], stop: asyncio
 
 
 async def run_worker(
-    settings: PigeonSettings,
+    settings: TrackerSettings,
     sockets: list[socket.socket],
     stop: asyncio.Event,
     app: TrackerApp | None = None,
@@ -67,16 +69,7 @@ async def run_worker(
     app = app or create_app(settings)
     server = asyncio.create_task(serve_app(app, sockets, stop))
     server.add_done_callback(lambda _: stop.set())  # a server that failed ends the worker
-    database_url, nats_url = settings.require_servers()
-    opening = open_connections(
-        database_url,
-        nats_url,
-        name="pigeon-tracker",
-        readiness=app.readiness,
-        pool_size=POOL_SIZE,
-        replicas=settings.jetstream_replicas,
-    )
-    conns = await until_stopped(opening, stop)
+    conns = await until_stopped(start(settings, BOOT, app.readiness), stop)
     deps = None
     try:
         if conns is not None:
