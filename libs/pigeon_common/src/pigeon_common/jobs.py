@@ -10,7 +10,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, KeyValueConfig, StorageType
 from nats.js.errors import BucketNotFoundError, NotFoundError
 from pydantic import BaseModel, ConfigDict
 
-from pigeon_common.jetstream import JOB_SUBJECT_PREFIX, JOBS_STREAM, Header
+from pigeon_common.jetstream import JOB_SUBJECT_PREFIX, JOBS_STREAM, Header, store_nowait
 
 SEND_SUBJECT = f"{JOB_SUBJECT_PREFIX}.send"
 SENDER_CONSUMER = "sender"
@@ -39,15 +39,15 @@ def chunk_ids(ids: Sequence[uuid.UUID], size: int) -> list[list[uuid.UUID]]:
 
 
 async def publish_chunks(js: JetStreamContext, chunks: Sequence[SendChunk]) -> None:
-    """Enqueue jobs, acks awaited together; a job re-published in the window is dropped."""
+    """Enqueue jobs, acks awaited together; a job re-published in the window is dropped.
+    Raises PublishFailedError when a job could not be stored within the retry window."""
     futures = [
-        await js.publish_async(
+        await store_nowait(
+            js,
             SEND_SUBJECT,
             chunk.model_dump_json().encode(),
+            {Header.MSG_ID: f"chunk:{chunk.campaign_id}:{chunk.run_id}:{chunk.chunk_index}"},
             stream=JOBS_STREAM,
-            headers={
-                Header.MSG_ID: f"chunk:{chunk.campaign_id}:{chunk.run_id}:{chunk.chunk_index}"
-            },
         )
         for chunk in chunks
     ]

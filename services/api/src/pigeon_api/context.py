@@ -13,7 +13,7 @@ from pigeon_api.errors import ApiError
 from pigeon_api.login_guard import LoginGuard
 from pigeon_common.auth import TokenSigner
 from pigeon_common.events import Envelope
-from pigeon_common.jetstream import publish_event, publish_events
+from pigeon_common.jetstream import configure_publish_retry, publish_event, publish_events
 from pigeon_common.queries import Queries
 from pigeon_common.render import TrackingSigner
 from pigeon_common.runtime import Connections, Readiness, check_live, open_connections
@@ -62,6 +62,7 @@ class ApiContext:
 
     async def _connect(self) -> None:
         database_url, nats_url = self.settings.require_servers()
+        configure_publish_retry(self.settings.publish_retry_sec)
         conns = await open_connections(
             database_url,
             nats_url,

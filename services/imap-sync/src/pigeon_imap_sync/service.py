@@ -24,7 +24,7 @@ from nats.aio.msg import Msg
 
 from pigeon_common.backoff import Backoff
 from pigeon_common.health import run_with_health
-from pigeon_common.jetstream import IMAP_SYNC_NOW_SUBJECT
+from pigeon_common.jetstream import IMAP_SYNC_NOW_SUBJECT, configure_publish_retry
 from pigeon_common.runtime import (
     Connections,
     Readiness,
@@ -61,6 +61,7 @@ class ImapSyncService:
 
     async def run(self, stop: asyncio.Event) -> None:
         database_url, nats_url = self.settings.require_servers()
+        configure_publish_retry(self.settings.publish_retry_sec)
         opening = open_connections(
             database_url,
             nats_url,

@@ -15,7 +15,7 @@ from pigeon_common.backoff import Backoff
 from pigeon_common.domain.campaign import CampaignState
 from pigeon_common.domain.status import CampaignStatus
 from pigeon_common.health import run_with_health
-from pigeon_common.jetstream import EVENTS_STREAM, JOBS_STREAM
+from pigeon_common.jetstream import EVENTS_STREAM, JOBS_STREAM, configure_publish_retry
 from pigeon_common.jobs import SENDER_CONSUMER, SendChunk, provision_sending
 from pigeon_common.render import TemplateError, TrackingSigner, compile_campaign
 from pigeon_common.runtime import (
@@ -48,6 +48,9 @@ from pigeon_sender.worker import Deps, Worker
 log = logging.getLogger(__name__)
 SCHEDULER_INTERVAL_SEC = 5.0
 COMPLETION_WAIT_SEC = 30.0
+# The last chunk's job is acked before the run's count and the completion check: those
+# are retried this long (a NATS leader election, a PostgreSQL hiccup) or nobody would.
+CHUNK_DONE_RETRY_SEC = 60.0
 
 
 class SenderService:
@@ -66,6 +69,7 @@ class SenderService:
 
     async def run(self, stop: asyncio.Event) -> None:
         database_url, nats_url = self.settings.require_servers()
+        configure_publish_retry(self.settings.publish_retry_sec)
         conns = await until_stopped(
             open_connections(
                 database_url,
@@ -151,9 +155,22 @@ class SenderService:
         assert self._conns is not None and self._watermark is not None
         if job.run_id != campaign.run_id:
             return
-        done = await mark_chunk_done(self._conns.js, campaign.id, job.run_id, job.chunk_index)
-        if done >= campaign.run_chunks:
-            await self.check_complete(campaign.id)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CHUNK_DONE_RETRY_SEC
+        backoff = Backoff()
+        while True:
+            try:  # both steps are idempotent: a set of chunks, one `done:` message id
+                js = self._conns.js
+                done = await mark_chunk_done(js, campaign.id, job.run_id, job.chunk_index)
+                if done >= campaign.run_chunks:
+                    await self.check_complete(campaign.id)
+                return
+            except Exception as exc:
+                delay = backoff.next_delay()
+                if loop.time() + delay > deadline:
+                    raise
+                log.warning("counting chunk %d failed (%s); retrying", job.chunk_index, exc)
+                await asyncio.sleep(delay)
 
     async def check_complete(self, campaign_id: uuid.UUID) -> bool:
         """Publish the campaign's DONE when every recipient has an outcome."""

@@ -13,6 +13,7 @@ import socket
 
 import uvicorn
 
+from pigeon_common.jetstream import configure_publish_retry
 from pigeon_common.runtime import open_connections, until_stopped
 from pigeon_common.serving import serve_config
 from pigeon_common.settings import PigeonSettings
@@ -68,6 +69,7 @@ async def run_worker(
     server = asyncio.create_task(serve_app(app, sockets, stop))
     server.add_done_callback(lambda _: stop.set())  # a server that failed ends the worker
     database_url, nats_url = settings.require_servers()
+    configure_publish_retry(settings.publish_retry_sec)
     opening = open_connections(
         database_url,
         nats_url,
