@@ -36,7 +36,12 @@ from nats.js.api import (
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import APIError, NoStreamResponseError, NotFoundError
+from nats.js.errors import (
+    APIError,
+    NoStreamResponseError,
+    NotFoundError,
+    ServiceUnavailableError,
+)
 
 from pigeon_common.backoff import Backoff
 from pigeon_common.events import EVENT_SUBJECT_PREFIX, Envelope
@@ -196,6 +201,7 @@ class PublishFailedError(Exception):
 
 _REFUSED = (
     NoStreamResponseError,
+    ServiceUnavailableError,
     NoRespondersError,
     ConnectionReconnectingError,
     OutboundBufferLimitError,
@@ -210,7 +216,7 @@ def is_refused(exc: BaseException) -> bool:
     servers. (An ack that never came is not proof: see `is_unanswered`.)"""
     if isinstance(exc, _REFUSED):
         return True
-    return isinstance(exc, APIError) and exc.code in _UNAVAILABLE_CODES
+    return isinstance(exc, APIError) and getattr(exc, "code", None) in _UNAVAILABLE_CODES
 
 
 def is_unanswered(exc: BaseException) -> bool:

@@ -234,7 +234,14 @@ class Worker:
                     continue
                 if tokens == 0 or time.time() >= tokens_until:
                     left = len(recipients) - start - index
-                    grant, stop = await self._grant(chunk, left)
+                    try:
+                        grant, stop = await self._grant(chunk, left)
+                    except Exception:
+                        # Nothing went to SMTP: give the claim back, or the redelivered
+                        # job would find it held and call it unknown (never sent).
+                        await self.deps.claims.put(key, rec.released(held, "interrupted"))
+                        await self._forget_all(chunk, block[index:])
+                        raise
                     if stop is not None:
                         await self.deps.claims.put(key, rec.released(held, stop))
                         await self._forget_all(chunk, block[index:])
