@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from pigeon_common.jetstream import connect_nats, provision
+from pigeon_common.jobs import BUCKETS, KV_STREAM_PREFIX, provision_sending
 from pigeon_common.settings import PigeonSettings
 from pigeon_testing.cluster_drill import DrillPlan, run_drill
 from pigeon_testing.nats_cluster import NatsCluster
@@ -50,6 +52,34 @@ class InLoopServices:
 def drill_smtp() -> Iterator[SmtpTestServer]:
     with SmtpTestServer() as server:
         yield server
+
+
+async def test_buckets_get_the_replicas_asked_for(nats_cluster: NatsCluster) -> None:
+    """Every KV bucket the sender keeps state in is replicated like the streams, also one
+    made earlier with fewer copies."""
+    nc = await connect_nats(nats_cluster.url, name="test", attempts=3)
+    try:
+        js = nc.jetstream()
+        await provision(js, 3)
+        await provision_sending(js, 1)
+        changed = await provision_sending(js, 3)
+        assert changed == [f"updated bucket {name}: 3 replicas" for name, _ in BUCKETS]
+        for name, _ in BUCKETS:
+            info = await js.stream_info(f"{KV_STREAM_PREFIX}{name}")
+            assert info.config.num_replicas == 3
+        assert await provision_sending(js, 3) == []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 20
+        for name, _ in BUCKETS:  # the copies take a moment to be placed
+            while True:
+                info = await js.stream_info(f"{KV_STREAM_PREFIX}{name}")
+                cluster = info.cluster
+                if cluster is not None and cluster.leader and len(cluster.replicas or []) == 2:
+                    break
+                assert loop.time() < deadline, f"{name}: {cluster}"
+                await asyncio.sleep(0.2)
+    finally:
+        await nc.close()
 
 
 async def test_leader_kills_lose_and_double_nothing(
