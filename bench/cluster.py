@@ -14,7 +14,9 @@ run. Once a fifth is sent, the leader of EVENTS is SIGKILLed, restarted after
 Printed on stdout:
 `cluster: lost <n>, duplicated <n>, tracker 503 <n>, tracker 200-but-lost <n>, api 5xx <n>,
 recovery <s> s (...)`; lost = recipients the SMTP server accepted that the read model
-does not have as sent; duplicated = recipients the SMTP server accepted twice;
+has no outcome for, or one saying not sent (failed); sent-but-unknown (in the
+parentheses) = accepted ones recorded `unknown`; duplicated = recipients the SMTP server
+accepted twice;
 200-but-lost = fetches answered 200 whose event is not in the stream; recovery = the
 longest time from a kill until the stream had a new leader. Must be: lost 0,
 duplicated 0, 200-but-lost 0. The exit code is 1 otherwise.

@@ -297,10 +297,12 @@ async def store_nowait(
     headers: dict[str, str] | None = None,
     *,
     stream: str | None = None,
+    within: float | None = None,
 ) -> Awaitable[PubAck]:
     """Send now, confirm later: the returned awaitable is the ack (await it, once, before
-    counting the message as stored). A refused or unanswered first send is retried by
-    `store` inside that awaitable, within the retry window counted from now."""
+    counting the message as stored). A refused or unanswered first send is retried
+    inside that awaitable, within the retry window counted from now (`within` seconds
+    instead of the process's window, for writes that must not give up early)."""
     loop = asyncio.get_running_loop()
     started = loop.time()
     try:
@@ -320,7 +322,8 @@ async def store_nowait(
             except Exception as exc:
                 if not is_retryable(exc):
                     raise
-        left = max(0.0, publish_retry_sec() - (loop.time() - started))
+        window = publish_retry_sec() if within is None else within
+        left = max(0.0, window - (loop.time() - started))
 
         async def attempt() -> PubAck:
             return await js.publish(
@@ -350,13 +353,13 @@ async def publish_events(js: JetStreamContext, envelopes: Sequence[Envelope]) ->
 
 
 async def publish_event_nowait(
-    js: JetStreamContext, envelope: Envelope, msg_id: str
+    js: JetStreamContext, envelope: Envelope, msg_id: str, *, within: float | None = None
 ) -> Awaitable[PubAck]:
     """Send one event under `msg_id`; the returned awaitable is its ack (await it before
     counting the event as stored; it raises PublishFailedError when it was not)."""
     headers = {Header.MSG_ID: msg_id}
     return await store_nowait(
-        js, subject_for(envelope), encode(envelope), headers, stream=EVENTS_STREAM
+        js, subject_for(envelope), encode(envelope), headers, stream=EVENTS_STREAM, within=within
     )
 
 

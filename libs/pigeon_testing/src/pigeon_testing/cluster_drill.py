@@ -8,8 +8,11 @@ and the tracker (`Services`); the API and the projector run in this event loop.
 
 What is counted:
 - **duplicated**: recipients the SMTP server accepted the campaign for more than once;
-- **lost**: recipients the SMTP server accepted whose read-model outcome is not `sent`
-  (missing, or `unknown`/`failed` although the server took it);
+- **lost**: recipients the SMTP server accepted with no outcome in the read model, or
+  one that says it was not sent (`failed`, `queued`);
+- **sent-but-unknown**: recipients the SMTP server accepted whose outcome is `unknown`
+  ("may have gone out"): what a sender cut off from NATS for longer than it retries
+  leaves, as another sender takes its job over (never resent, but not known as sent);
 - **tracker 503** / **tracker 200-but-lost**: open-pixel fetches answered 503, and
   those answered 200 whose `message.opened` event (found by the fetch's own User-Agent)
   is not in the EVENTS stream afterwards;
@@ -90,6 +93,7 @@ class DrillResult:
     sent: int = 0
     unknown: int = 0
     lost: int = 0
+    sent_but_unknown: int = 0
     duplicated: int = 0
     tracker_200: int = 0
     tracker_503: int = 0
@@ -108,7 +112,8 @@ class DrillResult:
             f"cluster: lost {self.lost}, duplicated {self.duplicated}, "
             f"tracker 503 {self.tracker_503}, tracker 200-but-lost {self.tracker_200_but_lost}, "
             f"api 5xx {self.api_5xx}, recovery {recovery:.1f} s "
-            f"(unknown {self.unknown}, api 2xx-but-lost {self.api_2xx_but_lost}, "
+            f"(sent-but-unknown {self.sent_but_unknown}, unknown {self.unknown}, "
+            f"api 2xx-but-lost {self.api_2xx_but_lost}, "
             f"tracker 200 {self.tracker_200}, api 2xx {self.api_2xx})"
         )
 
@@ -514,7 +519,8 @@ async def _count(
     status = {row["email"]: row["status"] for row in rows}
     result.sent = sum(1 for s in status.values() if s == "sent")
     result.unknown = sum(1 for s in status.values() if s == "unknown")
-    result.lost = sum(1 for address in accepted if status.get(address) != "sent")
+    result.lost = sum(1 for a in accepted if status.get(a) not in {"sent", "unknown"})
+    result.sent_but_unknown = sum(1 for a in accepted if status.get(a) == "unknown")
 
 
 async def _emails(database_url: str, campaign_id: str) -> set[str]:

@@ -21,6 +21,10 @@ from pigeon_common.jobs import CLAIMS_BUCKET
 from pigeon_sender.kvcas import compare_and_set
 from pigeon_sender.records import ClaimRecord, may_claim
 
+# An outcome is stored after SMTP took the message: giving up would leave the claim
+# without one (unknown), so it is retried far longer than a request would wait.
+OUTCOME_RETRY_SEC = 60.0
+
 
 @dataclass(frozen=True, slots=True)
 class Claim:
@@ -75,4 +79,5 @@ class ClaimStore:
     async def record(self, key: str, record: ClaimRecord) -> Awaitable[Any]:
         """Store an outcome without waiting for the ack; await it before acking (it is
         retried while refused: a put of the same value is idempotent)."""
-        return await store_nowait(self._js, f"$KV.{CLAIMS_BUCKET}.{key}", record.to_json())
+        subject = f"$KV.{CLAIMS_BUCKET}.{key}"
+        return await store_nowait(self._js, subject, record.to_json(), within=OUTCOME_RETRY_SEC)

@@ -38,7 +38,7 @@ from pigeon_common.validation import InvalidAddressError
 from pigeon_sender import outcomes
 from pigeon_sender import records as rec
 from pigeon_sender.campaign import SendingCampaign
-from pigeon_sender.claims import Claim
+from pigeon_sender.claims import OUTCOME_RETRY_SEC, Claim
 from pigeon_sender.mailcopy import Copy, Filing, SentCopier
 from pigeon_sender.outcomes import Stated
 from pigeon_sender.ratelimit import Grant, Limits
@@ -347,7 +347,8 @@ class Worker:
             chunk.acks.append(await self._publish(stated))
 
     async def _publish(self, stated: Stated) -> Awaitable[Any]:
-        return await publish_event_nowait(self.deps.js, stated.envelope(), stated.msg_id)
+        js, envelope = self.deps.js, stated.envelope()
+        return await publish_event_nowait(js, envelope, stated.msg_id, within=OUTCOME_RETRY_SEC)
 
     async def _take_over(self, chunk: _Chunk, row: Any, found: ClaimRecord | None) -> None:
         """A recipient an earlier attempt claimed: state its outcome again (a claim a dead
