@@ -128,7 +128,10 @@ def drill_settings(
         "tracker_workers": 1,
         "mailbox_hosts_loopback_only": True,
         "public_base_url": "http://127.0.0.1:9",  # replaced by the tracker's own below
-        "job_ack_wait_sec": 6.0,
+        # Longer than an election (up to ~10 s): a running chunk whose heartbeats are lost
+        # meanwhile is not handed to another sender (which would call its in-flight
+        # recipients unknown), as docs/operations.md advises for a cluster.
+        "job_ack_wait_sec": 20.0,
     }
     values.update(overrides)
     return stack_settings(database_url, cluster.url, data_dir, **values)
