@@ -2,6 +2,7 @@
 
 pytest_plugins = [
     "pigeon_testing.servers",
+    "pigeon_testing.nats_cluster",
     "pigeon_testing.dovecot",
     "pigeon_testing.smtp",
     "pigeon_testing.stack_fixtures",

@@ -10,7 +10,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, KeyValueConfig, StorageType
 from nats.js.errors import BucketNotFoundError, NotFoundError
 from pydantic import BaseModel, ConfigDict
 
-from pigeon_common.jetstream import JOB_SUBJECT_PREFIX, JOBS_STREAM, Header
+from pigeon_common.jetstream import JOB_SUBJECT_PREFIX, JOBS_STREAM, Header, store_nowait
 
 SEND_SUBJECT = f"{JOB_SUBJECT_PREFIX}.send"
 SENDER_CONSUMER = "sender"
@@ -20,6 +20,7 @@ RUNS_BUCKET = "pigeon_runs"
 COPIES_BUCKET = "pigeon_copies"
 JOB_ACK_WAIT_SEC = 6.0
 COPIES_TTL_SEC = 14 * 86400
+KV_STREAM_PREFIX = "KV_"  # JetStream keeps bucket B in the stream KV_B
 
 
 class SendChunk(BaseModel):
@@ -39,15 +40,15 @@ def chunk_ids(ids: Sequence[uuid.UUID], size: int) -> list[list[uuid.UUID]]:
 
 
 async def publish_chunks(js: JetStreamContext, chunks: Sequence[SendChunk]) -> None:
-    """Enqueue jobs, acks awaited together; a job re-published in the window is dropped."""
+    """Enqueue jobs, acks awaited together; a job re-published in the window is dropped.
+    Raises PublishFailedError when a job could not be stored within the retry window."""
     futures = [
-        await js.publish_async(
+        await store_nowait(
+            js,
             SEND_SUBJECT,
             chunk.model_dump_json().encode(),
+            {Header.MSG_ID: f"chunk:{chunk.campaign_id}:{chunk.run_id}:{chunk.chunk_index}"},
             stream=JOBS_STREAM,
-            headers={
-                Header.MSG_ID: f"chunk:{chunk.campaign_id}:{chunk.run_id}:{chunk.chunk_index}"
-            },
         )
         for chunk in chunks
     ]
@@ -76,14 +77,27 @@ BUCKETS: tuple[tuple[str, str], ...] = (
 TTL_SEC: dict[str, float | None] = {CLAIMS_BUCKET: None, COPIES_BUCKET: COPIES_TTL_SEC}
 
 
+async def _set_bucket_replicas(js: JetStreamContext, bucket: str, replicas: int) -> bool:
+    """Give an existing bucket (a stream `KV_<bucket>`) `replicas` copies, as the streams
+    are given theirs; True when it had another count."""
+    info = await js.stream_info(f"{KV_STREAM_PREFIX}{bucket}")
+    if (info.config.num_replicas or 1) == replicas:
+        return False
+    await js.update_stream(info.config.evolve(num_replicas=replicas))
+    return True
+
+
 async def provision_sending(
     js: JetStreamContext, replicas: int = 1, ack_wait_sec: float = JOB_ACK_WAIT_SEC
 ) -> list[str]:
-    """Create the KV buckets and the sender's durable consumer if they are missing."""
+    """Create the KV buckets and the sender's durable consumer if they are missing, and
+    give existing buckets `replicas` copies."""
     changed: list[str] = []
     for name, description in BUCKETS:
         try:
             await js.key_value(name)
+            if await _set_bucket_replicas(js, name, replicas):
+                changed.append(f"updated bucket {name}: {replicas} replicas")
         except BucketNotFoundError:
             await js.create_key_value(
                 KeyValueConfig(

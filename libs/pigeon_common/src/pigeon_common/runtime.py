@@ -115,6 +115,7 @@ async def start(settings: SharedSettings, boot: Boot, readiness: Readiness) -> C
     this release that no retry can mend, so the service stops at start and says which.
     """
     database_url, nats_url = settings.require_servers()
+    jetstream.configure_publish_retry(settings.publish_retry_sec)
     conns = await open_connections(
         database_url,
         nats_url,

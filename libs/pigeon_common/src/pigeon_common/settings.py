@@ -76,6 +76,12 @@ class SharedSettings(ProcessSettings):
         default=1,
         description="Replicas of each JetStream stream (3 on a 3-node NATS cluster).",
     )
+    publish_retry_sec: Annotated[float, Field(ge=0, le=120)] = Field(
+        default=10.0,
+        description="How long a refused or unanswered publish to JetStream (a stream leader "
+        "being elected on a NATS cluster, a server switch) is retried, with backoff and the "
+        "same message id, before the API or tracker answers 503 and a job is retried later.",
+    )
 
     @property
     def embedded(self) -> bool:

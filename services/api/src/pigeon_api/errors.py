@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pigeon_api.commands.remote import RemoteError
 from pigeon_common.domain.errors import ErrorKind, RuleError
+from pigeon_common.jetstream import PublishFailedError
 from pigeon_common.render import TemplateError
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,16 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_json(exc.status_code, ErrorBody(code=code, message=str(exc.detail)), headers)
 
 
+async def _not_stored(_request: Request, exc: Exception) -> JSONResponse:
+    # A publish that stayed refused for the whole retry window (no stream leader, NATS
+    # away): nothing was confirmed stored, the client may try again.
+    log.warning("event store unavailable: %s", exc)
+    body = ErrorBody(
+        code="event_store_unavailable", message="the change could not be stored; try again"
+    )
+    return error_json(503, body)
+
+
 async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
     log.error("unexpected error: %s", exc, exc_info=exc)
     return error_json(500, ErrorBody(code="internal_error", message="internal error"))
@@ -155,6 +166,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RuleError, _rule_error)
     app.add_exception_handler(RemoteError, _remote_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(PublishFailedError, _not_stored)
     app.add_exception_handler(Exception, _unexpected)
 
 

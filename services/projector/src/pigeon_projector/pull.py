@@ -5,6 +5,11 @@ UUID per message); here one inbox subscription with a callback receives every ba
 the next batch is requested as soon as the previous one has arrived (so the server
 sends while the caller works), and the stream sequence is read straight from the reply
 subject instead of parsing full metadata.
+
+Every request expires after `expires_sec`, and the server then says so (408), so a
+request that hears nothing at all for much longer was lost with its consumer (the node
+that held it died, as in a NATS cluster's leader change): `next_batch` raises
+PullStalledError and the caller starts a new consumer from its own position.
 """
 
 from __future__ import annotations
@@ -22,6 +27,18 @@ from nats.js.api import ConsumerConfig, Header
 
 # Status codes a pull request ends with: no messages, request expired, request closed.
 _END_OF_REQUEST = frozenset({"404", "408", "409"})
+# Silence beyond the request's expiry after which it counts as lost.
+STALL_GRACE_SEC = 4.0
+
+
+class PullStalledError(Exception):
+    """Raised when a pull request got neither messages nor its expiry notice within
+    `silent_sec`: the consumer is gone (its server died); start a new one."""
+
+    def __init__(self, consumer: str, silent_sec: float) -> None:
+        super().__init__(f"consumer {consumer} silent for {silent_sec:.1f}s")
+        self.consumer = consumer
+        self.silent_sec = silent_sec
 
 
 def stream_sequence(reply: str) -> int:
@@ -53,6 +70,8 @@ class BatchPuller:
         self._config = config
         self._batch = batch
         self._expires_ns = int(expires_sec * 1e9)
+        self._stall_sec = expires_sec + STALL_GRACE_SEC
+        self._heard_at = 0.0
         self._ready: deque[Msg] = deque()
         self._arrived = asyncio.Event()
         self._outstanding = 0
@@ -70,6 +89,7 @@ class BatchPuller:
         await self._request()
 
     async def _on_msg(self, msg: Msg) -> None:
+        self._heard_at = asyncio.get_running_loop().time()
         status = msg.headers.get(Header.STATUS) if msg.headers else None
         if status is not None:
             if status in _END_OF_REQUEST:
@@ -82,11 +102,17 @@ class BatchPuller:
 
     async def _request(self) -> None:
         self._outstanding = self._batch
+        self._heard_at = asyncio.get_running_loop().time()
         body = json.dumps({"batch": self._batch, "expires": self._expires_ns}).encode()
         await self._nc.publish(self._next_subject, body, reply=self._inbox)
 
     async def next_batch(self, limit: int, timeout: float) -> list[Msg]:
-        """Up to `limit` messages in stream order; empty after `timeout` with none."""
+        """Up to `limit` messages in stream order; empty after `timeout` with none.
+        Raises PullStalledError when the consumer went silent (see the module)."""
+        if not self._ready and self._outstanding > 0:
+            silent = asyncio.get_running_loop().time() - self._heard_at
+            if silent > self._stall_sec:
+                raise PullStalledError(self.consumer, silent)
         if not self._ready:
             self._arrived.clear()
             if self._outstanding <= 0:

@@ -8,7 +8,7 @@ in `records.py`; this module only moves them.
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,9 +16,14 @@ from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
+from pigeon_common.jetstream import retry_refused, store_nowait
 from pigeon_common.jobs import CLAIMS_BUCKET
 from pigeon_sender.kvcas import compare_and_set
 from pigeon_sender.records import ClaimRecord, may_claim
+
+# An outcome is stored after SMTP took the message: giving up would leave the claim
+# without one (unknown), so it is retried far longer than a request would wait.
+OUTCOME_RETRY_SEC = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +47,10 @@ class ClaimStore:
         """Take the recipient (storing `value`, a CLAIMED record), or report what is
         already recorded for it; a released (RETRY) claim is taken over."""
         try:
-            await self._kv.create(key, value)
+            # A create refused during a leader election is tried again; one whose ack was
+            # lost but was stored comes back as "exists" and is read below as an earlier
+            # attempt's claim (unknown, never resent).
+            await retry_refused(key, lambda: self._kv.create(key, value))
             return Claim(won=True)
         except KeyWrongLastSequenceError:
             pass
@@ -66,9 +74,10 @@ class ClaimStore:
 
     async def put(self, key: str, record: ClaimRecord) -> None:
         """Store a record and wait for it (a release before the job comes back)."""
-        await self._kv.put(key, record.to_json())
+        await retry_refused(key, lambda: self._kv.put(key, record.to_json()))
 
-    async def record(self, key: str, record: ClaimRecord) -> asyncio.Future[Any]:
-        """Store an outcome without waiting for the ack; await the future before acking."""
+    async def record(self, key: str, record: ClaimRecord) -> Awaitable[Any]:
+        """Store an outcome without waiting for the ack; await it before acking (it is
+        retried while refused: a put of the same value is idempotent)."""
         subject = f"$KV.{CLAIMS_BUCKET}.{key}"
-        return await self._js.publish_async(subject, record.to_json())
+        return await store_nowait(self._js, subject, record.to_json(), within=OUTCOME_RETRY_SEC)

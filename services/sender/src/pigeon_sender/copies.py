@@ -9,13 +9,14 @@ folder's UID floor of the chunk that kept it (`uid_floor.py`).
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Awaitable
 from typing import Any
 
 from nats.js import JetStreamContext
 from nats.js.errors import KeyDeletedError, KeyNotFoundError
 from nats.js.kv import KeyValue
 
+from pigeon_common.jetstream import store_nowait
 from pigeon_common.jobs import COPIES_BUCKET
 from pigeon_sender.uid_floor import KeptCopy, UidFloor, pack, unpack
 
@@ -32,9 +33,9 @@ class CopyStore:
     async def open(cls, js: JetStreamContext) -> CopyStore:
         return cls(js, await js.key_value(COPIES_BUCKET))
 
-    async def keep(self, key: str, raw: bytes, floor: UidFloor | None) -> asyncio.Future[Any]:
-        """Store the bytes; await the future before the message goes to SMTP."""
-        return await self._js.publish_async(f"$KV.{COPIES_BUCKET}.{key}", pack(raw, floor))
+    async def keep(self, key: str, raw: bytes, floor: UidFloor | None) -> Awaitable[Any]:
+        """Store the bytes; await the result before the message goes to SMTP."""
+        return await store_nowait(self._js, f"$KV.{COPIES_BUCKET}.{key}", pack(raw, floor))
 
     async def get(self, key: str) -> KeptCopy | None:
         try:
@@ -43,8 +44,8 @@ class CopyStore:
             return None
         return None if entry.value is None else unpack(entry.value)
 
-    async def forget(self, key: str) -> asyncio.Future[Any]:
+    async def forget(self, key: str) -> Awaitable[Any]:
         """Delete the bytes (the copy is filed, or none is needed) without waiting."""
-        return await self._js.publish_async(
-            f"$KV.{COPIES_BUCKET}.{key}", b"", headers={KV_OPERATION: DELETE}
+        return await store_nowait(
+            self._js, f"$KV.{COPIES_BUCKET}.{key}", b"", {KV_OPERATION: DELETE}
         )

@@ -40,6 +40,8 @@ async def compare_and_set(kv: KeyValue, key: str, step: Step[T], attempts: int =
             else:
                 await kv.update(key, value, last=revision)
             return result
-        except KeyWrongLastSequenceError:
+        except (KeyWrongLastSequenceError, KeyNotFoundError):
+            # Lost the race; nats-py's create can also say "not found" when the read it
+            # makes after losing hits a replica that has not seen the winner yet.
             continue
     raise ContendedKeyError(key, attempts)

@@ -51,6 +51,9 @@ log = logging.getLogger(__name__)
 SCHEDULER_INTERVAL_SEC = 5.0
 COMPLETION_WAIT_SEC = 30.0
 BOOT = Boot("pigeon-sender", (SQL,))
+# The last chunk's job is acked before the run's count and the completion check: those
+# are retried this long (a NATS leader election, a PostgreSQL hiccup) or nobody would.
+CHUNK_DONE_RETRY_SEC = 60.0
 
 
 class SenderService:
@@ -146,9 +149,22 @@ class SenderService:
         assert self._conns is not None and self._watermark is not None
         if job.run_id != campaign.run_id:
             return
-        done = await mark_chunk_done(self._conns.js, campaign.id, job.run_id, job.chunk_index)
-        if done >= campaign.run_chunks:
-            await self.check_complete(campaign.id)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CHUNK_DONE_RETRY_SEC
+        backoff = Backoff()
+        while True:
+            try:  # both steps are idempotent: a set of chunks, one `done:` message id
+                js = self._conns.js
+                done = await mark_chunk_done(js, campaign.id, job.run_id, job.chunk_index)
+                if done >= campaign.run_chunks:
+                    await self.check_complete(campaign.id)
+                return
+            except Exception as exc:
+                delay = backoff.next_delay()
+                if loop.time() + delay > deadline:
+                    raise
+                log.warning("counting chunk %d failed (%s); retrying", job.chunk_index, exc)
+                await asyncio.sleep(delay)
 
     async def check_complete(self, campaign_id: uuid.UUID) -> bool:
         """Publish the campaign's DONE when every recipient has an outcome."""

@@ -38,7 +38,7 @@ from pigeon_common.validation import InvalidAddressError
 from pigeon_sender import outcomes
 from pigeon_sender import records as rec
 from pigeon_sender.campaign import SendingCampaign
-from pigeon_sender.claims import Claim
+from pigeon_sender.claims import OUTCOME_RETRY_SEC, Claim
 from pigeon_sender.mailcopy import Copy, Filing, SentCopier
 from pigeon_sender.outcomes import Stated
 from pigeon_sender.ratelimit import Grant, Limits
@@ -183,8 +183,13 @@ class Worker:
                 # who has no outcome) but file the copies an earlier attempt still owes.
                 await self._settle(chunk, job.recipient_ids)
             await self._file_copies(chunk)
-            for ack in chunk.acks:
-                await ack
+            await _await_acks(chunk.acks)
+        except Exception:
+            # The job comes back, but what was already sent must have its outcome
+            # stored: an outcome left unconfirmed would read as a claim without one
+            # (unknown) on the next delivery.
+            await _settle_acks(chunk.acks)
+            raise
         finally:
             beat.cancel()
         if chunk.delay is not None:
@@ -240,7 +245,14 @@ class Worker:
                     continue
                 if tokens == 0 or time.time() >= tokens_until:
                     left = len(recipients) - start - index
-                    grant, stop = await self._grant(chunk, left)
+                    try:
+                        grant, stop = await self._grant(chunk, left)
+                    except Exception:
+                        # Nothing went to SMTP: give the claim back, or the redelivered
+                        # job would find it held and call it unknown (never sent).
+                        await self.deps.claims.put(key, rec.released(held, "interrupted"))
+                        await self._forget_all(chunk, block[index:])
+                        raise
                     if stop is not None:
                         await self.deps.claims.put(key, rec.released(held, stop))
                         await self._forget_all(chunk, block[index:])
@@ -352,7 +364,8 @@ class Worker:
             chunk.acks.append(await self._publish(stated))
 
     async def _publish(self, stated: Stated) -> Awaitable[Any]:
-        return await publish_event_nowait(self.deps.js, stated.envelope(), stated.msg_id)
+        js, envelope = self.deps.js, stated.envelope()
+        return await publish_event_nowait(js, envelope, stated.msg_id, within=OUTCOME_RETRY_SEC)
 
     async def _take_over(self, chunk: _Chunk, row: Any, found: ClaimRecord | None) -> None:
         """A recipient an earlier attempt claimed: state its outcome again (a claim a dead
@@ -390,9 +403,7 @@ class Worker:
         then let their bytes go; copies that cannot be filed make the job come back."""
         if not chunk.copies:
             return
-        for ack in chunk.acks:
-            await ack  # the outcome events precede their filing in the stream
-        chunk.acks.clear()
+        await _await_acks(chunk.acks)  # the outcome events precede their filing in the stream
         c = chunk.campaign
         ids = [copy.recipient_id for copy in chunk.copies]
         result = await chunk.copier.file(chunk.copies)
@@ -439,6 +450,29 @@ class Worker:
         msg_id = f"pause:{campaign.id}:{campaign.run_id}"
         await publish_event(self.deps.js, ev.envelope_for(event, str(campaign.id)), msg_id)
         log.warning("campaign %s paused: %s", campaign.id, reason)
+
+
+async def _await_acks(acks: list[Awaitable[Any]]) -> None:
+    """Await the acks in order, each taken off the list first: after an error the list
+    holds exactly the ones not awaited yet."""
+    pending = list(acks)
+    acks.clear()
+    for index, ack in enumerate(pending):
+        try:
+            await ack
+        except BaseException:
+            acks.extend(pending[index + 1 :])
+            raise
+
+
+async def _settle_acks(acks: list[Awaitable[Any]]) -> None:
+    """Await every pending ack (each retried within its own window), keeping none's error."""
+    for ack in acks:
+        try:
+            await ack
+        except Exception as exc:
+            log.warning("a write of a failed job stays unconfirmed: %s", exc)
+    acks.clear()
 
 
 async def _keep_in_progress(msg: Msg, every_sec: float) -> None:

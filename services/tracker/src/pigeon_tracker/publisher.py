@@ -9,6 +9,12 @@ wait in one dict keyed by a counter, and one sweeper fails those older than `tim
 
 The NATS connection is opened without a reconnect buffer: while NATS is away a publish
 fails at once instead of being kept and sent after the request was answered 503.
+
+A publish that is refused (no stream leader during a NATS cluster's election, the
+connection between servers) is sent again with backoff for the process's retry window
+(PIGEON_PUBLISH_RETRY_SEC) before the request is answered 503. One whose ack never came
+may have been stored: it is sent again only when it has a message id (JetStream drops
+the copy); an open or a click has none, so it is answered 503 instead of risking two.
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ from typing import Any
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
-from pigeon_common.jetstream import EVENTS_STREAM, Header
+from pigeon_common.backoff import Backoff
+from pigeon_common.jetstream import EVENTS_STREAM, Header, publish_retry_sec
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +47,19 @@ _PLAIN_ACK = b'{"stream":"%s","seq":' % EVENTS_STREAM.encode()
 HEADERS = {EXPECTED_STREAM: EVENTS_STREAM}
 
 
+UNAVAILABLE = 503  # JetStream's own "temporarily unavailable" (no stream leader yet)
+
+
 class NotStoredError(Exception):
     """Raised when JetStream did not confirm storing an event (NATS away, no stream, an
     error or no ack within the timeout); `reason` says which. The event may still have
-    been stored if only its ack was lost, but it was never confirmed."""
+    been stored if only its ack was lost, but it was never confirmed. `refused` is true
+    when it was certainly not stored and trying again may succeed."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, refused: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.refused = refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,15 +77,16 @@ def read_ack(data: bytes, status: str | None) -> Stored | NotStoredError:
         digits = data[len(_PLAIN_ACK) : -1]
         if digits.isdigit():  # the usual answer, read without a JSON parser
             return Stored(int(digits), False)
-    if status == NO_RESPONDERS:
-        return NotStoredError("no stream stores this subject")
+    if status == NO_RESPONDERS:  # no stream, or its leader is being elected
+        return NotStoredError("no stream stores this subject", refused=True)
     try:
         answer = json.loads(data)
     except ValueError:
         return NotStoredError(f"unreadable ack {data[:100]!r}")
     if not isinstance(answer, dict) or "error" in answer or "seq" not in answer:
         error = answer.get("error") if isinstance(answer, dict) else answer
-        return NotStoredError(f"JetStream refused: {error}")
+        unavailable = isinstance(error, dict) and error.get("code") == UNAVAILABLE
+        return NotStoredError(f"JetStream refused: {error}", refused=unavailable)
     return Stored(int(answer["seq"]), bool(answer.get("duplicate", False)))
 
 
@@ -111,11 +124,33 @@ class EventPublisher:
                 await self._subscription.unsubscribe()
 
     async def store(self, subject: str, payload: bytes, msg_id: str | None = None) -> Stored:
-        """Publish and wait for the ack; raises NotStoredError when it is not confirmed.
-        With `msg_id`, a second event under the same id within the duplicate window is
-        not stored again (`Stored.duplicate`, with the first one's sequence)."""
+        """Publish and wait for the ack; raises NotStoredError when it is not confirmed
+        within the retry window (see the module's docstring). With `msg_id`, a second
+        event under the same id within the duplicate window is not stored again
+        (`Stored.duplicate`, with the first one's sequence)."""
+        try:
+            return await self._store_once(subject, payload, msg_id)
+        except NotStoredError as exc:
+            if not (exc.refused or msg_id is not None) or self._loop is None:
+                raise
+            first = exc
+        deadline = self._loop.time() + publish_retry_sec()
+        backoff = Backoff(initial=0.1, maximum=1.0)
+        while True:
+            delay = backoff.next_delay()
+            if self._loop.time() + delay > deadline:
+                raise first
+            await asyncio.sleep(delay)
+            try:
+                return await self._store_once(subject, payload, msg_id)
+            except NotStoredError as exc:
+                if not (exc.refused or msg_id is not None):
+                    raise
+                first = exc
+
+    async def _store_once(self, subject: str, payload: bytes, msg_id: str | None) -> Stored:
         if not self._nc.is_connected or self._loop is None:
-            raise NotStoredError("NATS not connected")
+            raise NotStoredError("NATS not connected", refused=True)
         token = self._prefix + str(next(self._counter))
         future: asyncio.Future[Stored] = self._loop.create_future()
         self._waiting[token] = future
@@ -127,7 +162,7 @@ class EventPublisher:
         except NotStoredError:
             raise
         except Exception as exc:  # nats-py raises many kinds; each means "not stored"
-            raise NotStoredError(f"{type(exc).__name__}: {exc}") from None
+            raise NotStoredError(f"{type(exc).__name__}: {exc}", refused=True) from None
         finally:
             self._waiting.pop(token, None)
 
