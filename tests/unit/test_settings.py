@@ -181,7 +181,15 @@ def test_a_stored_secret_that_is_too_short_is_refused(clean_env: Path) -> None:
     assert "short\n" not in str(caught.value)
 
 
-SHARED = {"log_level", "data_dir", "database_url", "nats_url", "secret_key", "jetstream_replicas"}
+SHARED = {
+    "log_level",
+    "data_dir",
+    "database_url",
+    "nats_url",
+    "secret_key",
+    "jetstream_replicas",
+    "publish_retry_sec",
+}
 MAIL_SERVERS = {"tls_ca_file", "mailbox_hosts_deny", "mailbox_hosts_loopback_only"}
 OWN_FIELDS = {
     "api": SHARED
