@@ -11,37 +11,34 @@ restart starts a new consumer right after it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from asyncio import FIRST_COMPLETED
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
-from pydantic_core import to_json
 
 from pigeon_common.events import EVENT_SUBJECT_PREFIX, UnknownEventError, decode_event
 from pigeon_common.jetstream import EVENTS_STREAM
 from pigeon_common.pull import BatchPuller, stream_sequence
 from pigeon_common.read_models import PROJECTED_CHANNEL, PROJECTION, read_checkpoint
 from pigeon_projector import message_states
-from pigeon_projector.projection import (
-    READ_MODEL_TABLES,
-    SQL,
-    Write,
-    group_writes,
-    merge_recipient_rows,
-    writes_for_event,
-)
+from pigeon_projector.projection import READ_MODEL_TABLES, Write, group_writes, writes_for_event
 
 log = logging.getLogger(__name__)
 
 PROJECTOR_LOCK_KEY = 7_246_371_002
-# Recipient upserts in one batch from which the COPY path pays off.
-COPY_THRESHOLD = 200
+# Events decoded between two turns of the event loop (see decode_messages).
+DECODE_SLICE = 200
+# Decoding runs ahead of the transactions by this many batches at most.
+DECODED_AHEAD = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,20 +49,28 @@ class StoredEvent:
     raw: bytes
 
 
-def _decode(
-    event: StoredEvent,
-) -> tuple[list[Write], list[message_states.Pair], tuple[int, str, str] | None]:
-    """Writes for one stored event and the messages whose state it touches, or a skip
-    record when it cannot be applied."""
+@dataclass(frozen=True, slots=True)
+class DecodedEvent:
+    """One stored event turned into its writes (pure work, done before the transaction):
+    the writes, the messages whose state it touches, or a skip record when it cannot be
+    applied."""
+
+    seq: int
+    writes: list[Write]
+    touched: list[message_states.Pair]
+    skip: tuple[int, str, str] | None = None
+
+
+def decode(event: StoredEvent) -> DecodedEvent:
     try:
         fact, payload = decode_event(event.raw)
         writes = writes_for_event(event.seq, payload, fact.occurred_at, fact)
         writes += message_states.writes_for(payload)
-        return writes, message_states.touched_by(payload), None
+        return DecodedEvent(event.seq, writes, message_states.touched_by(payload))
     except (UnknownEventError, ValidationError, ValueError) as exc:
         event_type = exc.event_type if isinstance(exc, UnknownEventError) else "<undecodable>"
         log.error("skipping event seq=%d type=%s: %s", event.seq, event_type, exc)
-        return [], [], (event.seq, event_type, str(exc)[:2000])
+        return DecodedEvent(event.seq, [], [], (event.seq, event_type, str(exc)[:2000]))
 
 
 async def apply_batch(
@@ -75,8 +80,21 @@ async def apply_batch(
 
     Returns the checkpoint after the batch.
     """
+    return await apply_decoded(conn, [decode(event) for event in batch], projection)
+
+
+async def apply_decoded(
+    conn: asyncpg.Connection,
+    batch: Sequence[DecodedEvent],
+    projection: str = PROJECTION,
+    *,
+    lock_key: int = PROJECTOR_LOCK_KEY,
+    notify: bool = True,
+) -> int:
+    """`apply_batch` of events decoded beforehand. A rebuild's shadow batches take their
+    own lock and announce nothing (readers do not see the shadow tables)."""
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", PROJECTOR_LOCK_KEY)
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", lock_key)
         last = await conn.fetchval(
             "SELECT last_seq FROM projection_checkpoints WHERE projection = $1 FOR UPDATE",
             projection,
@@ -94,15 +112,12 @@ async def apply_batch(
         touched: list[message_states.Pair] = []
         skipped: list[tuple[int, str, str]] = []
         for event in fresh:
-            event_writes, event_touched, skip = _decode(event)
-            writes.extend(event_writes)
-            touched.extend(event_touched)
-            if skip is not None:
-                skipped.append(skip)
+            writes += event.writes
+            touched += event.touched
+            if event.skip is not None:
+                skipped.append(event.skip)
         for sql, args in group_writes(writes):
-            if sql == SQL.upsert_recipient and len(args) >= COPY_THRESHOLD:
-                await _copy_upsert_recipients(conn, args)
-            elif len(args) == 1:
+            if len(args) == 1:
                 await conn.execute(sql, *args[0])
             else:
                 await conn.executemany(sql, args)
@@ -120,28 +135,22 @@ async def apply_batch(
             projection,
             new_last,
         )
-        await conn.execute("SELECT pg_notify($1, $2)", PROJECTED_CHANNEL, str(new_last))
+        if notify:
+            await conn.execute("SELECT pg_notify($1, $2)", PROJECTED_CHANNEL, str(new_last))
         return new_last
 
 
-async def _copy_upsert_recipients(conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> None:
-    """Many recipient upserts as COPY into a temporary table plus one INSERT ... SELECT:
-    about a third faster than executemany for a large import."""
-    await conn.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS recipients_incoming (campaign_id uuid, id uuid,"
-        " email text, name text, attributes text, created_at timestamptz,"
-        " updated_at timestamptz) ON COMMIT DELETE ROWS"
-    )
-    await conn.execute("TRUNCATE recipients_incoming")
-    await conn.copy_records_to_table(
-        "recipients_incoming",
-        records=[
-            (c, i, e, n, to_json(a).decode(), created, updated)
-            for c, i, e, n, a, created, updated in merge_recipient_rows(rows)
-        ],
-        columns=["campaign_id", "id", "email", "name", "attributes", "created_at", "updated_at"],
-    )
-    await conn.execute(SQL.upsert_recipients_from_incoming)
+async def decode_messages(msgs: Sequence[Msg]) -> list[DecodedEvent]:
+    """Decode pulled messages, giving the event loop back every DECODE_SLICE events so a
+    batch in flight at PostgreSQL moves on while the next one is decoded."""
+    decoded: list[DecodedEvent] = []
+    for start in range(0, len(msgs), DECODE_SLICE):
+        decoded += [
+            decode(StoredEvent(stream_sequence(m.reply), m.data))
+            for m in msgs[start : start + DECODE_SLICE]
+        ]
+        await asyncio.sleep(0)
+    return decoded
 
 
 AfterCommit = Callable[[int], Awaitable[None]]
@@ -173,13 +182,20 @@ class Projector:
             opt_start_seq=max(start_seq, 1),
             ack_policy=AckPolicy.ALL,
             filter_subject=f"{EVENT_SUBJECT_PREFIX}.>",
-            max_ack_pending=self._batch_size * 4,
+            max_ack_pending=self._batch_size * (DECODED_AHEAD + 3),
             inactive_threshold=60.0,
             ack_wait=60.0,
         )
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Project until `stop` is set."""
+        """Project until `stop` is set.
+
+        Two tasks: one pulls and decodes events ahead (up to DECODED_AHEAD batches), the
+        other applies what is decoded, up to a batch per transaction, and acknowledges
+        after the commit. The decoding of the next events runs while PostgreSQL works on
+        this batch, and a batch is as big as what arrived meanwhile: small when idle (a
+        write is seen at once), full under load.
+        """
         async with self._pool.acquire() as conn:
             self.checkpoint = await read_checkpoint(conn)
             puller = BatchPuller(
@@ -190,20 +206,69 @@ class Projector:
                 batch=self._batch_size,
             )
             await puller.start()
+            ahead = _Ahead(self._batch_size * DECODED_AHEAD)
+            feeder = asyncio.create_task(self._feed(puller, ahead, stop))
             self.running = True
             try:
                 while not stop.is_set():
-                    msgs = await puller.next_batch(self._batch_size, timeout=1.0)
-                    if not msgs:
+                    taken = await ahead.take(self._batch_size, feeder, stop)
+                    if not taken:
                         continue
-                    batch = [StoredEvent(stream_sequence(m.reply), m.data) for m in msgs]
-                    self.checkpoint = await apply_batch(conn, batch)
+                    self.checkpoint = await apply_decoded(conn, [event for event, _ in taken])
                     if self._after_commit is not None:
                         await self._after_commit(self.checkpoint)
-                    await msgs[-1].ack()
+                    await taken[-1][1].ack()
             finally:
                 self.running = False
+                feeder.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await feeder
                 await puller.stop()
+
+    async def _feed(self, puller: BatchPuller, ahead: _Ahead, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await ahead.room()
+            msgs = await puller.next_batch(self._batch_size, timeout=1.0)
+            if msgs:
+                ahead.put(zip(await decode_messages(msgs), msgs, strict=True))
+
+
+class _Ahead:
+    """Decoded events waiting for their transaction, in stream order, each with the
+    message to acknowledge once it is committed."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._items: deque[tuple[DecodedEvent, Msg]] = deque()
+        self._arrived = asyncio.Event()
+        self._taken = asyncio.Event()
+
+    async def room(self) -> None:
+        """Wait until fewer than `limit` events wait."""
+        while len(self._items) >= self._limit:
+            self._taken.clear()
+            await self._taken.wait()
+
+    def put(self, items: Iterable[tuple[DecodedEvent, Msg]]) -> None:
+        self._items.extend(items)
+        self._arrived.set()
+
+    async def take(
+        self, limit: int, feeder: asyncio.Task[None], stop: asyncio.Event
+    ) -> list[tuple[DecodedEvent, Msg]]:
+        """Up to `limit` events, waiting (a second at most) for the first; raises what
+        stopped the feeder."""
+        if not self._items:
+            self._arrived.clear()
+            arrived = asyncio.ensure_future(self._arrived.wait())
+            await asyncio.wait({arrived, feeder}, timeout=1.0, return_when=FIRST_COMPLETED)
+            arrived.cancel()
+            if feeder.done() and not stop.is_set():
+                feeder.result()
+                raise RuntimeError("the event feeder stopped")
+        taken = [self._items.popleft() for _ in range(min(limit, len(self._items)))]
+        self._taken.set()
+        return taken
 
 
 async def stream_last_seq(js: JetStreamContext) -> int:
