@@ -30,7 +30,7 @@ from pigeon_common.jetstream import EVENTS_STREAM
 from pigeon_common.pull import BatchPuller, stream_sequence
 from pigeon_common.read_models import PROJECTED_CHANNEL, PROJECTION, read_checkpoint
 from pigeon_projector import message_states
-from pigeon_projector.projection import READ_MODEL_TABLES, Write, group_writes, writes_for_event
+from pigeon_projector.projection import Write, group_writes, writes_for_event
 
 log = logging.getLogger(__name__)
 
@@ -274,52 +274,3 @@ class _Ahead:
 async def stream_last_seq(js: JetStreamContext) -> int:
     info = await js.stream_info(EVENTS_STREAM)
     return int(info.state.last_seq)
-
-
-async def rebuild(
-    conn: asyncpg.Connection, nc: NatsClient, js: JetStreamContext, batch_size: int = 1000
-) -> int:
-    """Empty the read models and replay the stream from sequence 1, in one transaction.
-
-    Readers keep seeing the old tables until the commit (they wait on the TRUNCATE lock);
-    a running projector waits on the projector lock and then skips what was replayed.
-    Returns the sequence the read models now stand at.
-    """
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", PROJECTOR_LOCK_KEY)
-        await conn.execute(f"TRUNCATE {', '.join(READ_MODEL_TABLES)}")
-        await conn.execute(
-            "INSERT INTO projection_checkpoints (projection, last_seq) VALUES ($1, 0)"
-            " ON CONFLICT (projection) DO UPDATE SET last_seq = 0",
-            PROJECTION,
-        )
-        target = await stream_last_seq(js)
-        if target == 0:
-            return 0
-        config = ConsumerConfig(
-            deliver_policy=DeliverPolicy.ALL,
-            ack_policy=AckPolicy.NONE,
-            filter_subject=f"{EVENT_SUBJECT_PREFIX}.>",
-            inactive_threshold=60.0,
-        )
-        puller = BatchPuller(nc, js, EVENTS_STREAM, config, batch=batch_size)
-        await puller.start()
-        reached = 0
-        try:
-            while reached < target:
-                msgs = await puller.next_batch(batch_size, timeout=5.0)
-                if not msgs:
-                    raise TimeoutError(f"stream ended at {reached}, expected {target}")
-                batch = [
-                    StoredEvent(seq, m.data)
-                    for m in msgs
-                    if (seq := stream_sequence(m.reply)) <= target
-                ]
-                if batch:
-                    # apply_batch opens a savepoint inside this transaction.
-                    reached = await apply_batch(conn, batch)
-                if stream_sequence(msgs[-1].reply) >= target:
-                    break
-        finally:
-            await puller.stop()
-        return reached
