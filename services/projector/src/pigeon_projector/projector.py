@@ -15,7 +15,7 @@ import contextlib
 import logging
 from asyncio import FIRST_COMPLETED
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from pigeon_common.events import EVENT_SUBJECT_PREFIX, UnknownEventError, decode_event
 from pigeon_common.jetstream import EVENTS_STREAM
-from pigeon_common.pull import BatchPuller, stream_sequence
+from pigeon_common.pull import BatchPuller, consumer_pending, stream_sequence
 from pigeon_common.read_models import PROJECTED_CHANNEL, PROJECTION, read_checkpoint
 from pigeon_projector import message_states
 from pigeon_projector.projection import Write, group_writes, writes_for_event
@@ -230,7 +230,7 @@ class Projector:
             await ahead.room()
             msgs = await puller.next_batch(self._batch_size, timeout=1.0)
             if msgs:
-                ahead.put(zip(await decode_messages(msgs), msgs, strict=True))
+                ahead.put(list(zip(await decode_messages(msgs), msgs, strict=True)))
 
 
 class _Ahead:
@@ -240,6 +240,7 @@ class _Ahead:
     def __init__(self, limit: int) -> None:
         self._limit = limit
         self._items: deque[tuple[DecodedEvent, Msg]] = deque()
+        self._caught_up = False
         self._arrived = asyncio.Event()
         self._taken = asyncio.Event()
 
@@ -249,23 +250,30 @@ class _Ahead:
             self._taken.clear()
             await self._taken.wait()
 
-    def put(self, items: Iterable[tuple[DecodedEvent, Msg]]) -> None:
+    def put(self, items: list[tuple[DecodedEvent, Msg]]) -> None:
         self._items.extend(items)
+        # Nothing more in the stream for now: what is here should not wait for a full batch.
+        self._caught_up = consumer_pending(items[-1][1].reply) == 0
         self._arrived.set()
 
     async def take(
         self, limit: int, feeder: asyncio.Task[None], stop: asyncio.Event
     ) -> list[tuple[DecodedEvent, Msg]]:
-        """Up to `limit` events, waiting (a second at most) for the first; raises what
-        stopped the feeder."""
-        if not self._items:
+        """Up to `limit` events: a full batch while the stream has more, else what is
+        here, waiting a second at most; raises what stopped the feeder."""
+        while len(self._items) < limit and not (self._items and self._caught_up):
             self._arrived.clear()
             arrived = asyncio.ensure_future(self._arrived.wait())
             await asyncio.wait({arrived, feeder}, timeout=1.0, return_when=FIRST_COMPLETED)
-            arrived.cancel()
+            if not arrived.done():
+                arrived.cancel()
+                if not feeder.done():
+                    break  # a second without news: take what is here
             if feeder.done() and not stop.is_set():
                 feeder.result()
                 raise RuntimeError("the event feeder stopped")
+            if stop.is_set():
+                break
         taken = [self._items.popleft() for _ in range(min(limit, len(self._items)))]
         self._taken.set()
         return taken
