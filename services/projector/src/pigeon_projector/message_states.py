@@ -28,6 +28,9 @@ def touched_by(event: ev.Event) -> list[Pair]:
     """The (campaign, recipient) pairs whose state an event may change."""
     if isinstance(event, ev.RecipientsAdded):
         return [(event.campaign_id, r.recipient_id) for r in event.recipients]
+    if isinstance(event, ev.SentCopiesFiled | ev.SentCopiesPending):
+        # `appended` is part of the state.
+        return [(event.campaign_id, r) for r in event.recipient_ids]
     campaign_id = getattr(event, "campaign_id", None)
     recipient_id = getattr(event, "recipient_id", None)
     if isinstance(campaign_id, uuid.UUID) and isinstance(recipient_id, uuid.UUID):

@@ -39,6 +39,10 @@ PROJECTOR_LOCK_KEY = 7_246_371_002
 DECODE_SLICE = 200
 # Decoding runs ahead of the transactions by this many batches at most.
 DECODED_AHEAD = 2
+# Writes in one transaction at most, whatever the events: an import's events carry up to
+# a thousand recipients each, and a thousand of them in one go would hold a million rows
+# in memory.
+MAX_BATCH_WRITES = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +142,26 @@ async def apply_decoded(
         if notify:
             await conn.execute("SELECT pg_notify($1, $2)", PROJECTED_CHANNEL, str(new_last))
         return new_last
+
+
+def weight(event: DecodedEvent) -> int:
+    """What an event costs a batch: its writes (at least one)."""
+    return max(1, len(event.writes))
+
+
+def split_by_writes(
+    events: Sequence[DecodedEvent], max_writes: int = MAX_BATCH_WRITES
+) -> list[list[DecodedEvent]]:
+    """Consecutive batches of at most `max_writes` writes (an event above it alone)."""
+    batches: list[list[DecodedEvent]] = []
+    size = 0
+    for event in events:
+        if not batches or size + weight(event) > max_writes:
+            batches.append([])
+            size = 0
+        batches[-1].append(event)
+        size += weight(event)
+    return batches
 
 
 async def decode_messages(msgs: Sequence[Msg]) -> list[DecodedEvent]:
@@ -240,18 +264,20 @@ class _Ahead:
     def __init__(self, limit: int) -> None:
         self._limit = limit
         self._items: deque[tuple[DecodedEvent, Msg]] = deque()
+        self._weight = 0  # the waiting events' writes
         self._caught_up = False
         self._arrived = asyncio.Event()
         self._taken = asyncio.Event()
 
     async def room(self) -> None:
-        """Wait until fewer than `limit` events wait."""
-        while len(self._items) >= self._limit:
+        """Wait until fewer than `limit` events (and DECODED_AHEAD batches' writes) wait."""
+        while len(self._items) >= self._limit or self._weight >= DECODED_AHEAD * MAX_BATCH_WRITES:
             self._taken.clear()
             await self._taken.wait()
 
     def put(self, items: list[tuple[DecodedEvent, Msg]]) -> None:
         self._items.extend(items)
+        self._weight += sum(weight(event) for event, _ in items)
         # Nothing more in the stream for now: what is here should not wait for a full batch.
         self._caught_up = consumer_pending(items[-1][1].reply) == 0
         self._arrived.set()
@@ -259,9 +285,14 @@ class _Ahead:
     async def take(
         self, limit: int, feeder: asyncio.Task[None], stop: asyncio.Event
     ) -> list[tuple[DecodedEvent, Msg]]:
-        """Up to `limit` events: a full batch while the stream has more, else what is
-        here, waiting a second at most; raises what stopped the feeder."""
-        while len(self._items) < limit and not (self._items and self._caught_up):
+        """Up to `limit` events and MAX_BATCH_WRITES writes: a full batch while the stream
+        has more, else what is here, waiting a second at most; raises what stopped the
+        feeder."""
+        while (
+            len(self._items) < limit
+            and self._weight < MAX_BATCH_WRITES
+            and not (self._items and self._caught_up)
+        ):
             self._arrived.clear()
             arrived = asyncio.ensure_future(self._arrived.wait())
             await asyncio.wait({arrived, feeder}, timeout=1.0, return_when=FIRST_COMPLETED)
@@ -274,7 +305,15 @@ class _Ahead:
                 raise RuntimeError("the event feeder stopped")
             if stop.is_set():
                 break
-        taken = [self._items.popleft() for _ in range(min(limit, len(self._items)))]
+        taken: list[tuple[DecodedEvent, Msg]] = []
+        size = 0
+        while self._items and len(taken) < limit:
+            cost = weight(self._items[0][0])
+            if taken and size + cost > MAX_BATCH_WRITES:
+                break
+            taken.append(self._items.popleft())
+            size += cost
+        self._weight -= size
         self._taken.set()
         return taken
 

@@ -42,6 +42,7 @@ from pigeon_projector.projector import (
     DecodedEvent,
     apply_decoded,
     decode_messages,
+    split_by_writes,
     stream_last_seq,
 )
 
@@ -271,13 +272,14 @@ class _Replay:
             self._early = [event for event in decoded if event.seq > target]
             if not batch:
                 break  # the next event is past the target: nothing up to it is left
-            self.reached = await apply_decoded(
-                self._conn,
-                batch,
-                REBUILD_PROJECTION,
-                lock_key=REBUILD_LOCK_KEY,
-                notify=False,
-            )
+            for part in split_by_writes(batch):
+                self.reached = await apply_decoded(
+                    self._conn,
+                    part,
+                    REBUILD_PROJECTION,
+                    lock_key=REBUILD_LOCK_KEY,
+                    notify=False,
+                )
             if self._progress is not None:
                 await self._progress(self.reached, target)
 
