@@ -276,7 +276,7 @@ async def test_undecodable_event_is_recorded_and_skipped(js_and_db) -> None:
 def _every_kind_of_history() -> list[ev.Envelope]:
     """Every event of the catalog, plus the orders that exercise the projection's merging:
     suppress/unsuppress/suppress, unsubscribe/resubscribe/unsubscribe, an `unknown`
-    outcome after `sent`, and repeated recipient ids in batches big enough for COPY."""
+    outcome after `sent`, and repeated recipient ids in one batch."""
     from datetime import UTC, datetime, timedelta
 
     from tests.unit.test_events import SAMPLES
@@ -315,7 +315,8 @@ def _every_kind_of_history() -> list[ev.Envelope]:
 
 async def test_batch_boundaries_do_not_change_the_tables(fresh_database: str) -> None:
     """The same history applied as one batch and one event per batch gives the same read
-    models: grouping writes per table and the COPY path never change the result."""
+    models: grouping writes per table and folding the recipients' writes never change the
+    result."""
     await migrate(fresh_database)
     stored = [
         StoredEvent(seq, envelope.model_dump_json().encode())
