@@ -15,6 +15,9 @@ The ratio (b)/(a) says how much per-event overhead the projector adds on top of 
 the stream. Rounds alternate raw, projector, raw, projector, ... (`--rounds`, default 2);
 the best figure of each kind is reported, so a one-off hiccup of this shared 2-core
 machine does not decide the result. Each projector round gets its own new database.
+Beside the wall-clock rates, stderr gets each side's events per CPU second of this
+process (and of PostgreSQL for the projector): when other work loads the machine, the
+wall-clock rates follow the load, the CPU ones much less.
 
 The events are realistic ones from the catalog, mostly small single events, published
 before any measurement with `publish_async` in batches (with `Nats-Msg-Id`, as the
@@ -37,6 +40,7 @@ import asyncio
 import logging
 import random
 import sys
+import time
 import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -80,6 +84,11 @@ DEFAULT_BATCH_SIZE: int = ProjectorSettings.model_fields["projector_batch_size"]
 class Results:
     raw: list[float]
     projector: list[float]
+    # Events per CPU second of this process (the Python side, which sets the pace): on a
+    # machine shared with other work the wall-clock rates vary with the load, these less.
+    raw_cpu: list[float]
+    projector_cpu: list[float]
+    postgres_cpu: list[float]
 
 
 def _mailbox_config(i: int, rate: int) -> ev.MailboxConfig:
@@ -238,7 +247,6 @@ async def raw_consume(nats_url: str, last_seq: int) -> float:
 
 async def project(nats_url: str, database_url: str, last_seq: int, batch_size: int) -> float:
     """Run the Projector from sequence 1 into a migrated database; returns events/s."""
-    await migrate(database_url)
     pool = await db.open_pool(database_url, max_size=2, attempts=3)
     nc = await connect_nats(nats_url, name="bench-projector", attempts=3)
     try:
@@ -296,6 +304,7 @@ async def project(nats_url: str, database_url: str, last_seq: int, batch_size: i
 
 async def run_bench(
     nats_url: str,
+    postgres_pid: int,
     new_database: Callable[[int], str],
     events: int,
     rounds: int,
@@ -309,13 +318,26 @@ async def run_bench(
     finally:
         await nc.close()
     del envelopes
-    results = Results(raw=[], projector=[])
+    results = Results(raw=[], projector=[], raw_cpu=[], projector_cpu=[], postgres_cpu=[])
     for round_no in range(1, rounds + 1):
         log.info("round %d of %d: raw consume", round_no, rounds)
+        cpu = time.process_time()
         results.raw.append(await raw_consume(nats_url, last_seq))
+        results.raw_cpu.append(last_seq / (time.process_time() - cpu))
         database_url = await asyncio.to_thread(new_database, round_no)
+        await migrate(database_url)
         log.info("round %d of %d: projector", round_no, rounds)
+        cpu, pg_cpu = time.process_time(), benchkit.tree_cpu_seconds(postgres_pid)
         results.projector.append(await project(nats_url, database_url, last_seq, batch_size))
+        results.projector_cpu.append(last_seq / (time.process_time() - cpu))
+        results.postgres_cpu.append(last_seq / (benchkit.tree_cpu_seconds(postgres_pid) - pg_cpu))
+        log.info(
+            "round %d: per CPU second: raw %.0f msgs, projector %.0f events (PostgreSQL %.0f)",
+            round_no,
+            results.raw_cpu[-1],
+            results.projector_cpu[-1],
+            results.postgres_cpu[-1],
+        )
     return results
 
 
@@ -365,7 +387,9 @@ def main(argv: list[str] | None = None) -> int:
             return postgres.create_database(f"bench_project_{round_no}")
 
         coro = asyncio.wait_for(
-            run_bench(nats.url, new_database, args.events, args.rounds, args.batch_size),
+            run_bench(
+                nats.url, postgres.pid, new_database, args.events, args.rounds, args.batch_size
+            ),
             timeout=args.timeout,
         )
         results = _run(coro, args.uvloop)
@@ -375,6 +399,14 @@ def main(argv: list[str] | None = None) -> int:
         "raw msgs/s per round: %s; projector events/s per round: %s",
         ", ".join(f"{r:.0f}" for r in results.raw),
         ", ".join(f"{r:.0f}" for r in results.projector),
+    )
+    log.info(
+        "per CPU second of this process (best): raw %.0f msgs, projector %.0f events,"
+        " ratio %.2f; PostgreSQL %.0f events per its CPU second",
+        max(results.raw_cpu),
+        max(results.projector_cpu),
+        max(results.projector_cpu) / max(results.raw_cpu),
+        max(results.postgres_cpu),
     )
     print(
         f"project: {best_projector:.0f} events/s, raw consume {best_raw:.0f} msgs/s, "

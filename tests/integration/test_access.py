@@ -16,7 +16,7 @@ import pytest_asyncio
 
 from pigeon_common.db import connect
 from pigeon_common.jetstream import connect_nats
-from pigeon_projector.projector import rebuild
+from pigeon_projector.rebuild import rebuild
 from pigeon_testing.smtp import SmtpTestServer
 from pigeon_testing.stack import Stack
 

@@ -95,6 +95,13 @@ def _history(campaign: uuid.UUID) -> list[tuple[ev.Event, datetime]]:
             at(100),
         ),
         (ev.MessageUnknown(**base(5), reason="timeout"), at(100)),
+        # p5's copy is filed later: `appended` follows (the state row is refreshed).
+        (
+            ev.SentCopiesFiled(
+                campaign_id=campaign, mailbox_id=uuid.uuid4(), folder="Sent", recipient_ids=[p[5]]
+            ),
+            at(110),
+        ),
         (ev.MessageSent(**base(6), message_id="m6@x", smtp_reply="250 ok", appended=True), at(100)),
         (ev.RecipientUnsubscribed(**base(6), mailbox_id=None, method="page"), at(400)),
         (
@@ -164,15 +171,15 @@ async def test_states_and_counters_match_the_read_models_for_any_batching(
             expected = dict(await conn.fetchrow(FROM_SCRATCH, campaign))
             assert counters == {k: v for k, v in expected.items() if v}, size
             views = await conn.fetch(
-                "SELECT recipient_id, status, opens, human_opens, clicks, human_clicks, bounce,"
-                " deferred, replied, auto_replied, unsubscribed, states FROM message_results"
-                " WHERE campaign_id = $1 ORDER BY recipient_id",
+                "SELECT recipient_id, status, appended, opens, human_opens, clicks, human_clicks,"
+                " bounce, deferred, replied, auto_replied, unsubscribed, states"
+                " FROM message_results WHERE campaign_id = $1 ORDER BY recipient_id",
                 campaign,
             )
             states = await conn.fetch(
-                "SELECT recipient_id, status, opens, human_opens, clicks, human_clicks, bounce,"
-                " deferred, replied, auto_replied, unsubscribed, states FROM message_states"
-                " WHERE campaign_id = $1 ORDER BY recipient_id",
+                "SELECT recipient_id, status, appended, opens, human_opens, clicks, human_clicks,"
+                " bounce, deferred, replied, auto_replied, unsubscribed, states"
+                " FROM message_states WHERE campaign_id = $1 ORDER BY recipient_id",
                 campaign,
             )
             assert [tuple(r) for r in states] == [tuple(r) for r in views]

@@ -649,10 +649,69 @@ def test_group_writes_of_a_real_batch() -> None:
     deleted = CASES["recipient.deleted"][0]
     writes = _writes(created) + _writes(added) + _writes(deleted)
     groups = group_writes(writes)
-    assert [(sql, len(batch)) for sql, batch in groups] == [
-        (SQL.insert_campaign, 1),
-        (SQL.upsert_recipient, 3),
-        (SQL.delete_recipient, 1),
+    # The recipients' run folds: R2 is deleted, so only R1 and R3 are upserted.
+    assert groups == [
+        (SQL.insert_campaign, [_writes(created)[0].args]),
+        (SQL.delete_recipients, [([CAMPAIGN_ID], [R2])]),
+        (
+            SQL.upsert_recipients,
+            [
+                (
+                    [CAMPAIGN_ID, CAMPAIGN_ID],
+                    [R1, R3],
+                    ["a@example.org", "c@example.org"],
+                    ["Ann", "Cy"],
+                    ["{}", "{}"],
+                    [AT, AT],
+                    [AT, AT],
+                )
+            ],
+        ),
+    ]
+
+
+def _upsert(rid: uuid.UUID, name: str, attributes: dict[str, Any], at: datetime) -> Write:
+    return Write(
+        SQL.upsert_recipient, (CAMPAIGN_ID, rid, f"{name}@example.org", name, attributes, at)
+    )
+
+
+def test_fold_recipient_writes_leaves_the_rows_one_by_one_writes_leave() -> None:
+    from pigeon_projector.projection import fold_recipient_writes
+
+    later = AT + timedelta(seconds=1)
+    writes = [
+        _upsert(R1, "a", {"k": 1}, AT),  # then deleted: gone, not upserted
+        Write(SQL.delete_recipient, (CAMPAIGN_ID, R1)),
+        _upsert(R2, "b", {"k": 1}, AT),  # deleted, then added again: fresh
+        Write(SQL.delete_recipient, (CAMPAIGN_ID, R2)),
+        _upsert(R2, "b", {"j": 2}, later),
+        _upsert(R3, "c", {"k": 1}, AT),  # two upserts merge
+        _upsert(R3, "", {"k": 3}, later),
+        Write(SQL.delete_campaign_recipients, (CAMPAIGN_ID,)),  # ends the run
+        _upsert(R1, "a", {}, later),
+    ]
+    assert fold_recipient_writes(writes) == [
+        (SQL.delete_recipients, [([CAMPAIGN_ID, CAMPAIGN_ID], [R1, R2])]),
+        (
+            SQL.upsert_recipients,
+            [
+                (
+                    [CAMPAIGN_ID, CAMPAIGN_ID],
+                    [R2, R3],
+                    ["b@example.org", "@example.org"],
+                    ["b", "c"],
+                    ['{"j":2}', '{"k":3}'],
+                    [later, AT],
+                    [later, later],
+                )
+            ],
+        ),
+        (SQL.delete_campaign_recipients, [(CAMPAIGN_ID,)]),
+        (
+            SQL.upsert_recipients,
+            [([CAMPAIGN_ID], [R1], ["a@example.org"], ["a"], ["{}"], [later], [later])],
+        ),
     ]
 
 

@@ -22,6 +22,7 @@ QUERY_FILES = [
     ("pigeon_projector", "projection.sql", PROJECTOR_SOURCES, "SQL"),
     ("pigeon_projector", "message_states.sql", PROJECTOR_SOURCES, "STATES_SQL"),
     ("pigeon_projector", "checkpoint.sql", PROJECTOR_SOURCES, "CHECKPOINT_SQL"),
+    ("pigeon_projector", "rebuild.sql", PROJECTOR_SOURCES, "REBUILD_SQL"),
     ("pigeon_api", "queries.sql", API_SOURCES, "SQL"),
     ("pigeon_sender", "queries.sql", SENDER_SOURCES, "SQL"),
     ("pigeon_tracker", "queries.sql", TRACKER_SOURCES, "SQL"),
@@ -147,6 +148,9 @@ INLINE_SQL = re.compile(
 )
 # Python that holds no query of a service: the IMAP clients (whose SELECT is IMAP's) and
 # the embedded server's psql (a CREATE DATABASE of a checked name, before any service).
+# The rebuild's copies of the read models: DDL built from the catalog's table names
+# (`CREATE TABLE pigeon_rebuild.x (LIKE public.x ...)`), which no named query can hold.
+BUILT_DDL = re.compile(r"""f["']CREATE TABLE \{SHADOW_SCHEMA\}""")
 NOT_SQL = {"folder_reader.py", "imap_client.py", "appender.py", "imap_protocol.py", "postgres.py"}
 
 
@@ -159,14 +163,6 @@ def test_no_inline_sql_in_the_services() -> None:
         for path in folder.rglob("*.py")
         if path.name not in NOT_SQL
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
-        if INLINE_SQL.search(line)
+        if INLINE_SQL.search(line) and not BUILT_DDL.search(line)
     ]
     assert not inline, f"SQL outside a named-query file: {inline}"
-
-
-def test_rebuild_empties_every_read_model_table() -> None:
-    from pigeon_projector.projection import READ_MODEL_TABLES
-    from pigeon_projector.projector import CHECKPOINT_SQL
-
-    listed = CHECKPOINT_SQL.truncate_read_models.removeprefix("TRUNCATE")
-    assert [name.strip() for name in listed.split(",")] == list(READ_MODEL_TABLES)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Annotated
 
 import typer
@@ -20,7 +21,7 @@ from pigeon_common.logs import configure_logging
 from pigeon_common.queries import QueryError
 from pigeon_common.serving import run_service
 from pigeon_common.validation import InvalidAddressError, normalize_address
-from pigeon_projector.projector import rebuild
+from pigeon_projector.rebuild import rebuild
 
 app = typer.Typer(help="MC Pigeon: IMAP-first email campaigns.", no_args_is_help=True)
 projector_app = typer.Typer(help="The read-model projector.", no_args_is_help=True)
@@ -102,16 +103,26 @@ def migrate() -> None:
 
 @projector_app.command("rebuild")
 def projector_rebuild() -> None:
-    """Empty the read models and replay every event from sequence 1."""
+    """Rebuild the read models from every event, beside the live ones, then swap them in."""
     settings = config.connected_settings(AllSettings)
     database_url, nats_url = settings.require_servers()
+
+    shown = [0.0]
+
+    async def report(reached: int, target: int) -> None:
+        now = time.monotonic()
+        if now - shown[0] >= 5:
+            shown[0] = now
+            typer.echo(f"replayed {reached} of {target} events", err=True)
 
     async def go() -> int:
         nc = await connect_nats(nats_url, name="pigeon-cli", attempts=3)
         conn = await db.connect(database_url)
         try:
             await provision(nc.jetstream(), settings.jetstream_replicas)
-            return await rebuild(conn, nc, nc.jetstream(), settings.projector_batch_size)
+            return await rebuild(
+                conn, nc, nc.jetstream(), settings.projector_batch_size, progress=report
+            )
         finally:
             await conn.close()
             await nc.close()

@@ -129,11 +129,18 @@ WHERE campaign_id = $1
 ORDER BY lower(email), id LIMIT $5 OFFSET $6;
 
 -- name: count-recipients
-SELECT count(*) FROM recipients
-WHERE campaign_id = $1
-  AND ($2::text IS NULL OR email ILIKE '%' || $2 || '%' OR name ILIKE '%' || $2 || '%')
-  AND ($3::text IS NULL OR lower(email) = lower($3))
-  AND ($4::jsonb IS NULL OR attributes @> $4);
+-- Without a filter, the projector's counter (kept in the same transaction as the rows).
+SELECT CASE
+  WHEN $2::text IS NULL AND $3::text IS NULL AND $4::jsonb IS NULL THEN
+    (SELECT coalesce(sum(n), 0) FROM campaign_counters
+     WHERE campaign_id = $1 AND counter = 'recipients')
+  ELSE
+    (SELECT count(*) FROM recipients
+     WHERE campaign_id = $1
+       AND ($2::text IS NULL OR email ILIKE '%' || $2 || '%' OR name ILIKE '%' || $2 || '%')
+       AND ($3::text IS NULL OR lower(email) = lower($3))
+       AND ($4::jsonb IS NULL OR attributes @> $4))
+END;
 
 -- name: recipient-attribute-keys
 SELECT DISTINCT jsonb_object_keys(attributes) AS key FROM recipients WHERE campaign_id = $1 ORDER BY 1;
@@ -142,36 +149,38 @@ SELECT DISTINCT jsonb_object_keys(attributes) AS key FROM recipients WHERE campa
 SELECT email, name, attributes FROM recipients WHERE campaign_id = $1 ORDER BY lower(email), id;
 
 -- name: campaign-status
--- One pass over the campaign's messages.
+-- The numbers from the projector's counters (never counted per request); the copies
+-- waiting for Sent through a partial index, so as cheap as there are few.
 SELECT c.id, c.status, c.status_reason, c.send_at, c.started_at, c.finished_at,
-  (SELECT count(*) FROM recipients r WHERE r.campaign_id = c.id) AS recipients,
-  coalesce(o.sent, 0) AS sent, coalesce(o.failed, 0) AS failed,
-  coalesce(o.unknown, 0) AS unknown, coalesce(o.suppressed, 0) AS suppressed,
-  coalesce(o.copies_pending, 0) AS copies_pending
+  coalesce(k.recipients, 0) AS recipients, coalesce(k.sent, 0) AS sent,
+  coalesce(k.failed, 0) AS failed, coalesce(k.unknown, 0) AS unknown,
+  coalesce(k.suppressed, 0) AS suppressed,
+  (SELECT count(*) FROM messages m WHERE m.campaign_id = c.id AND m.copy_pending)
+    AS copies_pending
 FROM campaigns c
-LEFT JOIN LATERAL (
-  SELECT count(*) FILTER (WHERE status = 'sent') AS sent,
-         count(*) FILTER (WHERE status = 'failed') AS failed,
-         count(*) FILTER (WHERE status = 'unknown') AS unknown,
-         count(*) FILTER (WHERE status = 'suppressed') AS suppressed,
-         count(*) FILTER (WHERE copy_pending) AS copies_pending
-  FROM messages m WHERE m.campaign_id = c.id
-) o ON true
+LEFT JOIN LATERAL (SELECT * FROM campaign_numbers n WHERE n.campaign_id = c.id) k ON true
 WHERE c.id = $1;
 
 -- name: list-messages
--- Every recipient with its outcome and what followed (the message_results view). $2
--- filters by outcome, $3 by a later state (opened, opened_human, clicked, clicked_human,
--- bounced, bounced_hard, bounced_soft, deferred, replied, auto_replied, unsubscribed).
-SELECT * FROM message_results
+-- Every recipient with its outcome and what followed (message_states, which the projector
+-- keeps equal to the message_results view). $2 filters by outcome, $3 by a later state
+-- (opened, opened_human, clicked, clicked_human, bounced, bounced_hard, bounced_soft,
+-- deferred, replied, auto_replied, unsubscribed). In the order of message_states_email_idx.
+SELECT * FROM message_states
 WHERE campaign_id = $1 AND ($2::text IS NULL OR status = $2)
-  AND ($3::text IS NULL OR $3 = ANY(states))
+  AND ($3::text IS NULL OR states @> ARRAY[$3::text])
 ORDER BY lower(email), recipient_id LIMIT $4 OFFSET $5;
 
 -- name: count-messages
-SELECT count(*) FROM message_results
-WHERE campaign_id = $1 AND ($2::text IS NULL OR status = $2)
-  AND ($3::text IS NULL OR $3 = ANY(states));
+-- From the counters when one filter or none is given (every outcome and state is one).
+SELECT CASE
+  WHEN $2::text IS NULL OR $3::text IS NULL THEN
+    (SELECT coalesce(sum(n), 0) FROM campaign_counters
+     WHERE campaign_id = $1 AND counter = coalesce($2::text, $3::text, 'recipients'))
+  ELSE
+    (SELECT count(*) FROM message_states
+     WHERE campaign_id = $1 AND status = $2 AND states @> ARRAY[$3::text])
+END;
 
 -- name: first-recipients
 SELECT id, email, name, attributes FROM recipients WHERE campaign_id = $1
@@ -187,37 +196,18 @@ JOIN mailbox_secrets s ON s.mailbox_id = m.id WHERE m.id = $1;
 
 -- name: campaign-stats
 -- Unique recipients per outcome and engagement (opens and clicks as finally judged, in
--- the *_seen views: a machine's fetch is counted apart).
-SELECT
-  (SELECT count(*) FROM recipients WHERE campaign_id = $1) AS recipients,
-  (SELECT count(*) FROM messages WHERE campaign_id = $1 AND status = 'sent') AS sent,
-  (SELECT count(*) FROM messages WHERE campaign_id = $1 AND status = 'failed') AS failed,
-  (SELECT count(*) FROM messages WHERE campaign_id = $1 AND status = 'unknown') AS unknown,
-  (SELECT count(*) FROM messages WHERE campaign_id = $1 AND status = 'suppressed') AS suppressed,
-  (SELECT count(*) FROM opens_seen WHERE campaign_id = $1) AS opens,
-  (SELECT count(DISTINCT recipient_id) FROM opens_seen WHERE campaign_id = $1) AS opened,
-  (SELECT count(DISTINCT recipient_id) FROM opens_seen
-     WHERE campaign_id = $1 AND NOT machine) AS opened_human,
-  (SELECT count(DISTINCT recipient_id) FROM opens_seen
-     WHERE campaign_id = $1 AND machine) AS opened_machine,
-  (SELECT count(*) FROM clicks_seen WHERE campaign_id = $1) AS clicks,
-  (SELECT count(DISTINCT recipient_id) FROM clicks_seen WHERE campaign_id = $1) AS clicked,
-  (SELECT count(DISTINCT recipient_id) FROM clicks_seen
-     WHERE campaign_id = $1 AND NOT machine) AS clicked_human,
-  (SELECT count(DISTINCT recipient_id) FROM delivery_events
-     WHERE campaign_id = $1 AND kind = 'bounced' AND hard) AS bounced_hard,
-  (SELECT count(DISTINCT recipient_id) FROM delivery_events d
-     WHERE d.campaign_id = $1 AND d.kind = 'bounced' AND NOT d.hard
-       AND NOT EXISTS (SELECT 1 FROM delivery_events h WHERE h.campaign_id = $1
-         AND h.recipient_id = d.recipient_id AND h.kind = 'bounced' AND h.hard)) AS bounced_soft,
-  (SELECT count(DISTINCT recipient_id) FROM delivery_events
-     WHERE campaign_id = $1 AND kind = 'deferred') AS deferred,
-  (SELECT count(DISTINCT recipient_id) FROM delivery_events
-     WHERE campaign_id = $1 AND kind = 'replied') AS replied,
-  (SELECT count(DISTINCT recipient_id) FROM delivery_events
-     WHERE campaign_id = $1 AND kind = 'auto_replied') AS auto_replied,
-  (SELECT count(*) FROM unsubscribes
-     WHERE campaign_id = $1 AND resubscribed_at IS NULL) AS unsubscribed;
+-- the *_seen views: a machine's fetch is counted apart), from the projector's counters.
+SELECT coalesce(k.recipients, 0) AS recipients, coalesce(k.sent, 0) AS sent,
+  coalesce(k.failed, 0) AS failed, coalesce(k.unknown, 0) AS unknown,
+  coalesce(k.suppressed, 0) AS suppressed, coalesce(k.opens, 0) AS opens,
+  coalesce(k.opened, 0) AS opened, coalesce(k.opened_human, 0) AS opened_human,
+  coalesce(k.opened_machine, 0) AS opened_machine, coalesce(k.clicks, 0) AS clicks,
+  coalesce(k.clicked, 0) AS clicked, coalesce(k.clicked_human, 0) AS clicked_human,
+  coalesce(k.bounced_hard, 0) AS bounced_hard, coalesce(k.bounced_soft, 0) AS bounced_soft,
+  coalesce(k.deferred, 0) AS deferred, coalesce(k.replied, 0) AS replied,
+  coalesce(k.auto_replied, 0) AS auto_replied, coalesce(k.unsubscribed, 0) AS unsubscribed
+FROM (SELECT 1) one
+LEFT JOIN campaign_numbers k ON k.campaign_id = $1;
 
 -- name: campaign-bounce-reasons
 -- Unique bounced recipients per bounce reason ('' from version 1 events reads as unknown).

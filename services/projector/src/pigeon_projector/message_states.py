@@ -3,14 +3,14 @@ projector beside the other read models.
 
 The pure part says which (campaign, recipient) pairs an event touches; after a batch's
 writes, `refresh` recomputes those pairs' state rows from the read models and moves each
-campaign's counters by the difference. A counter is thus always the sum over the state
-rows, so batch sizes and rebuilds never change it.
+campaign's counters by the difference, in one statement. A counter is thus always the
+sum over the state rows, so batch sizes and rebuilds never change it.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 import asyncpg
 
@@ -28,6 +28,9 @@ def touched_by(event: ev.Event) -> list[Pair]:
     """The (campaign, recipient) pairs whose state an event may change."""
     if isinstance(event, ev.RecipientsAdded):
         return [(event.campaign_id, r.recipient_id) for r in event.recipients]
+    if isinstance(event, ev.SentCopiesFiled | ev.SentCopiesPending):
+        # `appended` is part of the state.
+        return [(event.campaign_id, r) for r in event.recipient_ids]
     campaign_id = getattr(event, "campaign_id", None)
     recipient_id = getattr(event, "recipient_id", None)
     if isinstance(campaign_id, uuid.UUID) and isinstance(recipient_id, uuid.UUID):
@@ -45,14 +48,12 @@ def writes_for(event: ev.Event) -> list[Write]:
     return []
 
 
-async def refresh(conn: asyncpg.Connection, pairs: Iterable[Pair]) -> None:
+async def refresh(conn: asyncpg.Connection, pairs: Sequence[Pair]) -> None:
     """Recompute the state rows of `pairs` and their campaigns' counters (in the caller's
-    transaction, after the batch's other writes)."""
-    unique = sorted(set(pairs))
-    if not unique:
+    transaction, after the batch's other writes): one statement, whatever the count.
+    Repeated pairs are left for the statement to fold (hashing UUIDs in Python is slow)."""
+    if not pairs:
         return
-    campaigns = [c for c, _ in unique]
-    recipients = [r for _, r in unique]
-    await conn.execute(STATES_SQL.retract_message_states, campaigns, recipients)
-    await conn.execute(STATES_SQL.insert_message_states, campaigns, recipients)
-    await conn.execute(STATES_SQL.drop_zero_counters, sorted(set(campaigns)))
+    await conn.execute(
+        STATES_SQL.refresh_message_states, [c for c, _ in pairs], [r for _, r in pairs]
+    )

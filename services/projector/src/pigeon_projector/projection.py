@@ -11,9 +11,12 @@ from __future__ import annotations
 import functools
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from pydantic_core import to_json
 
 from pigeon_common import events as ev
 from pigeon_common.domain.status import CampaignStatus, MessageStatus
@@ -68,6 +71,24 @@ def writes_for_event(
     seq: int, event: ev.Event, at: datetime, envelope: ev.Envelope | ev.StoredFact
 ) -> list[Write]:
     """`writes_for` with the payload already decoded."""
+    # Each group is a match over a few event types; the group of a type is found once,
+    # since a class pattern's isinstance on a pydantic model is slow and adds up.
+    group = _GROUP_OF.get(type(event))
+    if group is not None:
+        writes = group(seq, event, at, envelope.event_id)
+        assert writes is not None
+        return writes
+    for group in _GROUPS:
+        writes = group(seq, event, at, envelope.event_id)
+        if writes is not None:
+            _GROUP_OF[type(event)] = group
+            return writes
+    raise ev.UnknownEventError(envelope.type, envelope.schema_version)
+
+
+def _mailbox_writes(
+    seq: int, event: ev.Event, at: datetime, event_id: uuid.UUID
+) -> list[Write] | None:
     match event:
         case ev.MailboxCreated():
             return [
@@ -87,6 +108,13 @@ def writes_for_event(
             return [Write(SQL.insert_mailbox_share, (event.mailbox_id, event.user_id))]
         case ev.MailboxUnshared():
             return [Write(SQL.delete_mailbox_share, (event.mailbox_id, event.user_id))]
+    return None
+
+
+def _campaign_writes(
+    seq: int, event: ev.Event, at: datetime, event_id: uuid.UUID
+) -> list[Write] | None:
+    match event:
         case ev.CampaignOwnerChanged():
             return [Write(SQL.set_campaign_owner, (event.campaign_id, event.owner_id))]
         case ev.CampaignShared():
@@ -131,6 +159,13 @@ def writes_for_event(
                 Write(SQL.delete_campaign_recipients, (event.campaign_id,)),
                 Write(SQL.delete_campaign, (event.campaign_id,)),
             ]
+    return None
+
+
+def _recipient_writes(
+    seq: int, event: ev.Event, at: datetime, event_id: uuid.UUID
+) -> list[Write] | None:
+    match event:
         case ev.RecipientsAdded():
             return [
                 Write(
@@ -141,14 +176,7 @@ def writes_for_event(
             ]
         case ev.RecipientDeleted():
             return [Write(SQL.delete_recipient, (event.campaign_id, event.recipient_id))]
-    writes = _sending_writes(seq, event, at)
-    if writes is None:
-        writes = _engagement_writes(event, at, envelope.event_id)
-    if writes is None:
-        writes = _inbound_writes(event, at)
-    if writes is None:
-        raise ev.UnknownEventError(envelope.type, envelope.schema_version)
-    return writes
+    return None
 
 
 def _status(
@@ -198,8 +226,8 @@ def _outcome(
     )
 
 
-def _sending_writes(seq: int, event: ev.Event, at: datetime) -> list[Write] | None:
-    """Writes of the sending events (run state, outcomes, suppressions); None if unknown."""
+def _run_writes(seq: int, event: ev.Event, at: datetime, event_id: uuid.UUID) -> list[Write] | None:
+    """Writes of a campaign run's events (schedule, start, pause, ...); None if not one."""
     match event:
         case ev.CampaignScheduled():
             o = event.options
@@ -258,6 +286,14 @@ def _sending_writes(seq: int, event: ev.Event, at: datetime) -> list[Write] | No
             return [_status(event.campaign_id, CampaignStatus.DONE, "", at, seq)]
         case ev.CampaignFailed():
             return [_status(event.campaign_id, CampaignStatus.FAILED, event.reason, at, seq)]
+    return None
+
+
+def _outcome_writes(
+    seq: int, event: ev.Event, at: datetime, event_id: uuid.UUID
+) -> list[Write] | None:
+    """Writes of the sender's outcomes, copies and suppressions; None if not one."""
+    match event:
         case ev.MessageSent():
             return [
                 _outcome(
@@ -313,7 +349,9 @@ def _sending_writes(seq: int, event: ev.Event, at: datetime) -> list[Write] | No
     return None
 
 
-def _engagement_writes(event: ev.Event, at: datetime, event_id: uuid.UUID) -> list[Write] | None:
+def _engagement_writes(
+    seq: int, event: ev.Event, at: datetime, event_id: uuid.UUID
+) -> list[Write] | None:
     """Writes of the tracker's events (opens, clicks, unsubscribes); None if not one."""
     match event:
         case ev.MessageOpened():
@@ -365,7 +403,9 @@ def _engagement_writes(event: ev.Event, at: datetime, event_id: uuid.UUID) -> li
     return None
 
 
-def _inbound_writes(event: ev.Event, at: datetime) -> list[Write] | None:
+def _inbound_writes(
+    seq: int, event: ev.Event, at: datetime, event_id: uuid.UUID
+) -> list[Write] | None:
     """Writes of imap-sync's events (bounces, delays, replies); None if not one."""
     match event:
         case ev.MessageBounced():
@@ -507,6 +547,19 @@ def _upsert_mailbox(mailbox_id: Any, config: ev.MailboxConfig, at: datetime, seq
     )
 
 
+WriteGroup = Callable[[int, ev.Event, datetime, uuid.UUID], list[Write] | None]
+_GROUPS: tuple[WriteGroup, ...] = (
+    _recipient_writes,
+    _outcome_writes,
+    _engagement_writes,
+    _campaign_writes,
+    _mailbox_writes,
+    _run_writes,
+    _inbound_writes,
+)
+_GROUP_OF: dict[type[ev.Event], WriteGroup] = {}
+
+
 def merge_recipient_rows(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     """Set-based upsert rows for `recipients` from upsert-recipient's arguments, with
     repeated (campaign, recipient) pairs folded into one by the rule the upsert applies (a
@@ -530,6 +583,57 @@ def merge_recipient_rows(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     return list(merged.values())
 
 
+Group = tuple[str, list[tuple[Any, ...]]]
+
+
+def fold_recipient_writes(writes: list[Write]) -> list[Group]:
+    """The `recipients` table's writes, in stream order, as few set-based statements.
+
+    A run of upsert-recipient and delete-recipient writes becomes at most one
+    delete-recipients (every pair deleted in the run) and then one upsert-recipients (per
+    pair, only the upserts after its last delete, folded by `merge_recipient_rows`): the
+    rows end as the writes one by one would leave them. Any other statement (a campaign's
+    deletion) ends the run and keeps its place.
+    """
+    groups: list[Group] = []
+    deleted: dict[tuple[Any, Any], None] = {}
+    upserts: dict[tuple[Any, Any], list[tuple[Any, ...]]] = {}
+
+    def flush() -> None:
+        if deleted:
+            groups.append((SQL.delete_recipients, [tuple(_columns(list(deleted), 2))]))
+        rows = merge_recipient_rows([row for rows in upserts.values() for row in rows])
+        if rows:
+            columns = _columns(rows, 7)
+            columns[4] = [to_json(attributes).decode() for attributes in columns[4]]
+            groups.append((SQL.upsert_recipients, [tuple(columns)]))
+        deleted.clear()
+        upserts.clear()
+
+    for write in writes:
+        if write.sql == SQL.upsert_recipient:
+            upserts.setdefault((write.args[0], write.args[1]), []).append(write.args)
+        elif write.sql == SQL.delete_recipient:
+            key = (write.args[0], write.args[1])
+            deleted[key] = None
+            upserts.pop(key, None)
+        else:
+            flush()
+            if groups and groups[-1][0] == write.sql:
+                groups[-1][1].append(write.args)
+            else:
+                groups.append((write.sql, [write.args]))
+    flush()
+    return groups
+
+
+def _columns(rows: list[tuple[Any, ...]], width: int) -> list[Any]:
+    """Rows as `width` column lists (the arrays an unnest statement takes)."""
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    assert len(columns) == width, "rows of another width"
+    return columns
+
+
 _TABLE = re.compile(r"^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+(\w+)", re.IGNORECASE)
 
 
@@ -542,18 +646,23 @@ def table_of(sql: str) -> str:
     return match.group(1).lower()
 
 
-def group_writes(writes: list[Write]) -> list[tuple[str, list[tuple[Any, ...]]]]:
-    """The writes as few executemany groups as order allows.
+def group_writes(writes: list[Write]) -> list[Group]:
+    """The writes as few statements as order allows.
 
     Writes to one table keep their order; writes to different tables are independent
     (the read models have no foreign keys and no statement reads another table), so
-    they are partitioned by table first, then consecutive writes of one statement merge.
+    they are partitioned by table first, then consecutive writes of one statement merge
+    into one executemany, and the recipients' writes fold into set-based statements
+    (`fold_recipient_writes`).
     """
     by_table: dict[str, list[Write]] = {}
     for write in writes:
         by_table.setdefault(table_of(write.sql), []).append(write)
-    groups: list[tuple[str, list[tuple[Any, ...]]]] = []
-    for table_writes in by_table.values():
+    groups: list[Group] = []
+    for table, table_writes in by_table.items():
+        if table == "recipients":
+            groups += fold_recipient_writes(table_writes)
+            continue
         for write in table_writes:
             if groups and groups[-1][0] == write.sql:
                 groups[-1][1].append(write.args)

@@ -75,11 +75,13 @@ ON CONFLICT (campaign_id, id) DO UPDATE SET
     attributes = recipients.attributes || excluded.attributes,
     updated_at = excluded.updated_at;
 
--- name: upsert-recipients-from-incoming
--- The set-based form of upsert-recipient, from rows COPYed into recipients_incoming.
+-- name: upsert-recipients
+-- The set-based form of upsert-recipient: one row per (campaign, recipient), already folded
+-- by the same rule (projection.fold_recipient_writes); attributes as JSON text.
 INSERT INTO recipients (campaign_id, id, email, name, attributes, created_at, updated_at)
-SELECT campaign_id, id, email, name, attributes::jsonb, created_at, updated_at
-FROM recipients_incoming
+SELECT t.campaign_id, t.id, t.email, t.name, t.attributes::jsonb, t.created_at, t.updated_at
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],
+    $7::timestamptz[]) AS t(campaign_id, id, email, name, attributes, created_at, updated_at)
 ON CONFLICT (campaign_id, id) DO UPDATE SET
     email = excluded.email,
     name = CASE WHEN excluded.name <> '' THEN excluded.name ELSE recipients.name END,
@@ -88,6 +90,12 @@ ON CONFLICT (campaign_id, id) DO UPDATE SET
 
 -- name: delete-recipient
 DELETE FROM recipients WHERE campaign_id = $1 AND id = $2;
+
+-- name: delete-recipients
+-- The set-based form of delete-recipient: $1, $2 are the campaign and recipient ids, pairwise.
+DELETE FROM recipients r
+USING unnest($1::uuid[], $2::uuid[]) AS d(campaign_id, id)
+WHERE r.campaign_id = d.campaign_id AND r.id = d.id;
 
 -- name: schedule-campaign
 UPDATE campaigns SET status = 'scheduled', send_at = $2, batch_size = $3,

@@ -11,38 +11,40 @@ restart starts a new consumer right after it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from asyncio import FIRST_COMPLETED
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
-from pydantic_core import to_json
 
 from pigeon_common.events import EVENT_SUBJECT_PREFIX, UnknownEventError, decode_event
 from pigeon_common.jetstream import EVENTS_STREAM
 from pigeon_common.queries import Queries
 from pigeon_common.read_models import PROJECTED_CHANNEL, PROJECTION, read_checkpoint
 from pigeon_projector import message_states
-from pigeon_projector.projection import (
-    SQL,
-    Write,
-    group_writes,
-    merge_recipient_rows,
-    writes_for_event,
-)
-from pigeon_projector.pull import BatchPuller, stream_sequence
+from pigeon_projector.projection import Write, group_writes, writes_for_event
+from pigeon_projector.pull import BatchPuller, consumer_pending, stream_sequence
 
 log = logging.getLogger(__name__)
-CHECKPOINT_SQL = Queries.from_package("pigeon_projector", "checkpoint.sql")
 
+CHECKPOINT_SQL = Queries.from_package("pigeon_projector", "checkpoint.sql")
 PROJECTOR_LOCK_KEY = 7_246_371_002
-# Recipient upserts in one batch from which the COPY path pays off.
-COPY_THRESHOLD = 200
+# Events decoded between two turns of the event loop (see decode_messages).
+DECODE_SLICE = 200
+# Decoding runs ahead of the transactions by this many batches at most.
+DECODED_AHEAD = 2
+# Writes in one transaction at most, whatever the events: an import's events carry up to
+# a thousand recipients each, and a thousand of them in one go would hold a million rows
+# in memory.
+MAX_BATCH_WRITES = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,20 +55,28 @@ class StoredEvent:
     raw: bytes
 
 
-def _decode(
-    event: StoredEvent,
-) -> tuple[list[Write], list[message_states.Pair], tuple[int, str, str] | None]:
-    """Writes for one stored event and the messages whose state it touches, or a skip
-    record when it cannot be applied."""
+@dataclass(frozen=True, slots=True)
+class DecodedEvent:
+    """One stored event turned into its writes (pure work, done before the transaction):
+    the writes, the messages whose state it touches, or a skip record when it cannot be
+    applied."""
+
+    seq: int
+    writes: list[Write]
+    touched: list[message_states.Pair]
+    skip: tuple[int, str, str] | None = None
+
+
+def decode(event: StoredEvent) -> DecodedEvent:
     try:
         fact, payload = decode_event(event.raw)
         writes = writes_for_event(event.seq, payload, fact.occurred_at, fact)
         writes += message_states.writes_for(payload)
-        return writes, message_states.touched_by(payload), None
+        return DecodedEvent(event.seq, writes, message_states.touched_by(payload))
     except (UnknownEventError, ValidationError, ValueError) as exc:
         event_type = exc.event_type if isinstance(exc, UnknownEventError) else "<undecodable>"
         log.error("skipping event seq=%d type=%s: %s", event.seq, event_type, exc)
-        return [], [], (event.seq, event_type, str(exc)[:2000])
+        return DecodedEvent(event.seq, [], [], (event.seq, event_type, str(exc)[:2000]))
 
 
 async def apply_batch(
@@ -76,8 +86,21 @@ async def apply_batch(
 
     Returns the checkpoint after the batch.
     """
+    return await apply_decoded(conn, [decode(event) for event in batch], projection)
+
+
+async def apply_decoded(
+    conn: asyncpg.Connection,
+    batch: Sequence[DecodedEvent],
+    projection: str = PROJECTION,
+    *,
+    lock_key: int = PROJECTOR_LOCK_KEY,
+    notify: bool = True,
+) -> int:
+    """`apply_batch` of events decoded beforehand. A rebuild's shadow batches take their
+    own lock and announce nothing (readers do not see the shadow tables)."""
     async with conn.transaction():
-        await conn.execute(CHECKPOINT_SQL.projector_lock, PROJECTOR_LOCK_KEY)
+        await conn.execute(CHECKPOINT_SQL.projector_lock, lock_key)
         last = await conn.fetchval(CHECKPOINT_SQL.checkpoint_for_update, projection)
         if last is None:
             last = 0
@@ -89,15 +112,12 @@ async def apply_batch(
         touched: list[message_states.Pair] = []
         skipped: list[tuple[int, str, str]] = []
         for event in fresh:
-            event_writes, event_touched, skip = _decode(event)
-            writes.extend(event_writes)
-            touched.extend(event_touched)
-            if skip is not None:
-                skipped.append(skip)
+            writes += event.writes
+            touched += event.touched
+            if event.skip is not None:
+                skipped.append(event.skip)
         for sql, args in group_writes(writes):
-            if sql == SQL.upsert_recipient and len(args) >= COPY_THRESHOLD:
-                await _copy_upsert_recipients(conn, args)
-            elif len(args) == 1:
+            if len(args) == 1:
                 await conn.execute(sql, *args[0])
             else:
                 await conn.executemany(sql, args)
@@ -107,24 +127,42 @@ async def apply_batch(
             await conn.executemany(CHECKPOINT_SQL.insert_skipped, skipped)
         new_last = max(event.seq for event in fresh)
         await conn.execute(CHECKPOINT_SQL.save_checkpoint, projection, new_last)
-        await conn.execute(CHECKPOINT_SQL.notify_projected, PROJECTED_CHANNEL, str(new_last))
+        if notify:
+            await conn.execute(CHECKPOINT_SQL.notify_projected, PROJECTED_CHANNEL, str(new_last))
         return new_last
 
 
-async def _copy_upsert_recipients(conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> None:
-    """Many recipient upserts as COPY into a temporary table plus one INSERT ... SELECT:
-    about a third faster than executemany for a large import."""
-    await conn.execute(CHECKPOINT_SQL.create_recipients_incoming)
-    await conn.execute(CHECKPOINT_SQL.empty_recipients_incoming)
-    await conn.copy_records_to_table(
-        "recipients_incoming",
-        records=[
-            (c, i, e, n, to_json(a).decode(), created, updated)
-            for c, i, e, n, a, created, updated in merge_recipient_rows(rows)
-        ],
-        columns=["campaign_id", "id", "email", "name", "attributes", "created_at", "updated_at"],
-    )
-    await conn.execute(SQL.upsert_recipients_from_incoming)
+def weight(event: DecodedEvent) -> int:
+    """What an event costs a batch: its writes (at least one)."""
+    return max(1, len(event.writes))
+
+
+def split_by_writes(
+    events: Sequence[DecodedEvent], max_writes: int = MAX_BATCH_WRITES
+) -> list[list[DecodedEvent]]:
+    """Consecutive batches of at most `max_writes` writes (an event above it alone)."""
+    batches: list[list[DecodedEvent]] = []
+    size = 0
+    for event in events:
+        if not batches or size + weight(event) > max_writes:
+            batches.append([])
+            size = 0
+        batches[-1].append(event)
+        size += weight(event)
+    return batches
+
+
+async def decode_messages(msgs: Sequence[Msg]) -> list[DecodedEvent]:
+    """Decode pulled messages, giving the event loop back every DECODE_SLICE events so a
+    batch in flight at PostgreSQL moves on while the next one is decoded."""
+    decoded: list[DecodedEvent] = []
+    for start in range(0, len(msgs), DECODE_SLICE):
+        decoded += [
+            decode(StoredEvent(stream_sequence(m.reply), m.data))
+            for m in msgs[start : start + DECODE_SLICE]
+        ]
+        await asyncio.sleep(0)
+    return decoded
 
 
 AfterCommit = Callable[[int], Awaitable[None]]
@@ -156,13 +194,20 @@ class Projector:
             opt_start_seq=max(start_seq, 1),
             ack_policy=AckPolicy.ALL,
             filter_subject=f"{EVENT_SUBJECT_PREFIX}.>",
-            max_ack_pending=self._batch_size * 4,
+            max_ack_pending=self._batch_size * (DECODED_AHEAD + 3),
             inactive_threshold=60.0,
             ack_wait=60.0,
         )
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Project until `stop` is set."""
+        """Project until `stop` is set.
+
+        Two tasks: one pulls and decodes events ahead (up to DECODED_AHEAD batches), the
+        other applies what is decoded, up to a batch per transaction, and acknowledges
+        after the commit. The decoding of the next events runs while PostgreSQL works on
+        this batch, and a batch is as big as what arrived meanwhile: small when idle (a
+        write is seen at once), full under load.
+        """
         async with self._pool.acquire() as conn:
             self.checkpoint = await read_checkpoint(conn)
             puller = BatchPuller(
@@ -173,67 +218,94 @@ class Projector:
                 batch=self._batch_size,
             )
             await puller.start()
+            ahead = _Ahead(self._batch_size * DECODED_AHEAD)
+            feeder = asyncio.create_task(self._feed(puller, ahead, stop))
             self.running = True
             try:
                 while not stop.is_set():
-                    msgs = await puller.next_batch(self._batch_size, timeout=1.0)
-                    if not msgs:
+                    taken = await ahead.take(self._batch_size, feeder, stop)
+                    if not taken:
                         continue
-                    batch = [StoredEvent(stream_sequence(m.reply), m.data) for m in msgs]
-                    self.checkpoint = await apply_batch(conn, batch)
+                    self.checkpoint = await apply_decoded(conn, [event for event, _ in taken])
                     if self._after_commit is not None:
                         await self._after_commit(self.checkpoint)
-                    await msgs[-1].ack()
+                    await taken[-1][1].ack()
             finally:
                 self.running = False
+                feeder.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await feeder
                 await puller.stop()
+
+    async def _feed(self, puller: BatchPuller, ahead: _Ahead, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await ahead.room()
+            msgs = await puller.next_batch(self._batch_size, timeout=1.0)
+            if msgs:
+                ahead.put(list(zip(await decode_messages(msgs), msgs, strict=True)))
+
+
+class _Ahead:
+    """Decoded events waiting for their transaction, in stream order, each with the
+    message to acknowledge once it is committed."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._items: deque[tuple[DecodedEvent, Msg]] = deque()
+        self._weight = 0  # the waiting events' writes
+        self._caught_up = False
+        self._arrived = asyncio.Event()
+        self._taken = asyncio.Event()
+
+    async def room(self) -> None:
+        """Wait until fewer than `limit` events (and DECODED_AHEAD batches' writes) wait."""
+        while len(self._items) >= self._limit or self._weight >= DECODED_AHEAD * MAX_BATCH_WRITES:
+            self._taken.clear()
+            await self._taken.wait()
+
+    def put(self, items: list[tuple[DecodedEvent, Msg]]) -> None:
+        self._items.extend(items)
+        self._weight += sum(weight(event) for event, _ in items)
+        # Nothing more in the stream for now: what is here should not wait for a full batch.
+        self._caught_up = consumer_pending(items[-1][1].reply) == 0
+        self._arrived.set()
+
+    async def take(
+        self, limit: int, feeder: asyncio.Task[None], stop: asyncio.Event
+    ) -> list[tuple[DecodedEvent, Msg]]:
+        """Up to `limit` events and MAX_BATCH_WRITES writes: a full batch while the stream
+        has more, else what is here, waiting a second at most; raises what stopped the
+        feeder."""
+        while (
+            len(self._items) < limit
+            and self._weight < MAX_BATCH_WRITES
+            and not (self._items and self._caught_up)
+        ):
+            self._arrived.clear()
+            arrived = asyncio.ensure_future(self._arrived.wait())
+            await asyncio.wait({arrived, feeder}, timeout=1.0, return_when=FIRST_COMPLETED)
+            if not arrived.done():
+                arrived.cancel()
+                if not feeder.done():
+                    break  # a second without news: take what is here
+            if feeder.done() and not stop.is_set():
+                feeder.result()
+                raise RuntimeError("the event feeder stopped")
+            if stop.is_set():
+                break
+        taken: list[tuple[DecodedEvent, Msg]] = []
+        size = 0
+        while self._items and len(taken) < limit:
+            cost = weight(self._items[0][0])
+            if taken and size + cost > MAX_BATCH_WRITES:
+                break
+            taken.append(self._items.popleft())
+            size += cost
+        self._weight -= size
+        self._taken.set()
+        return taken
 
 
 async def stream_last_seq(js: JetStreamContext) -> int:
     info = await js.stream_info(EVENTS_STREAM)
     return int(info.state.last_seq)
-
-
-async def rebuild(
-    conn: asyncpg.Connection, nc: NatsClient, js: JetStreamContext, batch_size: int = 1000
-) -> int:
-    """Empty the read models and replay the stream from sequence 1, in one transaction.
-
-    Readers keep seeing the old tables until the commit (they wait on the TRUNCATE lock);
-    a running projector waits on the projector lock and then skips what was replayed.
-    Returns the sequence the read models now stand at.
-    """
-    async with conn.transaction():
-        await conn.execute(CHECKPOINT_SQL.projector_lock, PROJECTOR_LOCK_KEY)
-        await conn.execute(CHECKPOINT_SQL.truncate_read_models)
-        await conn.execute(CHECKPOINT_SQL.reset_checkpoint, PROJECTION)
-        target = await stream_last_seq(js)
-        if target == 0:
-            return 0
-        config = ConsumerConfig(
-            deliver_policy=DeliverPolicy.ALL,
-            ack_policy=AckPolicy.NONE,
-            filter_subject=f"{EVENT_SUBJECT_PREFIX}.>",
-            inactive_threshold=60.0,
-        )
-        puller = BatchPuller(nc, js, EVENTS_STREAM, config, batch=batch_size)
-        await puller.start()
-        reached = 0
-        try:
-            while reached < target:
-                msgs = await puller.next_batch(batch_size, timeout=5.0)
-                if not msgs:
-                    raise TimeoutError(f"stream ended at {reached}, expected {target}")
-                batch = [
-                    StoredEvent(seq, m.data)
-                    for m in msgs
-                    if (seq := stream_sequence(m.reply)) <= target
-                ]
-                if batch:
-                    # apply_batch opens a savepoint inside this transaction.
-                    reached = await apply_batch(conn, batch)
-                if stream_sequence(msgs[-1].reply) >= target:
-                    break
-        finally:
-            await puller.stop()
-        return reached

@@ -51,6 +51,16 @@ def stream_sequence(reply: str) -> int:
     raise ValueError(f"not a JetStream ack subject: {reply!r}")
 
 
+def consumer_pending(reply: str) -> int:
+    """How many messages the consumer had left after this one (from its ack subject)."""
+    tokens = reply.split(".")
+    if len(tokens) == 9:
+        return int(tokens[8])
+    if len(tokens) >= 12:  # ...<delivered>.<sseq>.<cseq>.<ts>.<pending>[.<token>]
+        return int(tokens[10])
+    raise ValueError(f"not a JetStream ack subject: {reply!r}")
+
+
 class BatchPuller:
     """Reads an ephemeral consumer batch by batch with one request always in flight."""
 

@@ -19,15 +19,15 @@ from pigeon_common.runtime import (
 from pigeon_projector.message_states import STATES_SQL
 from pigeon_projector.projection import SQL
 from pigeon_projector.projector import CHECKPOINT_SQL, AfterCommit, Projector
+from pigeon_projector.rebuild import REBUILD_SQL
 from pigeon_projector.settings import ProjectorSettings
 
 log = logging.getLogger(__name__)
-# The COPY path's temporary table exists per session: created before its queries prepare.
+# The rebuild's queries too: `pigeon projector rebuild` runs without a start-up of its own.
 BOOT = Boot(
     "pigeon-projector",
-    (SQL, STATES_SQL, CHECKPOINT_SQL),
+    (SQL, STATES_SQL, CHECKPOINT_SQL, REBUILD_SQL),
     pool_size=2,
-    setup=(CHECKPOINT_SQL.create_recipients_incoming,),
 )
 
 

@@ -1,0 +1,386 @@
+"""Benchmark: one campaign of N recipients (a million by default) end to end.
+
+What is measured, in order, on one system:
+
+(a) import: the wall time from the first `POST /api/v1/campaigns/{id}/recipients/import`
+    (`text/csv`; email, name, city, plan, since; unique addresses) until
+    `GET /api/v1/campaigns/{id}` reports `recipient_count == N`. A file larger than
+    `PIGEON_MAX_UPLOAD_BYTES` allows is sent in parts of `--import-rows` rows, one after
+    the other, all inside the measured time.
+(b) reads at that size: `GET …/stats`, `GET …/status`, the first page and a deep page
+    (`offset` N/2) of `GET …/recipients`, and `GET …/messages?status=sent`, each
+    `READ_SAMPLES` times; the median of each is logged, `stats` is the result figure
+    (measured again after the send, when every counter is non-zero).
+(c) send: `POST …/send` until `GET …/status` says `done`, through the real path
+    (`bench/send.py`'s: `--senders` sender processes to Postfix's `smtp-sink`), copies
+    in Sent off (`append_to_sent: never`): msg/s.
+(d) peak RSS per process: VmHWM of each sender and of this process (API + projector in
+    one event loop, as in `bench/send.py`), sampled during the whole run; the figure is
+    the largest; each process's value and its RSS at each stage go to stderr, so one can
+    see whether it stays flat.
+(e) rebuild: `pigeon_projector.rebuild.rebuild` of the whole stream (import, sending and
+    outcome events) beside the live read models, while the live projector runs:
+    events/s = the stream's events / seconds.
+
+How: a throwaway nats-server and PostgreSQL in a temporary folder, everything on
+127.0.0.1; every process started here is stopped by its PID at the end, also on error,
+Ctrl-C, SIGTERM or `--timeout` (a bound for the whole run). Needs `smtp-sink` (Debian
+`postfix`; `--install` as root installs it without configuring a mail system).
+Progress goes to stderr; the last line on stdout is
+`scale: import <s> s, send <m> msg/s, peak rss <MB> MB (per process), stats <ms> ms,
+rebuild <e> events/s`.
+
+    uv run python bench/scale.py --recipients 1000000 [--senders 2] [--timeout 3600]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import benchkit
+import httpx
+import send as send_bench
+
+from pigeon_common import db
+from pigeon_common.jetstream import EVENTS_STREAM, connect_nats
+from pigeon_projector.rebuild import rebuild
+from pigeon_testing.stack import Stack, stack_settings
+
+log = logging.getLogger("bench.scale")
+
+API = "/api/v1"
+READ_SAMPLES = 15
+IMPORT_ROWS = 200_000
+POLL_INTERVAL_SEC = 0.5
+RSS_EVERY_SEC = 1.0
+SELF = "api+projector"
+
+
+@dataclass
+class Figures:
+    import_seconds: float = 0.0
+    send_seconds: float = 0.0
+    stats_ms: float = 0.0
+    rebuild_events: int = 0
+    rebuild_seconds: float = 0.0
+    peak_rss: dict[str, float] = field(default_factory=dict)
+    stage_rss: list[tuple[str, dict[str, float]]] = field(default_factory=list)
+
+
+def make_csv(start: int, stop: int) -> bytes:
+    """CSV rows `start`..`stop` with the attributes bench/send.py's template reads."""
+    first, last = send_bench.FIRST, send_bench.LAST
+    cities, plans = send_bench.CITIES, send_bench.PLANS
+    lines = ["email,name,city,plan,since"]
+    lines += [
+        f"user{i}@example.com,{first[i % len(first)]} {last[(i // len(first)) % len(last)]},"
+        f"{cities[i % len(cities)]},{plans[i % len(plans)]},{2015 + i % 10}"
+        for i in range(start, stop)
+    ]
+    return ("\n".join(lines) + "\n").encode()
+
+
+class RssWatch:
+    """The VmHWM and current RSS of the watched processes, sampled in the background."""
+
+    def __init__(self, figures: Figures) -> None:
+        self._figures = figures
+        self.pids: dict[str, int] = {SELF: os.getpid()}
+
+    def sample(self) -> dict[str, float]:
+        now: dict[str, float] = {}
+        for name, pid in self.pids.items():
+            peak = send_bench.peak_rss_mb(pid)
+            if peak is not None:
+                self._figures.peak_rss[name] = max(self._figures.peak_rss.get(name, 0), peak)
+            rss = _rss_mb(pid)
+            if rss is not None:
+                now[name] = rss
+        return now
+
+    def stage(self, name: str) -> None:
+        now = self.sample()
+        self._figures.stage_rss.append((name, now))
+        log.info("RSS after %s: %s", name, ", ".join(f"{k} {v:.0f} MB" for k, v in now.items()))
+
+    async def run(self) -> None:
+        while True:
+            self.sample()
+            await asyncio.sleep(RSS_EVERY_SEC)
+
+
+def _rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+async def _median_ms(client: httpx.AsyncClient, path: str) -> float:
+    took = []
+    for _ in range(READ_SAMPLES):
+        started = time.perf_counter()
+        answer = await client.get(path, timeout=60)
+        took.append(1000 * (time.perf_counter() - started))
+        if answer.status_code != 200:
+            raise RuntimeError(f"GET {path}: HTTP {answer.status_code} {answer.text[:300]}")
+    return statistics.median(took)
+
+
+async def measure_reads(client: httpx.AsyncClient, campaign_id: str, n: int, when: str) -> float:
+    """The median latency of each read at this size; returns the stats endpoint's."""
+    base = f"{API}/campaigns/{campaign_id}"
+    paths = {
+        "stats": f"{base}/stats",
+        "status": f"{base}/status",
+        "recipients page 1": f"{base}/recipients?limit=50",
+        "recipients deep page": f"{base}/recipients?limit=50&offset={n // 2}",
+        "messages sent": f"{base}/messages?status=sent&limit=50",
+    }
+    medians = {name: await _median_ms(client, path) for name, path in paths.items()}
+    log.info(
+        "reads %s (median of %d): %s",
+        when,
+        READ_SAMPLES,
+        ", ".join(f"{k} {v:.1f} ms" for k, v in medians.items()),
+    )
+    return medians["stats"]
+
+
+async def import_csv(
+    client: httpx.AsyncClient, campaign_id: str, n: int, part_rows: int, timeout: float
+) -> float:
+    """Seconds from the first upload until every recipient is readable."""
+    parts = [make_csv(start, min(n, start + part_rows)) for start in range(0, n, part_rows)]
+    log.info("CSV ready: %d rows in %d part(s), %.1f MB", n, len(parts), sum(map(len, parts)) / 1e6)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for i, body in enumerate(parts, 1):
+        answer = await client.post(
+            f"{API}/campaigns/{campaign_id}/recipients/import",
+            content=body,
+            headers={"Content-Type": "text/csv"},
+            timeout=timeout,
+        )
+        if answer.status_code not in (200, 202):
+            raise RuntimeError(f"import part {i}: HTTP {answer.status_code} {answer.text[:300]}")
+        log.info(
+            "import part %d of %d answered HTTP %d at %.1f s",
+            i,
+            len(parts),
+            answer.status_code,
+            loop.time() - started,
+        )
+    await _wait_for(
+        lambda: _recipient_count(client, campaign_id), n, started + timeout, "recipient_count"
+    )
+    return loop.time() - started
+
+
+async def _recipient_count(client: httpx.AsyncClient, campaign_id: str) -> int:
+    got = await client.get(f"{API}/campaigns/{campaign_id}")
+    got.raise_for_status()
+    return int(got.json()["recipient_count"])
+
+
+async def _wait_for(
+    read: Callable[[], Awaitable[int]], target: int, deadline: float, what: str
+) -> None:
+    loop = asyncio.get_running_loop()
+    while (value := await read()) < target:
+        if loop.time() > deadline:
+            raise TimeoutError(f"{what} {value} of {target}")
+        await asyncio.sleep(POLL_INTERVAL_SEC)
+
+
+async def create_campaign(client: httpx.AsyncClient, smtp_port: int) -> str:
+    mailbox = {
+        "name": "Scale mailbox",
+        "from_name": "Example News",
+        "from_address": "news@example.com",
+        "smtp": {
+            "host": "127.0.0.1",
+            "port": smtp_port,
+            "security": "plain",
+            "username": "",
+            "password": "",
+        },
+        "imap": {
+            "host": "127.0.0.1",
+            "port": 9,
+            "security": "plain",
+            "username": "x",
+            "password": "x",
+        },
+        "sent_folder": "",
+        "append_to_sent": "never",
+    }
+    created = await client.post(f"{API}/mailboxes", json=mailbox)
+    if created.status_code not in (201, 202):
+        raise RuntimeError(f"creating the mailbox: HTTP {created.status_code} {created.text}")
+    campaign = await client.post(
+        f"{API}/campaigns",
+        json={
+            "name": "The scale letter",
+            "subject": "News for {{ recipient.name }}",
+            "template_markdown": send_bench.TEMPLATE,
+            "mailbox_id": created.json()["id"],
+        },
+    )
+    if campaign.status_code not in (201, 202):
+        raise RuntimeError(f"creating the campaign: HTTP {campaign.status_code} {campaign.text}")
+    return str(campaign.json()["id"])
+
+
+async def measure_rebuild(stack: Stack, figures: Figures) -> None:
+    settings = stack.settings
+    assert settings.database_url is not None and settings.nats_url is not None
+    nc = await connect_nats(settings.nats_url, name="bench-scale-rebuild", attempts=3)
+    conn = await db.connect(settings.database_url)
+    shown = [0.0]
+
+    async def progress(reached: int, target: int) -> None:
+        if time.monotonic() - shown[0] >= 5:
+            shown[0] = time.monotonic()
+            log.info("rebuild: %d of %d events", reached, target)
+
+    try:
+        js = nc.jetstream()
+        events = (await js.stream_info(EVENTS_STREAM)).state.last_seq
+        started = time.perf_counter()
+        await rebuild(conn, nc, js, settings.projector_batch_size, progress=progress)
+        figures.rebuild_seconds = time.perf_counter() - started
+        figures.rebuild_events = int(events)
+    finally:
+        await conn.close()
+        await nc.close()
+    log.info("rebuild: %d events in %.1f s", figures.rebuild_events, figures.rebuild_seconds)
+
+
+async def run(
+    args: argparse.Namespace, root: Path, procs: benchkit.Processes, urls: Any
+) -> Figures:
+    database_url, nats_url = urls
+    figures = Figures()
+    watch = RssWatch(figures)
+    stack = Stack(
+        stack_settings(
+            database_url, nats_url, root / "data", public_base_url=send_bench.PUBLIC_BASE_URL
+        )
+    )
+    await stack.start()
+    watcher = asyncio.create_task(watch.run())
+    try:
+        client = stack.client
+        assert client is not None
+        sink, sink_port = send_bench.start_sink(procs, root, "smtp-sink")
+        campaign_id = await create_campaign(client, sink_port)
+        watch.stage("start")
+        figures.import_seconds = await import_csv(
+            client, campaign_id, args.recipients, args.import_rows, args.timeout
+        )
+        log.info(
+            "import: %d recipients readable after %.1f s", args.recipients, figures.import_seconds
+        )
+        watch.stage("import")
+        await measure_reads(client, campaign_id, args.recipients, "before the send")
+
+        opts = send_bench.Options(
+            recipients=args.recipients,
+            append=False,
+            senders=args.senders,
+            concurrency=args.concurrency,
+            batch_size=None,
+            timeout=args.timeout,
+            py_spy=None,
+            py_spy_seconds=0,
+            sender_command=[sys.executable, "-m", "pigeon_cli", "serve", "sender"],
+        )
+        env = send_bench.sender_env(stack, opts, root)
+        senders = [
+            procs.start(f"sender-{i}", opts.sender_command, root / f"sender-{i}.log", env=env)
+            for i in range(args.senders)
+        ]
+        for i, proc in enumerate(senders):
+            watch.pids[f"sender-{i}"] = proc.pid
+        await send_bench.wait_workers(nats_url, args.senders * args.concurrency, senders)
+        result = send_bench.Result()
+        await send_bench.measure_send(stack, opts, procs, root, campaign_id, senders, result)
+        figures.send_seconds = result.send_seconds
+        watch.stage("send")
+        figures.stats_ms = await measure_reads(
+            client, campaign_id, args.recipients, "after the send"
+        )
+        for proc in senders:
+            procs.stop(proc)
+        procs.stop(sink)
+        await measure_rebuild(stack, figures)
+        watch.stage("rebuild")
+        return figures
+    finally:
+        watcher.cancel()
+        await stack.close()
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--recipients", type=int, default=1_000_000)
+    parser.add_argument("--senders", type=int, default=2, help="sender processes")
+    parser.add_argument("--concurrency", type=int, default=8, help="workers per sender")
+    parser.add_argument("--import-rows", type=int, default=IMPORT_ROWS, help="rows per CSV upload")
+    parser.add_argument(
+        "--timeout", type=float, default=3600.0, help="bound of the whole run, in seconds"
+    )
+    parser.add_argument(
+        "--install", action="store_true", help="install postfix's tools if missing (root only)"
+    )
+    args = parser.parse_args(argv)
+    if args.recipients < 1 or args.senders < 1 or args.import_rows < 1:
+        parser.error("--recipients, --senders and --import-rows must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    benchkit.configure("httpx")
+    code = send_bench.ensure_postfix(args.install)
+    if code:
+        return code
+    procs = benchkit.Processes()
+    with benchkit.embedded_servers("scale") as (root, nats_server, postgres):
+        try:
+            figures = asyncio.run(
+                asyncio.wait_for(
+                    run(args, root, procs, (postgres.url, nats_server.url)), timeout=args.timeout
+                )
+            )
+        finally:
+            procs.stop_all()
+    for name, peak in figures.peak_rss.items():
+        log.info("peak RSS %s: %.0f MB", name, peak)
+    print(
+        f"scale: import {figures.import_seconds:.1f} s, "
+        f"send {args.recipients / figures.send_seconds:.0f} msg/s, "
+        f"peak rss {max(figures.peak_rss.values()):.0f} MB (per process), "
+        f"stats {figures.stats_ms:.1f} ms, "
+        f"rebuild {figures.rebuild_events / figures.rebuild_seconds:.0f} events/s",
+        flush=True,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
