@@ -1,4 +1,4 @@
-"""/healthz and /readyz for the services that have no HTTP API of their own."""
+"""/healthz, /readyz and /metrics for the services that have no HTTP API of their own."""
 
 from __future__ import annotations
 
@@ -7,13 +7,17 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from pigeon_common import metrics
 from pigeon_common.runtime import Readiness
 
 ReadyCheck = Callable[[], Awaitable[Readiness]]
 
 
-def health_app(check: ReadyCheck) -> Callable[..., Awaitable[None]]:
-    """A minimal ASGI app: GET /healthz (alive), GET /readyz (ready or 503 with the reason)."""
+def health_app(
+    check: ReadyCheck, refresh: metrics.Refresh | None = None
+) -> Callable[..., Awaitable[None]]:
+    """A minimal ASGI app: GET /healthz (alive), GET /readyz (ready or 503 with the reason),
+    GET /metrics (Prometheus, after `refresh` when given)."""
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -27,6 +31,9 @@ def health_app(check: ReadyCheck) -> Callable[..., Awaitable[None]]:
         if scope["type"] != "http":
             return
         path = scope["path"]
+        if path == metrics.METRICS_PATH:
+            await metrics.respond_asgi(send, refresh, head=scope.get("method") == "HEAD")
+            return
         body: dict[str, Any]
         if path == "/healthz":
             status, body = 200, {"status": "ok"}
@@ -57,12 +64,14 @@ async def run_with_health(
     host: str,
     port: int,
     stop: asyncio.Event,
+    refresh: metrics.Refresh | None = None,
 ) -> None:
-    """`run(stop)` with /healthz and /readyz served beside it on host:port; when either
-    ends, both stop."""
+    """`run(stop)` with /healthz, /readyz and /metrics served beside it on host:port; when
+    either ends, both stop."""
     from pigeon_common.serving import serve_asgi
 
-    health = asyncio.create_task(serve_asgi(health_app(check), host, port, stop, lifespan="off"))
+    app = health_app(check, refresh)
+    health = asyncio.create_task(serve_asgi(app, host, port, stop, lifespan="off"))
     try:
         await run(stop)
     finally:

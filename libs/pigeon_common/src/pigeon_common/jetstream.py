@@ -26,6 +26,7 @@ from nats.js.errors import NotFoundError
 
 from pigeon_common.backoff import Backoff
 from pigeon_common.events import EVENT_SUBJECT_PREFIX, Envelope
+from pigeon_common.metrics import EVENTS as EVENT_COUNTS
 
 log = logging.getLogger(__name__)
 
@@ -161,12 +162,17 @@ def subject_for(envelope: Envelope) -> str:
 
 async def publish_event(js: JetStreamContext, envelope: Envelope, msg_id: str | None = None) -> int:
     """Store one event; returns its stream sequence (the original one for a duplicate)."""
-    ack = await js.publish(
-        subject_for(envelope),
-        encode(envelope),
-        stream=EVENTS_STREAM,
-        headers={Header.MSG_ID: msg_id or str(envelope.event_id)},
-    )
+    try:
+        ack = await js.publish(
+            subject_for(envelope),
+            encode(envelope),
+            stream=EVENTS_STREAM,
+            headers={Header.MSG_ID: msg_id or str(envelope.event_id)},
+        )
+    except BaseException:
+        EVENT_COUNTS.failed(envelope.type)
+        raise
+    EVENT_COUNTS.stored(envelope.type)
     return int(ack.seq)
 
 
@@ -180,11 +186,21 @@ async def publish_event_nowait(
 ) -> asyncio.Future[Any]:
     """Send one event under `msg_id`; the returned future is its ack (await it before
     counting the event as stored)."""
-    future: asyncio.Future[Any] = await js.publish_async(
-        subject_for(envelope),
-        encode(envelope),
-        stream=EVENTS_STREAM,
-        headers={Header.MSG_ID: msg_id},
+    try:
+        future: asyncio.Future[Any] = await js.publish_async(
+            subject_for(envelope),
+            encode(envelope),
+            stream=EVENTS_STREAM,
+            headers={Header.MSG_ID: msg_id},
+        )
+    except BaseException:
+        EVENT_COUNTS.failed(envelope.type)
+        raise
+    event_type = envelope.type
+    future.add_done_callback(
+        lambda done: EVENT_COUNTS.count(
+            event_type, not done.cancelled() and done.exception() is None
+        )
     )
     return future
 

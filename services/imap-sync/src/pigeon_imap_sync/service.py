@@ -35,6 +35,7 @@ from pigeon_common.runtime import (
 )
 from pigeon_common.secrets_box import SecretBox
 from pigeon_common.settings import PigeonSettings
+from pigeon_imap_sync import metrics
 from pigeon_imap_sync.sync import MailboxAccount, MailboxSync, connect, load_accounts
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,10 @@ QUEUE_GROUP = "imap-sync"
 RECONCILE_SEC = 5.0  # how soon a new, changed or removed mailbox is noticed
 IDLE_MAX_SEC = 29 * 60.0  # RFC 2177: re-issue IDLE at least every 29 minutes
 SYNC_NOW_WAIT_SEC = 30.0  # a running sync of the same mailbox is waited for, this long
+
+
+class SyncFailedError(ConnectionError):
+    """A sync reported an error (already counted and recorded by `MailboxSync.sync`)."""
 
 
 class ImapSyncService:
@@ -119,7 +124,7 @@ class ImapSyncService:
                     while not stop.is_set():
                         report = await self._sync.sync(account, reader)
                         if report.error:
-                            raise ConnectionError(report.error)
+                            raise SyncFailedError(report.error)
                         backoff = Backoff()
                         if self.settings.imap_sync_idle and reader.can_idle:
                             await reader.idle(min(interval, IDLE_MAX_SEC))
@@ -128,6 +133,8 @@ class ImapSyncService:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if not isinstance(exc, SyncFailedError):  # no sync ran: counted here
+                    metrics.sync_failed(account.id)
                 delay = min(backoff.next_delay(), interval)
                 log.warning("mailbox %s: %s; retrying in %.1fs", account.name, exc, delay)
                 await pause(stop, delay)

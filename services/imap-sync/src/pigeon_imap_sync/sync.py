@@ -34,6 +34,7 @@ from pigeon_common.queries import Queries
 from pigeon_common.secrets_box import SecretBox, SecretBoxError
 from pigeon_common.settings import PigeonSettings
 from pigeon_common.validation import address_key
+from pigeon_imap_sync import metrics
 from pigeon_imap_sync.classify import classify
 from pigeon_imap_sync.inbound import Action, Inbound, InboundKind
 from pigeon_imap_sync.plan import (
@@ -205,6 +206,10 @@ class MailboxSync:
                     )
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             report.error = f"database: {_describe(exc)}"
+        if report.error:
+            metrics.sync_failed(account.id)
+        elif not report.busy:
+            metrics.sync_succeeded(account.id, report.counts)
         return report
 
 

@@ -27,7 +27,7 @@ from pigeon_common.events import EVENT_SUBJECT_PREFIX, UnknownEventError, decode
 from pigeon_common.jetstream import EVENTS_STREAM
 from pigeon_common.pull import BatchPuller, stream_sequence
 from pigeon_common.read_models import PROJECTED_CHANNEL, PROJECTION, read_checkpoint
-from pigeon_projector import message_states
+from pigeon_projector import message_states, metrics
 from pigeon_projector.projection import (
     READ_MODEL_TABLES,
     SQL,
@@ -197,7 +197,11 @@ class Projector:
                     if not msgs:
                         continue
                     batch = [StoredEvent(stream_sequence(m.reply), m.data) for m in msgs]
+                    before = self.checkpoint
                     self.checkpoint = await apply_batch(conn, batch)
+                    metrics.BATCHES.inc()
+                    metrics.EVENTS_APPLIED.inc(max(self.checkpoint - before, 0))
+                    metrics.APPLIED_SEQUENCE.set(self.checkpoint)
                     if self._after_commit is not None:
                         await self._after_commit(self.checkpoint)
                     await msgs[-1].ack()

@@ -25,7 +25,9 @@ from typing import Any
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
+from pigeon_common.events import EVENT_SUBJECT_PREFIX
 from pigeon_common.jetstream import EVENTS_STREAM, Header
+from pigeon_common.metrics import EVENTS as EVENT_COUNTS
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +116,9 @@ class EventPublisher:
         """Publish and wait for the ack; raises NotStoredError when it is not confirmed.
         With `msg_id`, a second event under the same id within the duplicate window is
         not stored again (`Stored.duplicate`, with the first one's sequence)."""
+        event_type = subject.removeprefix(EVENT_SUBJECT_PREFIX + ".")
         if not self._nc.is_connected or self._loop is None:
+            EVENT_COUNTS.failed(event_type)
             raise NotStoredError("NATS not connected")
         token = self._prefix + str(next(self._counter))
         future: asyncio.Future[Stored] = self._loop.create_future()
@@ -123,13 +127,17 @@ class EventPublisher:
         try:
             headers = HEADERS if msg_id is None else {**HEADERS, Header.MSG_ID: msg_id}
             await self._nc.publish(subject, payload, reply=token, headers=headers)
-            return await future
+            stored = await future
         except NotStoredError:
+            EVENT_COUNTS.failed(event_type)
             raise
         except Exception as exc:  # nats-py raises many kinds; each means "not stored"
+            EVENT_COUNTS.failed(event_type)
             raise NotStoredError(f"{type(exc).__name__}: {exc}") from None
         finally:
             self._waiting.pop(token, None)
+        EVENT_COUNTS.stored(event_type)
+        return stored
 
     async def _on_ack(self, msg: Msg) -> None:
         future = self._waiting.get(msg.subject)
