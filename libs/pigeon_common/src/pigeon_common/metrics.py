@@ -15,19 +15,16 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
-    Counter,
-    generate_latest,
-)
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.multiprocess import MultiProcessCollector
 
 log = logging.getLogger(__name__)
 MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 MULTIPROC_DIR: str | None = os.environ.get(MULTIPROC_DIR_ENV) or None
-CONTENT_TYPE = CONTENT_TYPE_LATEST
+# The classic text format, which every Prometheus version reads (our names need nothing
+# newer).
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 METRICS_PATH = "/metrics"
 
 # A hook a service runs before a scrape, to read what is cheaper to ask at scrape time

@@ -25,11 +25,21 @@ UNMATCHED = "unmatched"  # no route: one label for every unknown path, not the p
 
 
 def route_of(scope: Scope) -> str:
-    """The matched route's template (`/api/v1/campaigns/{campaign_id}`), set by the router
-    on the request's scope; never the raw path, which would make a series per id."""
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) else UNMATCHED
+    """The matched route's template (`/api/v1/campaigns/{campaign_id}`); never the raw
+    path, which would make a series per id.
+
+    The router leaves the route on the scope, its path relative to the prefix it was
+    included under (`/api/v1`, `/admin`); that prefix is literal, so it is the path's
+    leading segments before the template's own.
+    """
+    path = getattr(scope.get("route"), "path", None)
+    if not isinstance(path, str):
+        return UNMATCHED
+    if ":path}" in path:  # a parameter spanning segments: the prefix cannot be told
+        return path
+    segments = scope["path"].split("/")
+    own = path.count("/")
+    return "/".join(segments[: len(segments) - own]) + path
 
 
 class RequestMetricsMiddleware:
