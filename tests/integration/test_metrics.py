@@ -26,6 +26,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from pigeon_common import events as ev
+from pigeon_common import metrics
 from pigeon_common.jetstream import connect_nats, publish_event
 from pigeon_common.render import TrackingSigner
 from pigeon_embedded.nats import NatsServer
@@ -41,6 +42,7 @@ from pigeon_tracker.supervisor import Supervisor
 from .sending_helpers import create_campaign, mailbox_for, people, wait_status
 
 WAIT_SEC = 30.0
+FLUSHED_SEC = metrics.FLUSH_EVERY_SEC + 0.5
 SEND_ROUTE = "/api/v1/campaigns/{campaign_id}/send"
 
 
@@ -258,6 +260,7 @@ async def test_tracker_workers_count_every_request_whichever_answers_the_scrape(
         opens = 30
         for _ in range(opens):
             await _open_once(base, pixel)
+        await asyncio.sleep(FLUSHED_SEC)  # each worker writes its counts out every second
         assert supervisor.metrics_dir is not None
         per_worker = [
             _opens(_samples_of(path)) for path in supervisor.metrics_dir.glob("counter_*.db")
@@ -280,6 +283,7 @@ async def test_tracker_workers_count_every_request_whichever_answers_the_scrape(
         await _eventually(replaced, "the killed worker replaced")
         await _eventually(all_ready, "both tracker workers ready again")
         await _open_once(base, pixel)
+        await asyncio.sleep(FLUSHED_SEC)
         for _ in range(4):  # the dead worker's counts are kept
             assert _opens(await scrape(f"{base}/metrics")) == opens + 1
     finally:
@@ -341,6 +345,7 @@ async def test_events_not_stored_are_counted_as_failed(tmp_path: Path) -> None:
 
 
 def _registry_value(name: str, labels: dict[str, str]) -> float:
+    metrics.flush_all()  # as a scrape does
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 

@@ -6,14 +6,21 @@ prometheus-client's default registry. A process started with `PROMETHEUS_MULTIPR
 set (the tracker's worker processes) is in prometheus-client's multiprocess mode: every
 process writes its values to files there, and a scrape of any one of them gathers all.
 Like prometheus-client, the mode is read once, when this module is imported.
+
+Counts on a hot path (every tracker request, every event published) go through a
+`Tally`: a plain dict increment, added to the real counters when this process is scraped
+(and, in multiprocess mode, every FLUSH_EVERY_SEC, so the other workers' scrapes see it):
+prometheus-client's own increment takes a lock and, in multiprocess mode, writes to a
+memory-mapped file, about 2 us each.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
@@ -26,6 +33,8 @@ MULTIPROC_DIR: str | None = os.environ.get(MULTIPROC_DIR_ENV) or None
 # newer).
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 METRICS_PATH = "/metrics"
+
+FLUSH_EVERY_SEC = 1.0
 
 # A hook a service runs before a scrape, to read what is cheaper to ask at scrape time
 # than to keep current (a stream's last sequence, a count in the read model).
@@ -43,31 +52,59 @@ EVENTS_FAILED = Counter(
 )
 
 
+class Tally:
+    """Increments of one labelled counter kept as plain ints until `flush()` adds them
+    (single-threaded: the event loop's)."""
+
+    def __init__(self, counter: Counter) -> None:
+        self._counter = counter
+        self._pending: dict[tuple[str, ...], int] = {}
+        TALLIES.append(self)
+
+    def add(self, labels: tuple[str, ...]) -> None:
+        self._pending[labels] = self._pending.get(labels, 0) + 1
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, {}
+        for labels, count in pending.items():
+            self._counter.labels(*labels).inc(count)
+
+
+TALLIES: list[Tally] = []
+
+
+def flush_all() -> None:
+    for tally in TALLIES:
+        tally.flush()
+
+
+async def flush_periodically(stop: asyncio.Event, every_sec: float = FLUSH_EVERY_SEC) -> None:
+    """Flush every `every_sec` until `stop`, then once more (for multiprocess mode, where
+    another process may answer the scrape)."""
+    try:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every_sec)
+            flush_all()
+    finally:
+        flush_all()
+
+
 class EventCounts:
-    """`EVENTS_STORED` and `EVENTS_FAILED` with their children kept per event type, so
-    a hot path counts with one dict lookup instead of prometheus-client's labels()."""
+    """`EVENTS_STORED` and `EVENTS_FAILED` by event type, tallied."""
 
     def __init__(self) -> None:
-        self._stored: dict[str, Any] = {}
-        self._failed: dict[str, Any] = {}
+        self._stored = Tally(EVENTS_STORED)
+        self._failed = Tally(EVENTS_FAILED)
 
     def stored(self, event_type: str) -> None:
-        child = self._stored.get(event_type)
-        if child is None:
-            child = self._stored[event_type] = EVENTS_STORED.labels(event_type)
-        child.inc()
+        self._stored.add((event_type,))
 
     def failed(self, event_type: str) -> None:
-        child = self._failed.get(event_type)
-        if child is None:
-            child = self._failed[event_type] = EVENTS_FAILED.labels(event_type)
-        child.inc()
+        self._failed.add((event_type,))
 
     def count(self, event_type: str, stored: bool) -> None:
-        if stored:
-            self.stored(event_type)
-        else:
-            self.failed(event_type)
+        (self._stored if stored else self._failed).add((event_type,))
 
 
 EVENTS = EventCounts()
@@ -76,6 +113,7 @@ EVENTS = EventCounts()
 def exposition() -> bytes:
     """Every metric of this process in Prometheus' text format; in multiprocess mode
     those of every process writing to `MULTIPROC_DIR`, gathered from their files."""
+    flush_all()
     if MULTIPROC_DIR is None:
         return generate_latest(REGISTRY)
     registry = CollectorRegistry()
@@ -83,7 +121,12 @@ def exposition() -> bytes:
     return generate_latest(registry)
 
 
-async def respond_asgi(send: Any, refresh: Refresh | None = None, *, head: bool = False) -> None:
+async def respond_asgi(
+    send: Callable[[dict[str, object]], Awaitable[None]],
+    refresh: Refresh | None = None,
+    *,
+    head: bool = False,
+) -> None:
     """Answer an ASGI request with the exposition, after `refresh` when given (a
     refresh that fails leaves its gauges as they were: the scrape still answers)."""
     if refresh is not None:

@@ -2,14 +2,15 @@
 
 With several worker processes the supervisor starts each one with
 `PROMETHEUS_MULTIPROC_DIR` set to a folder of its own (prometheus-client's multiprocess
-mode): every worker writes its counts there, and /metrics on any worker gathers them all.
+mode): every worker writes its counts there (each second), and /metrics on any worker
+gathers them all.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from prometheus_client import Counter
+
+from pigeon_common.metrics import Tally
 
 REQUESTS = Counter(
     "pigeon_tracker_requests_total",
@@ -26,15 +27,10 @@ OTHER = "other"
 
 
 class RequestCounts:
-    """`REQUESTS` children kept per (route, status): the hot path counts with one dict
-    lookup instead of prometheus-client's labels()."""
+    """`REQUESTS`, tallied (pigeon_common.metrics.Tally): the hot path adds to a dict."""
 
     def __init__(self) -> None:
-        self._children: dict[tuple[str, int], Any] = {}
+        self._tally = Tally(REQUESTS)
 
     def count(self, route: str, status: int) -> None:
-        child = self._children.get((route, status))
-        if child is None:
-            answer = str(status) if status else "none"
-            child = self._children[(route, status)] = REQUESTS.labels(route, answer)
-        child.inc()
+        self._tally.add((route, str(status) if status else "none"))
