@@ -18,7 +18,6 @@ from pigeon_common.jetstream import connect_nats, provision
 from pigeon_common.logs import configure_logging
 from pigeon_common.serving import run_service
 from pigeon_common.validation import InvalidAddressError, normalize_address
-from pigeon_projector.projector import rebuild
 
 app = typer.Typer(help="MC Pigeon: IMAP-first email campaigns.", no_args_is_help=True)
 projector_app = typer.Typer(help="The read-model projector.", no_args_is_help=True)
@@ -92,6 +91,9 @@ def migrate() -> None:
 @projector_app.command("rebuild")
 def projector_rebuild() -> None:
     """Empty the read models and replay every event from sequence 1."""
+    # Imported here: a service process must not import (and export) the projector's metrics.
+    from pigeon_projector.projector import rebuild
+
     settings = config.connected_settings()
     database_url, nats_url = settings.require_servers()
 
