@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from pigeon_embedded.ports import free_port
+from pigeon_testing.metrics import parse
 
 
 def _start(data_dir: Path, log: Path, ports: dict[str, int]) -> subprocess.Popen[bytes]:
@@ -87,10 +88,11 @@ def _each_service_exports_its_metrics(ports: dict[str, int]) -> None:
         for other, metric in OWN_METRICS.items():
             if other != name:
                 assert metric not in text, (name, metric)
-    created = 'pigeon_api_requests_total{method="POST",route="/api/v1/campaigns",status="201"}'
-    assert created in texts["api"]
-    assert 'pigeon_tracker_requests_total{route="open",answer="404"}' in texts["tracker"]
-    assert 'pigeon_sender_messages_total{outcome="sent"} 0.0' in texts["sender"]
+    api, tracker_samples, sender = (parse(texts[n]) for n in ("api", "tracker", "sender"))
+    created = {"method": "POST", "route": "/api/v1/campaigns", "status": "201"}
+    assert api.get("pigeon_api_requests_total", **created) == 1
+    assert tracker_samples.get("pigeon_tracker_requests_total", route="open", answer="404") == 1
+    assert ("pigeon_sender_messages_total", frozenset({("outcome", "sent")})) in sender.values
 
 
 def test_pigeon_up_serves_keeps_data_and_stops_cleanly(tmp_path: Path) -> None:
