@@ -69,6 +69,25 @@ def test_append_to_sent_cannot_be_nulled() -> None:
         rules.update_mailbox(STATE, {"append_to_sent": None}, None, None, None, None)
 
 
+@pytest.mark.parametrize(
+    ("top", "smtp", "imap", "field"),
+    [
+        ({}, None, {"host": None}, "imap.host"),
+        ({}, {"port": None}, None, "smtp.port"),
+        ({"bounce_folder": None}, None, None, "bounce_folder"),
+    ],
+)
+def test_a_partial_update_may_not_leave_a_field_invalid(
+    top: dict[str, object],
+    smtp: dict[str, object] | None,
+    imap: dict[str, object] | None,
+    field: str,
+) -> None:
+    with pytest.raises(Invalid) as refused:
+        rules.update_mailbox(STATE, top, smtp, imap, None, None)
+    assert refused.value.field == field
+
+
 def test_a_mailbox_in_use_cannot_be_deleted() -> None:
     with pytest.raises(Conflict):
         rules.delete_mailbox(STATE, used_by=2)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from pigeon_common import events as ev
 from pigeon_common.domain.errors import Conflict, Invalid
@@ -66,9 +68,9 @@ def update_mailbox(
     if "append_to_sent" in top and top["append_to_sent"] is None:
         raise Invalid("validation_error", "append_to_sent: must not be null", "append_to_sent")
     old = state.config
-    new_smtp = old.smtp.model_copy(update=smtp or {})
-    new_imap = old.imap.model_copy(update=imap or {})
-    config = old.model_copy(update={**top, "smtp": new_smtp, "imap": new_imap})
+    new_smtp = _merged(old.smtp, smtp or {}, "smtp")
+    new_imap = _merged(old.imap, imap or {}, "imap")
+    config = _merged(old, {**top, "smtp": new_smtp.model_dump(), "imap": new_imap.model_dump()})
     smtp_secret = secret_change(old.smtp, new_smtp, smtp_password)
     imap_secret = secret_change(old.imap, new_imap, imap_password)
     event = ev.MailboxUpdated(
@@ -77,6 +79,20 @@ def update_mailbox(
         passwords_changed=(smtp_secret, imap_secret) != (SecretChange.KEEP, SecretChange.KEEP),
     )
     return MailboxChange(config, smtp_secret, imap_secret, [event])
+
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def _merged(model: Model, update: dict[str, Any], where: str = "") -> Model:
+    """`model` with `update` applied and validated as a whole: a partial update may not
+    leave a field null or out of range (`{"imap": {"host": null}}` is refused, 422)."""
+    try:
+        return type(model).model_validate({**model.model_dump(), **update})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in (where, *error["loc"]) if part != "")
+        raise Invalid("validation_error", f"{field}: {error['msg']}", field) from None
 
 
 def delete_mailbox(state: MailboxState, used_by: int) -> list[ev.Event]:
