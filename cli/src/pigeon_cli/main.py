@@ -159,7 +159,7 @@ def user_create(
     async def go() -> users.NewUser:
         conn = await db.connect(settings.database_url or "")
         try:
-            signer = TokenSigner(settings.secret())
+            signer = TokenSigner(settings.keys())
             return await users.create_user(
                 conn, signer, email, password or None, role=Role.ADMIN if admin_role else role
             )
@@ -185,7 +185,7 @@ def token_show(email: Annotated[str, typer.Option(help="the user's email")]) -> 
     async def go() -> str | None:
         conn = await db.connect(settings.database_url or "")
         try:
-            return await users.token_of(conn, TokenSigner(settings.secret()), email)
+            return await users.token_of(conn, TokenSigner(settings.keys()), email)
         finally:
             await conn.close()
 

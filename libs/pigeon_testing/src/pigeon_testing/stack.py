@@ -61,7 +61,7 @@ async def create_admin(settings: AllSettings, email: str = ADMIN_EMAIL) -> str:
     assert settings.database_url is not None
     conn = await db.connect(settings.database_url)
     try:
-        signer = TokenSigner(settings.secret())
+        signer = TokenSigner(settings.keys())
         admin = await users.create_user(conn, signer, email, ADMIN_PASSWORD, role=Role.ADMIN)
     finally:
         await conn.close()
