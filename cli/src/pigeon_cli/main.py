@@ -11,6 +11,7 @@ import typer
 from pigeon_cli import config
 from pigeon_cli.campaign_cmd import app as campaign_app
 from pigeon_cli.imap_sync_cmd import imap_sync
+from pigeon_cli.secrets_cmd import app as secrets_app
 from pigeon_cli.services import SERVICES
 from pigeon_cli.settings import AllSettings
 from pigeon_common import db, users
@@ -31,6 +32,7 @@ app.add_typer(projector_app, name="projector")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(campaign_app, name="campaign")
+app.add_typer(secrets_app, name="secrets")
 app.command("imap-sync")(imap_sync)
 
 
