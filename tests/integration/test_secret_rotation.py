@@ -25,7 +25,7 @@ from pigeon_common.secrets_box import SecretBox, SecretBoxError
 from pigeon_embedded.nats import NatsServer
 from pigeon_testing.dovecot import ImapAccount
 from pigeon_testing.smtp import SmtpTestServer
-from pigeon_testing.stack import Stack, stack_settings
+from pigeon_testing.stack import ADMIN_EMAIL, ADMIN_PASSWORD, Stack, stack_settings
 from pigeon_tracker.service import Tracker
 
 from .sending_helpers import create_campaign, mailbox_for, messages, parse, wait_status
@@ -35,6 +35,7 @@ NEW_KEY = "the-new-server-secret-" + "n" * 24
 TEMPLATE = "# Hello {{ recipient.name }}\n\n[Read the news](https://example.com/news?id=1)\n"
 CLICK = re.compile(r"https?://[^\s\"'<>]+(/campaigns/t/[A-Za-z0-9_-]+/r/[A-Za-z0-9_-]+/)")
 PIXEL = re.compile(r"https?://[^\s\"'<>]+(/campaigns/o/[A-Za-z0-9_-]+/p\.png)")
+CSRF_INPUT = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
 
 
 def _settings(database: str, nats: NatsServer, data_dir: Path, **keys: Any) -> AllSettings:
@@ -96,6 +97,27 @@ def _cli(settings: AllSettings, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+async def _sign_in_form(stack: Stack) -> tuple[str, str]:
+    """The admin sign-in form as a browser gets it: its pre-session cookie and form token."""
+    async with httpx.AsyncClient(base_url=stack.base_url, timeout=10) as http:
+        page = await http.get("/admin/login")
+    match = CSRF_INPUT.search(page.text)
+    assert page.status_code == 200 and match is not None
+    return page.cookies["pigeon_csrf"], match[1]
+
+
+async def _sign_in(stack: Stack, form: tuple[str, str]) -> int:
+    """POST the sign-in form `form` got earlier (perhaps from another key): the status."""
+    cookie, csrf = form
+    async with httpx.AsyncClient(base_url=stack.base_url, timeout=10) as http:
+        answer = await http.post(
+            "/admin/login",
+            data={"csrf": csrf, "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD},
+            headers={"Cookie": f"pigeon_csrf={cookie}"},
+        )
+    return answer.status_code
+
+
 async def _stored(database_url: str, mailbox_id: str) -> tuple[str, str]:
     conn = await db.connect(database_url)
     try:
@@ -126,6 +148,7 @@ async def test_a_rotation_keeps_mailboxes_links_and_tokens_working(
         mailbox_id = created.json()["id"]
         raw, _ = await _send_one(stack, smtp, mailbox_id, "before@example.org")
         old_token = stack.token
+        old_form = await _sign_in_form(stack)
     html = parse(raw).get_body(preferencelist=("html",)).get_content()
     [old_click], [old_pixel] = CLICK.findall(html), PIXEL.findall(html)
     old_smtp, old_imap = await _stored(module_database, mailbox_id)
@@ -144,6 +167,9 @@ async def test_a_rotation_keeps_mailboxes_links_and_tokens_working(
         headers = {"Authorization": f"Bearer {old_token}"}
         assert (await stack.client.get("/api/v1/users/me", headers=headers)).status_code == 200
         assert stack.token != old_token  # new tokens come from the new key
+        mine = await stack.client.get("/api/v1/users/me/tokens", headers=headers)
+        assert mine.json()["token"] == stack.token  # how a client gets its new token
+        assert await _sign_in(stack, old_form) == 303  # a form open before still works
 
         _, row = await _send_one(stack, smtp, mailbox_id, "during@example.org")
         assert row["appended"] is True  # the IMAP password decrypted too: copy in Sent
@@ -182,6 +208,8 @@ async def test_a_rotation_keeps_mailboxes_links_and_tokens_working(
         assert row["appended"] is True
         headers = {"Authorization": f"Bearer {old_token}"}
         assert (await stack.client.get("/api/v1/users/me", headers=headers)).status_code == 401
+        assert await _sign_in(stack, old_form) == 403
+        assert await _sign_in(stack, await _sign_in_form(stack)) == 303
         async with httpx.AsyncClient(base_url=tracker.url, timeout=10) as http:
             assert (await http.get(old_click)).status_code == 404
 
