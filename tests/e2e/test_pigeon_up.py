@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from pigeon_embedded.ports import free_port
+from pigeon_testing.metrics import parse
 
 
 def _start(data_dir: Path, log: Path, ports: dict[str, int]) -> subprocess.Popen[bytes]:
@@ -57,6 +58,43 @@ def _no_children_left(data_dir: Path) -> None:
     assert leftovers == []
 
 
+# A metric each service exports from its own process (a labelled one may show only its
+# TYPE line until first counted).
+OWN_METRICS = {
+    "api": "pigeon_api_requests_total",
+    "projector": "pigeon_projector_lag_events",
+    "sender": "pigeon_sender_messages_total",
+    "tracker": "pigeon_tracker_requests_total",
+    "imap_sync": "pigeon_imap_sync_runs_total",
+    "mcp": "pigeon_mcp_tool_calls_total",
+}
+
+
+def _each_service_exports_its_metrics(ports: dict[str, int]) -> None:
+    """/metrics of every process `pigeon up` runs: its own metrics, nobody else's."""
+    tracker = f"http://127.0.0.1:{ports['tracker']}"
+    assert httpx.get(f"{tracker}/campaigns/o/forged/p.png").status_code == 404
+    time.sleep(1.5)  # the tracker's workers write their counts out every second
+    texts = {}
+    for name, port in ports.items():
+        answer = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+        assert answer.status_code == 200, (name, answer.text)
+        assert answer.headers["content-type"].startswith("text/plain; version=0.0.4")
+        texts[name] = answer.text
+    for name, text in texts.items():
+        assert f"# TYPE {OWN_METRICS[name]} counter" in text or (
+            f"# TYPE {OWN_METRICS[name]} gauge" in text
+        ), (name, text[:2000])
+        for other, metric in OWN_METRICS.items():
+            if other != name:
+                assert metric not in text, (name, metric)
+    api, tracker_samples, sender = (parse(texts[n]) for n in ("api", "tracker", "sender"))
+    created = {"method": "POST", "route": "/api/v1/campaigns", "status": "201"}
+    assert api.get("pigeon_api_requests_total", **created) == 1
+    assert tracker_samples.get("pigeon_tracker_requests_total", route="open", answer="404") == 1
+    assert ("pigeon_sender_messages_total", frozenset({("outcome", "sent")})) in sender.values
+
+
 def test_pigeon_up_serves_keeps_data_and_stops_cleanly(tmp_path: Path) -> None:
     data_dir = tmp_path / "pigeon-data"
     ports = {
@@ -85,6 +123,7 @@ def test_pigeon_up_serves_keeps_data_and_stops_cleanly(tmp_path: Path) -> None:
             json={"name": "Kept", "subject": "Hi", "template_markdown": "Hello"},
         )
         assert created.status_code == 201, created.text
+        _each_service_exports_its_metrics(ports)
     finally:
         code = _stop(process)
     assert code == 0, log.read_text()

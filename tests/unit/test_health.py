@@ -42,9 +42,9 @@ async def test_a_service_adds_a_route() -> None:
     async def check() -> Readiness:
         return Readiness(reason=None)
 
-    async def metrics() -> Reply:
-        return Reply(200, b"up 1\n", b"text/plain; version=0.0.4")
+    async def extra() -> Reply:
+        return Reply(200, b"up 1\n", b"text/plain")
 
-    app = health_app(check, {"/metrics": metrics})
-    assert await _get(app, "/metrics") == (200, b"text/plain; version=0.0.4", b"up 1\n")
+    app = health_app(check, {"/extra": extra})
+    assert await _get(app, "/extra") == (200, b"text/plain", b"up 1\n")
     assert (await _get(app, "/healthz"))[0] == 200

@@ -22,7 +22,6 @@ from pigeon_common.logs import configure_logging
 from pigeon_common.queries import QueryError
 from pigeon_common.serving import run_service
 from pigeon_common.validation import InvalidAddressError, normalize_address
-from pigeon_projector.rebuild import rebuild
 
 app = typer.Typer(help="MC Pigeon: IMAP-first email campaigns.", no_args_is_help=True)
 projector_app = typer.Typer(help="The read-model projector.", no_args_is_help=True)
@@ -106,6 +105,9 @@ def migrate() -> None:
 @projector_app.command("rebuild")
 def projector_rebuild() -> None:
     """Rebuild the read models from every event, beside the live ones, then swap them in."""
+    # Imported here: a service process must not import (and export) the projector's metrics.
+    from pigeon_projector.rebuild import rebuild
+
     settings = config.connected_settings(AllSettings)
     database_url, nats_url = settings.require_servers()
 

@@ -1,8 +1,8 @@
-"""/healthz and /readyz for the services that have no HTTP API of their own (and the
-tracker's, in front of its tracking routes).
+"""/healthz, /readyz and /metrics for the services that have no HTTP API of their own
+(and the tracker's, in front of its tracking routes).
 
-The app is a table of routes: a service (or a helper such as a metrics endpoint) adds
-its own with `routes=`, each a coroutine that answers a `Reply`.
+The app is a table of routes: a service (or a helper) adds its own with `routes=`, each
+a coroutine that answers a `Reply`; /metrics is Prometheus' text (after `refresh`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pigeon_common import metrics
 from pigeon_common.runtime import Readiness
 
 ReadyCheck = Callable[[], Awaitable[Readiness]]
@@ -52,9 +53,12 @@ def health_routes(check: ReadyCheck) -> dict[str, Route]:
 
 
 def health_app(
-    check: ReadyCheck, routes: Mapping[str, Route] | None = None
+    check: ReadyCheck,
+    routes: Mapping[str, Route] | None = None,
+    refresh: metrics.Refresh | None = None,
 ) -> Callable[..., Awaitable[None]]:
-    """A minimal ASGI app: the health routes and `routes`, by path (any method)."""
+    """A minimal ASGI app: the health routes and `routes`, by path (any method), and
+    GET /metrics (Prometheus, after `refresh` when given)."""
     table = {**health_routes(check), **(routes or {})}
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -67,6 +71,9 @@ def health_app(
                     await send({"type": "lifespan.shutdown.complete"})
                     return
         if scope["type"] != "http":
+            return
+        if scope["path"] == metrics.METRICS_PATH:
+            await metrics.respond_asgi(send, refresh, head=scope.get("method") == "HEAD")
             return
         route = table.get(scope["path"])
         reply = await route() if route is not None else NOT_FOUND
@@ -89,12 +96,13 @@ async def run_with_health(
     port: int,
     stop: asyncio.Event,
     routes: Mapping[str, Route] | None = None,
+    refresh: metrics.Refresh | None = None,
 ) -> None:
-    """`run(stop)` with /healthz and /readyz (and `routes`) served beside it on host:port;
-    when either ends, both stop."""
+    """`run(stop)` with /healthz, /readyz, /metrics (and `routes`) served beside it on
+    host:port; when either ends, both stop."""
     from pigeon_common.serving import serve_asgi
 
-    app = health_app(check, routes)
+    app = health_app(check, routes, refresh)
     health = asyncio.create_task(serve_asgi(app, host, port, stop, lifespan="off"))
     try:
         await run(stop)

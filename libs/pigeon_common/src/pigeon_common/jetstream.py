@@ -45,6 +45,7 @@ from nats.js.errors import (
 
 from pigeon_common.backoff import Backoff
 from pigeon_common.events import EVENT_SUBJECT_PREFIX, Envelope
+from pigeon_common.metrics import EVENTS as EVENT_COUNTS
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -343,7 +344,14 @@ async def publish_event(js: JetStreamContext, envelope: Envelope, msg_id: str | 
     """Store one event; returns its stream sequence (the original one for a duplicate).
     Raises PublishFailedError when it could not be stored within the retry window."""
     headers = {Header.MSG_ID: msg_id or str(envelope.event_id)}
-    ack = await store(js, subject_for(envelope), encode(envelope), headers, stream=EVENTS_STREAM)
+    try:
+        ack = await store(
+            js, subject_for(envelope), encode(envelope), headers, stream=EVENTS_STREAM
+        )
+    except BaseException:
+        EVENT_COUNTS.failed(envelope.type)
+        raise
+    EVENT_COUNTS.stored(envelope.type)
     return int(ack.seq)
 
 
@@ -358,9 +366,30 @@ async def publish_event_nowait(
     """Send one event under `msg_id`; the returned awaitable is its ack (await it before
     counting the event as stored; it raises PublishFailedError when it was not)."""
     headers = {Header.MSG_ID: msg_id}
-    return await store_nowait(
-        js, subject_for(envelope), encode(envelope), headers, stream=EVENTS_STREAM, within=within
-    )
+    try:
+        ack = await store_nowait(
+            js,
+            subject_for(envelope),
+            encode(envelope),
+            headers,
+            stream=EVENTS_STREAM,
+            within=within,
+        )
+    except BaseException:
+        EVENT_COUNTS.failed(envelope.type)
+        raise
+    return _counted(ack, envelope.type)
+
+
+async def _counted(ack: Awaitable[PubAck], event_type: str) -> PubAck:
+    """`ack`, counting the event stored or failed once it is known which."""
+    try:
+        result = await ack
+    except BaseException:
+        EVENT_COUNTS.failed(event_type)
+        raise
+    EVENT_COUNTS.stored(event_type)
+    return result
 
 
 async def publish_events_with_ids(

@@ -13,6 +13,7 @@ from pigeon_api.body_limit import BodyLimitMiddleware
 from pigeon_api.commands.ownership import adopt_orphans
 from pigeon_api.context import ApiContext
 from pigeon_api.errors import ErrorResponse, install_error_handlers
+from pigeon_api.metrics import RequestMetricsMiddleware
 from pigeon_api.openapi_errors import complete_error_responses
 from pigeon_api.routes import (
     campaigns,
@@ -73,6 +74,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.include_router(v1)
     app.include_router(health.router)
     install_admin(app)
+    app.add_middleware(RequestMetricsMiddleware)  # outermost: it sees every answer
     document_openapi(app)
     return app
 

@@ -35,6 +35,7 @@ from pigeon_common.runtime import (
     until_stopped,
 )
 from pigeon_common.secrets_box import SecretBox
+from pigeon_imap_sync import metrics
 from pigeon_imap_sync.settings import ImapSyncSettings
 from pigeon_imap_sync.sync import SQL, MailboxAccount, MailboxSync, connect, load_accounts
 
@@ -44,6 +45,10 @@ RECONCILE_SEC = 5.0  # how soon a new, changed or removed mailbox is noticed
 IDLE_MAX_SEC = 29 * 60.0  # RFC 2177: re-issue IDLE at least every 29 minutes
 SYNC_NOW_WAIT_SEC = 30.0  # a running sync of the same mailbox is waited for, this long
 BOOT = Boot("pigeon-imap-sync", (SQL,), pool_size=5)
+
+
+class SyncFailedError(ConnectionError):
+    """A sync reported an error (already counted and recorded by `MailboxSync.sync`)."""
 
 
 class ImapSyncService:
@@ -113,7 +118,7 @@ class ImapSyncService:
                     while not stop.is_set():
                         report = await self._sync.sync(account, reader)
                         if report.error:
-                            raise ConnectionError(report.error)
+                            raise SyncFailedError(report.error)
                         backoff = Backoff()
                         if self.settings.imap_sync_idle and reader.can_idle:
                             await reader.idle(min(interval, IDLE_MAX_SEC))
@@ -122,6 +127,8 @@ class ImapSyncService:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if not isinstance(exc, SyncFailedError):  # no sync ran: counted here
+                    metrics.sync_failed(account.id)
                 delay = min(backoff.next_delay(), interval)
                 log.warning("mailbox %s: %s; retrying in %.1fs", account.name, exc, delay)
                 await pause(stop, delay)

@@ -32,6 +32,7 @@ from pigeon_common.imap_protocol import ImapError, ImapProtocolError, plan_batch
 from pigeon_common.queries import Queries
 from pigeon_common.secrets_box import SecretBox, SecretBoxError
 from pigeon_common.validation import address_key
+from pigeon_imap_sync import metrics
 from pigeon_imap_sync.classify import classify
 from pigeon_imap_sync.folder_reader import FetchedMessage, ImapFolderReader, open_folder_reader
 from pigeon_imap_sync.inbound import Action, Inbound, InboundKind
@@ -201,6 +202,10 @@ class MailboxSync:
                     await conn.execute(SQL.unlock_mailbox, LOCK_NAMESPACE, str(account.id))
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             report.error = f"database: {_describe(exc)}"
+        if report.error:
+            metrics.sync_failed(account.id)
+        elif not report.busy:
+            metrics.sync_succeeded(account.id, report.counts)
         return report
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import Any
 
 from mcp.server import MCPServer
 from mcp.server.auth.settings import AuthSettings
+from mcp.server.mcpserver.context import Context
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 
-from pigeon_mcp import prompts
+from pigeon_mcp import metrics, prompts
 from pigeon_mcp.api import Api, ApiCallError
 from pigeon_mcp.auth import ApiTokenVerifier
 from pigeon_mcp.environment import environment, public_base_url
@@ -45,6 +47,25 @@ def instructions(settings: McpSettings) -> str:
     )
 
 
+class GatewayServer(MCPServer):
+    """The SDK's server, counting every tool call (`pigeon_mcp_tool_calls_total`)."""
+
+    _tools: frozenset[str] | None = None
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> Any:
+        if self._tools is None:
+            self._tools = frozenset(tool.name for tool in await self.list_tools())
+        try:
+            result = await super().call_tool(name, arguments, context)
+        except BaseException:
+            metrics.count_call(name, self._tools, ok=False)
+            raise
+        metrics.count_call(name, self._tools, ok=not getattr(result, "is_error", False))
+        return result
+
+
 def create_server(settings: McpSettings, api: Api, *, stdio_token: str | None = None) -> MCPServer:
     """The gateway. Without `stdio_token` it is an OAuth resource server whose bearer
     tokens are the API's personal access tokens; with it, every call uses that token."""
@@ -58,7 +79,7 @@ def create_server(settings: McpSettings, api: Api, *, stdio_token: str | None = 
             validate_token_resource=False,  # the API checks its own tokens
         )
         verifier = ApiTokenVerifier(api)
-    server: MCPServer = MCPServer(
+    server: MCPServer = GatewayServer(
         NAME,
         title="MC Pigeon",
         instructions=instructions(settings),

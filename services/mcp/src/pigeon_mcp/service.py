@@ -9,6 +9,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from pigeon_common import metrics
 from pigeon_common.serving import serve_asgi
 from pigeon_mcp.api import Api
 from pigeon_mcp.server import MCP_PATH, create_server
@@ -38,8 +39,8 @@ async def run_stdio(settings: McpSettings, token: str) -> None:
 
 
 def add_health_routes(app: Starlette, api: Api) -> None:
-    """/healthz (the process answers) and /readyz (and the API it calls answers too); no
-    token needed, like every service's."""
+    """/healthz (the process answers), /readyz (and the API it calls answers too) and
+    /metrics (Prometheus); no token needed, like every service's."""
 
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -49,5 +50,13 @@ def add_health_routes(app: Starlette, api: Api) -> None:
         body = {"status": "ok" if ready else "the REST API does not answer"}
         return JSONResponse(body, status_code=200 if ready else 503)
 
+    async def prometheus_metrics(_request: Request) -> Response:
+        return Response(
+            metrics.exposition(),
+            media_type=metrics.CONTENT_TYPE,
+            headers={"cache-control": "no-store"},
+        )
+
     app.add_route("/healthz", healthz, methods=["GET"])
     app.add_route("/readyz", readyz, methods=["GET"])
+    app.add_route(metrics.METRICS_PATH, prometheus_metrics, methods=["GET"])

@@ -192,3 +192,7 @@ WHERE campaign_id = $1 AND recipient_id = ANY($2::uuid[]);
 -- A sent_copies.pending: these messages wait for their copies (unless filed since).
 UPDATE messages SET copy_pending = true
 WHERE campaign_id = $1 AND recipient_id = ANY($2::uuid[]) AND NOT appended;
+
+-- name: copies-pending
+-- For /metrics: sent messages whose Sent copy could not be filed yet (a partial index).
+SELECT count(*) FROM messages WHERE copy_pending;

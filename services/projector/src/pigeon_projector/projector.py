@@ -29,7 +29,7 @@ from pigeon_common.events import EVENT_SUBJECT_PREFIX, UnknownEventError, decode
 from pigeon_common.jetstream import EVENTS_STREAM
 from pigeon_common.queries import Queries
 from pigeon_common.read_models import PROJECTED_CHANNEL, PROJECTION, read_checkpoint
-from pigeon_projector import message_states
+from pigeon_projector import message_states, metrics
 from pigeon_projector.projection import Write, group_writes, writes_for_event
 from pigeon_projector.pull import BatchPuller, consumer_pending, stream_sequence
 
@@ -226,7 +226,11 @@ class Projector:
                     taken = await ahead.take(self._batch_size, feeder, stop)
                     if not taken:
                         continue
+                    before = self.checkpoint
                     self.checkpoint = await apply_decoded(conn, [event for event, _ in taken])
+                    metrics.BATCHES.inc()
+                    metrics.EVENTS_APPLIED.inc(max(self.checkpoint - before, 0))
+                    metrics.APPLIED_SEQUENCE.set(self.checkpoint)
                     if self._after_commit is not None:
                         await self._after_commit(self.checkpoint)
                     await taken[-1][1].ack()

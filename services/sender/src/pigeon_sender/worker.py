@@ -35,7 +35,7 @@ from pigeon_common.sending import NotSendableError, fail_campaign
 from pigeon_common.smtp import SmtpConnectError
 from pigeon_common.smtp_outcomes import Outcome, Verdict
 from pigeon_common.validation import InvalidAddressError
-from pigeon_sender import outcomes
+from pigeon_sender import metrics, outcomes
 from pigeon_sender import records as rec
 from pigeon_sender.campaign import SendingCampaign
 from pigeon_sender.claims import OUTCOME_RETRY_SEC, Claim
@@ -150,6 +150,11 @@ class Worker:
 
     async def handle(self, msg: Msg) -> ChunkReport | None:
         """Process one job message; acknowledges, naks or terminates it."""
+        metrics.CHUNKS.inc()
+        with metrics.CHUNKS_IN_FLIGHT.track_inprogress():
+            return await self._handle(msg)
+
+    async def _handle(self, msg: Msg) -> ChunkReport | None:
         try:
             job = SendChunk.model_validate_json(msg.data)
         except ValueError as exc:
@@ -174,6 +179,8 @@ class Worker:
             msg.metadata.num_delivered or 1,
             await self._copiers.for_campaign(campaign),
         )
+        if chunk.deliveries > 1:
+            metrics.CHUNKS_REDELIVERED.inc()
         beat = asyncio.create_task(_keep_in_progress(msg, self.deps.heartbeat_sec))
         try:
             if campaign.status == CampaignStatus.SENDING:
@@ -320,9 +327,12 @@ class Worker:
         """SMTP for one held claim; False when the chunk must stop (server unreachable)."""
         campaign, message = chunk.campaign, item.message
         assert message is not None
+        started = time.perf_counter()
         try:
             outcome = await self._messenger.send(campaign, message)
         except SmtpConnectError as exc:
+            metrics.CONNECT_FAILURES[exc.failure.kind].inc()
+            metrics.count_outcome(ClaimStatus.RETRY)
             log.warning("SMTP %s:%s: %s", campaign.smtp.host, campaign.smtp.port, exc.outcome.reply)
             await self.deps.claims.put(key, rec.released(held, exc.outcome.reply))
             await self._forget(chunk, item)
@@ -334,11 +344,13 @@ class Worker:
             else:
                 chunk.delay = outcomes.retry_delay(chunk.deliveries)
             return False
+        metrics.SMTP_REPLY_SECONDS.observe(time.perf_counter() - started)
         record = outcomes.after_smtp(
             held, item.row["email"], outcome, message.message_id, datetime.now(UTC)
         )
         if record.status is ClaimStatus.RETRY:
             log.info("will retry %s: %s", item.row["email"], outcome.reply)
+            metrics.count_outcome(ClaimStatus.RETRY)
             await self.deps.claims.put(key, record)
             await self._forget(chunk, item)
             chunk.report.retry += 1
@@ -357,6 +369,7 @@ class Worker:
         chunk.acks.append(await self.deps.claims.record(key, record))
         await self._state(chunk, recipient_id, record)
         chunk.report.count(record.status)
+        metrics.count_outcome(record.status)
 
     async def _state(self, chunk: _Chunk, recipient_id: uuid.UUID, record: ClaimRecord) -> None:
         c = chunk.campaign
@@ -411,11 +424,13 @@ class Worker:
             stated = outcomes.pending(c.id, c.mailbox_id, ids, result.reason)
             await (await self._publish(stated))
             chunk.report.pending_copies += len(ids)
+            metrics.COPIES_UNFILED.inc(len(ids))
             chunk.delay = outcomes.retry_delay(chunk.deliveries)
             return
         if result.filing is Filing.FILED:
             await (await self._publish(outcomes.filed(c.id, c.mailbox_id, result.folder, ids)))
             chunk.report.filed += len(ids)
+            metrics.COPIES_FILED.inc(len(ids))
         for copy in chunk.copies:
             key = rec.copy_key(c.id, copy.recipient_id, copy.message_id)
             chunk.acks.append(await self.deps.copies.forget(key))

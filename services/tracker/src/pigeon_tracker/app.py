@@ -17,11 +17,12 @@ from typing import Any
 
 import asyncpg
 
+from pigeon_common import metrics as exposition
 from pigeon_common.events import MachineReason
 from pigeon_common.health import health_app
 from pigeon_common.render import TrackingSigner
 from pigeon_common.runtime import Connections, Readiness, check_live
-from pigeon_tracker import responses
+from pigeon_tracker import metrics, responses
 from pigeon_tracker.agents import Agent, client_ip, machine_reason, read_agent
 from pigeon_tracker.coalesce import FloodGate
 from pigeon_tracker.envelopes import (
@@ -92,6 +93,7 @@ class TrackerApp:
         self._deps: Deps | None = None
         self._warned_at = 0.0
         self._health = health_app(self._check)  # /healthz, /readyz and the lifespan
+        self._requests = metrics.RequestCounts()
 
     def attach(self, deps: Deps) -> None:
         self._deps = deps
@@ -109,16 +111,38 @@ class TrackerApp:
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
-        if path.startswith(OPEN_PREFIX):
-            await self._open(scope, send, path[len(OPEN_PREFIX) :])
-        elif path.startswith(CLICK_PREFIX):
-            await self._click(scope, send, path[len(CLICK_PREFIX) :])
-        elif path.startswith(UNSUBSCRIBE_PREFIX):
-            await self._unsubscribe(scope, receive, send, path[len(UNSUBSCRIBE_PREFIX) :])
-        elif path in HEALTH_PATHS:
-            await self._health(scope, receive, send)
-        else:
-            await responses.not_found(send, head=scope["method"] == "HEAD")
+        status = 0  # the answer's, once it starts; counted with the route at the end
+
+        async def answer(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        route = metrics.OTHER
+        try:
+            if path.startswith(OPEN_PREFIX):
+                route = metrics.OPEN
+                await self._open(scope, answer, path[len(OPEN_PREFIX) :])
+            elif path.startswith(CLICK_PREFIX):
+                route = metrics.CLICK
+                await self._click(scope, answer, path[len(CLICK_PREFIX) :])
+            elif path.startswith(UNSUBSCRIBE_PREFIX):
+                route = metrics.UNSUBSCRIBE
+                await self._unsubscribe(scope, receive, answer, path[len(UNSUBSCRIBE_PREFIX) :])
+            elif path in HEALTH_PATHS:
+                route = metrics.HEALTH
+                await self._health(scope, receive, answer)
+            elif path == exposition.METRICS_PATH:
+                route = metrics.METRICS
+                await exposition.respond_asgi(answer, head=scope["method"] == "HEAD")
+            else:
+                await responses.not_found(answer, head=scope["method"] == "HEAD")
+        except BaseException:
+            status = status or 500  # what the server answers for an unhandled error
+            raise
+        finally:
+            self._requests.count(route, status)
 
     # --- open pixel -----------------------------------------------------------------------
 

@@ -32,7 +32,9 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
 from pigeon_common.backoff import Backoff
+from pigeon_common.events import EVENT_SUBJECT_PREFIX
 from pigeon_common.jetstream import EVENTS_STREAM, Header, publish_retry_sec
+from pigeon_common.metrics import EVENTS as EVENT_COUNTS
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +130,16 @@ class EventPublisher:
         within the retry window (see the module's docstring). With `msg_id`, a second
         event under the same id within the duplicate window is not stored again
         (`Stored.duplicate`, with the first one's sequence)."""
+        event_type = subject.removeprefix(EVENT_SUBJECT_PREFIX + ".")
+        try:
+            stored = await self._store_retrying(subject, payload, msg_id)
+        except NotStoredError:
+            EVENT_COUNTS.failed(event_type)
+            raise
+        EVENT_COUNTS.stored(event_type)
+        return stored
+
+    async def _store_retrying(self, subject: str, payload: bytes, msg_id: str | None) -> Stored:
         try:
             return await self._store_once(subject, payload, msg_id)
         except NotStoredError as exc:
@@ -158,13 +170,14 @@ class EventPublisher:
         try:
             headers = HEADERS if msg_id is None else {**HEADERS, Header.MSG_ID: msg_id}
             await self._nc.publish(subject, payload, reply=token, headers=headers)
-            return await future
+            stored = await future
         except NotStoredError:
             raise
         except Exception as exc:  # nats-py raises many kinds; each means "not stored"
             raise NotStoredError(f"{type(exc).__name__}: {exc}", refused=True) from None
         finally:
             self._waiting.pop(token, None)
+        return stored
 
     async def _on_ack(self, msg: Msg) -> None:
         future = self._waiting.get(msg.subject)

@@ -6,18 +6,29 @@ spreads new connections over the workers), its own uvloop, NATS connection and p
 parent holds the port with a bound, non-listening socket of the same group (so port 0
 can be resolved once and a restarted worker finds its port again), restarts a worker that
 died, and on stop sends each worker SIGTERM by its PID, then SIGKILL if it must.
+
+Metrics: each worker is started with `PROMETHEUS_MULTIPROC_DIR` set to a folder of this
+port's under the data dir (emptied when the supervisor starts), so /metrics on whichever
+worker a scrape reaches counts every worker's requests, a restarted one's included.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
+import shutil
+from collections.abc import Iterator
 from multiprocessing.process import BaseProcess
+from pathlib import Path
+
+from prometheus_client.multiprocess import mark_process_dead
 
 from pigeon_common.backoff import Backoff
 from pigeon_common.logs import configure_logging
+from pigeon_common.metrics import MULTIPROC_DIR_ENV
 from pigeon_common.runtime import pause
 from pigeon_common.serving import run_service
 from pigeon_tracker.settings import TrackerSettings
@@ -28,6 +39,7 @@ log = logging.getLogger(__name__)
 CHECK_INTERVAL_SEC = 0.5
 STOP_TIMEOUT_SEC = 10.0
 PARENT_CHECK_SEC = 1.0
+METRICS_FOLDER = "tracker-metrics"
 
 
 def worker_main(settings: TrackerSettings, host: str, port: int) -> None:
@@ -64,6 +76,7 @@ class Supervisor:
         self.port: int | None = None
         self._context = multiprocessing.get_context("spawn")
         self._workers: list[BaseProcess] = []
+        self.metrics_dir: Path | None = None
 
     @property
     def pids(self) -> list[int]:
@@ -75,7 +88,9 @@ class Supervisor:
             args=(self.settings, host, port),
             name=f"pigeon-tracker-{index}",
         )
-        process.start()
+        assert self.metrics_dir is not None
+        with _environment(MULTIPROC_DIR_ENV, str(self.metrics_dir)):
+            process.start()  # a spawned interpreter: it reads the variable at its start
         log.info("tracker worker %d started, pid %s", index, process.pid)
         return process
 
@@ -87,6 +102,7 @@ class Supervisor:
             host, self.settings.tracker_port, reuse_port=True, listen=False
         )
         port = self.port = int(reservation.getsockname()[1])
+        self.metrics_dir = _fresh_folder(self.settings.data_dir / METRICS_FOLDER / str(port))
         log.info("tracker on %s:%d with %d workers", host, port, self.settings.tracker_workers)
         backoff = Backoff()
         try:
@@ -98,6 +114,8 @@ class Supervisor:
                 for index, process in enumerate(self._workers):
                     if stop.is_set() or process.is_alive():
                         continue
+                    if process.pid is not None:
+                        mark_process_dead(process.pid, str(self.metrics_dir))  # type: ignore[no-untyped-call]
                     delay = backoff.next_delay()
                     log.warning(
                         "tracker worker %d (pid %s) exited with %s; restarting in %.1fs",
@@ -124,6 +142,29 @@ class Supervisor:
                 log.warning("tracker worker pid %s ignored SIGTERM; killing it", process.pid)
                 process.kill()
             process.join(timeout=1)
+
+
+def _fresh_folder(path: Path) -> Path:
+    """`path`, empty: counts of an earlier run of this port start again from zero, as a
+    restarted process's do."""
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+@contextlib.contextmanager
+def _environment(name: str, value: str) -> Iterator[None]:
+    """`name=value` in this process's environment for the block only (what a child
+    started inside it inherits), restored after."""
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = before
 
 
 async def exited(process: BaseProcess, timeout: float) -> bool:

@@ -13,6 +13,7 @@ import socket
 
 import uvicorn
 
+from pigeon_common import metrics
 from pigeon_common.runtime import Boot, start, until_stopped
 from pigeon_common.serving import serve_config
 from pigeon_tracker.app import TrackerApp, create_app, deps_for
@@ -69,6 +70,10 @@ async def run_worker(
     app = app or create_app(settings)
     server = asyncio.create_task(serve_app(app, sockets, stop))
     server.add_done_callback(lambda _: stop.set())  # a server that failed ends the worker
+    # Another worker may answer the scrape: write this one's counts out every second.
+    flusher = (
+        asyncio.create_task(metrics.flush_periodically(stop)) if metrics.MULTIPROC_DIR else None
+    )
     conns = await until_stopped(start(settings, BOOT, app.readiness), stop)
     deps = None
     try:
@@ -84,3 +89,5 @@ async def run_worker(
             await deps.publisher.close()
         if conns is not None:
             await conns.close()
+        if flusher is not None:
+            await flusher

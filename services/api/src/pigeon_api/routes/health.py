@@ -1,11 +1,12 @@
-"""Liveness and readiness."""
+"""Liveness, readiness and Prometheus metrics."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from pigeon_api.deps import Ctx
+from pigeon_common import metrics
 
 router = APIRouter(tags=["health"])
 
@@ -27,3 +28,14 @@ async def readyz(ctx: Ctx) -> JSONResponse:
     if readiness.ready:
         return JSONResponse({"status": "ready"})
     return JSONResponse({"status": "not ready", "reason": readiness.reason}, status_code=503)
+
+
+@router.get(metrics.METRICS_PATH, include_in_schema=False)
+async def prometheus_metrics() -> Response:
+    """Every metric of this process in Prometheus' text format (no token: like /healthz,
+    for the scraper; it holds counts only, never an address or a campaign)."""
+    return Response(
+        metrics.exposition(),
+        media_type=metrics.CONTENT_TYPE,
+        headers={"cache-control": "no-store"},
+    )
