@@ -154,7 +154,7 @@ def main() -> None:
         public_base_url="https://t.example.com",
         message_id_domain="example.com",
     )
-    signer = TrackingSigner(b"bench secret")
+    signer = TrackingSigner([b"bench secret"])
     people = recipients(args.recipients, args.seed)
     print(f"template: {len(TEMPLATE.encode())} bytes; {len(people)} recipients", file=sys.stderr)
     calibration = min(timeit.repeat("sum(range(1000))", number=2000, repeat=5)) / 2000

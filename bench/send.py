@@ -441,7 +441,7 @@ async def average_message_size(stack: Stack, campaign_id: str) -> int:
         )
     finally:
         await conn.close()
-    compiled = compile_campaign(spec, TrackingSigner(stack.settings.secret()))
+    compiled = compile_campaign(spec, TrackingSigner(stack.settings.keys()))
     sizes = [
         len(compiled.render(RecipientSpec(r["id"], r["email"], r["name"], r["attributes"])).raw)
         for r in rows

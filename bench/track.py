@@ -163,7 +163,7 @@ async def register_campaign(settings: Any) -> Target:
         await asyncio.wait_for(projector, timeout=30)
     log.info("campaign %s registered (projected up to event %d)", campaign_id, last)
     urls = tracking_urls(
-        "http://x", TrackingSigner(settings.secret()), campaign_id, recipient.recipient_id
+        "http://x", TrackingSigner(settings.keys()), campaign_id, recipient.recipient_id
     )
     path = len("http://x")
     return Target(urls.open_url[path:], urls.click_url(0)[path:], LINKS[0])

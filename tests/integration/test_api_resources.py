@@ -90,7 +90,7 @@ async def test_mailbox_passwords_never_leave(
         await conn.close()
     from pigeon_common.secrets_box import SecretBox
 
-    box = SecretBox(stack.settings.secret())
+    box = SecretBox(stack.settings.keys())
     assert box.decrypt(stored["smtp_password"]) == SMTP_PASSWORD + "-2"
     assert box.decrypt(stored["imap_password"]) == IMAP_PASSWORD
     for secret in (SMTP_PASSWORD, IMAP_PASSWORD):

@@ -374,7 +374,7 @@ async def test_concurrent_syncs_share_a_small_pool(
     try:
         accounts = [
             a
-            for a in await load_accounts(pool, SecretBox(settings.secret()))
+            for a in await load_accounts(pool, SecretBox(settings.keys()))
             if a.name.startswith("Pool ")
         ]
         assert len(accounts) == 4

@@ -240,7 +240,7 @@ async def test_tracker_workers_count_every_request_whichever_answers_the_scrape(
             tracker_workers=2,
             tracker_events_per_minute=0,
         )
-        signer = TrackingSigner(settings.secret())
+        signer = TrackingSigner(settings.keys())
         pixel = f"/campaigns/o/{signer.message_token(uuid.uuid4(), uuid.uuid4())}/p.png"
         supervisor = Supervisor(settings)
         task = asyncio.create_task(supervisor.run(stop))

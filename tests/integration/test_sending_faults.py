@@ -312,7 +312,7 @@ async def test_passwords_this_server_cannot_decrypt_fail_the_campaign_visibly(
     assert client is not None and running_sender.settings.database_url is not None
     campaign_id = await create_campaign(client, mailbox_for(smtp, imap_user), people(2))
     mailbox_id = (await client.get(f"/api/v1/campaigns/{campaign_id}")).json()["mailbox_id"]
-    other_key = SecretBox(b"another server's secret key, 40 characters long")
+    other_key = SecretBox([b"another server's secret key, 40 characters long"])
     conn = await db.connect(running_sender.settings.database_url)
     try:
         await conn.execute(

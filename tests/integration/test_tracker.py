@@ -136,7 +136,7 @@ async def sent(
         campaign_b, _ = await _send(sending_stack, smtp_server, account, OTHER_TEMPLATE, b_emails)
     finally:
         await sender.stop()
-    signer = TrackingSigner(sending_stack.settings.secret())
+    signer = TrackingSigner(sending_stack.settings.keys())
     messages = _messages([m.data for m in smtp_server.messages], signer)
     a = [m for m in messages if str(m.campaign_id) == campaign_a]
     b = [m for m in messages if str(m.campaign_id) == campaign_b]
@@ -407,7 +407,7 @@ async def test_a_genuine_token_for_a_link_never_registered_gets_404(
     """Signed and valid, but campaign `a` registered links 0 and 1 only: no destination to
     invent (no open redirect), nothing recorded."""
     mine = sent.a[0]
-    signer = TrackingSigner(sending_stack.settings.secret())
+    signer = TrackingSigner(sending_stack.settings.keys())
     unregistered = signer.link_token(mine.campaign_id, mine.recipient_id, 7)
     before = await stream.count(CLICKED)
     for method in ("GET", "HEAD"):
@@ -603,7 +603,7 @@ async def test_503_when_jetstream_cannot_store_and_nothing_stored_later(
         settings = stack_settings(
             fresh_database, nats.url, tmp_path / "data", publish_retry_sec=retry_sec
         )
-        signer = TrackingSigner(settings.secret())
+        signer = TrackingSigner(settings.keys())
         campaign, recipient = uuid.uuid4(), uuid.uuid4()
         await _read_models_of_one_message(fresh_database, campaign, recipient)
         message = signer.message_token(campaign, recipient)
@@ -685,7 +685,7 @@ async def test_503_when_the_ack_does_not_come(tmp_path: Path, fresh_database: st
         settings = stack_settings(
             fresh_database, nats.url, tmp_path / "data", tracker_events_per_minute=0
         )
-        signer = TrackingSigner(settings.secret())
+        signer = TrackingSigner(settings.keys())
         pixel = f"/campaigns/o/{signer.message_token(uuid.uuid4(), uuid.uuid4())}/p.png"
         async with (
             Tracker(settings) as tracker,
@@ -728,7 +728,7 @@ async def test_worker_processes_share_one_port_and_are_restarted(
             tracker_workers=2,
             tracker_events_per_minute=0,  # every one of the 41 opens of one pixel is stored
         )
-        signer = TrackingSigner(settings.secret())
+        signer = TrackingSigner(settings.keys())
         pixel = f"/campaigns/o/{signer.message_token(uuid.uuid4(), uuid.uuid4())}/p.png"
         supervisor = Supervisor(settings)
         task = asyncio.create_task(supervisor.run(stop))

@@ -6,18 +6,28 @@ from datetime import UTC, datetime, timedelta
 
 from pigeon_api.admin.charts import HEIGHT, PAD, cumulative_chart
 from pigeon_api.admin.paging import PAGE_SIZE, page_number, pager
-from pigeon_api.admin.security import csrf_key, csrf_ok, csrf_token
+from pigeon_api.admin.security import csrf_keys, csrf_ok, csrf_token
 
 
 def test_csrf_token_is_bound_to_its_cookie_and_key() -> None:
-    key = csrf_key(b"secret")
+    key = csrf_keys([b"secret"])
     token = csrf_token(key, "cookie-a")
     assert csrf_ok(key, "cookie-a", token)
     assert not csrf_ok(key, "cookie-b", token)
-    assert not csrf_ok(csrf_key(b"other"), "cookie-a", token)
+    assert not csrf_ok(csrf_keys([b"other"]), "cookie-a", token)
     assert not csrf_ok(key, "cookie-a", None)
     assert not csrf_ok(key, None, token)
     assert not csrf_ok(key, "cookie-a", "")
+
+
+def test_a_form_signed_before_a_rotation_is_still_accepted() -> None:
+    before = csrf_token(csrf_keys([b"old secret"]), "cookie-a")
+    rotated = csrf_keys([b"new secret", b"old secret"])
+    assert csrf_ok(rotated, "cookie-a", before)
+    assert csrf_token(rotated, "cookie-a") == csrf_token(csrf_keys([b"new secret"]), "cookie-a")
+    assert csrf_token(rotated, "cookie-a") != before
+    assert not csrf_ok(csrf_keys([b"new secret"]), "cookie-a", before)  # once it is dropped
+    assert not csrf_ok(rotated, "cookie-a", csrf_token(csrf_keys([b"unknown"]), "cookie-a"))
 
 
 def test_pager_keeps_filters_and_clamps() -> None:

@@ -15,6 +15,7 @@ from pigeon_common.auth import (
     parse_token,
     verify_password,
 )
+from pigeon_common.domain.access import Scope
 from pigeon_common.secrets_box import SecretBox, SecretBoxError, derive_key
 
 SECRET = b"s" * 48
@@ -34,7 +35,7 @@ def _claim(token: str) -> TokenClaim:
 
 
 def test_token_round_trip() -> None:
-    signer = TokenSigner(SECRET)
+    signer = TokenSigner([SECRET])
     token = signer.token_for(USER, 0, HASH)
     assert token.startswith(f"{TOKEN_PREFIX}_{USER.hex}_")
     claim = _claim(token)
@@ -44,7 +45,7 @@ def test_token_round_trip() -> None:
 
 def test_token_round_trip_for_many_users() -> None:
     # The MAC is URL-safe base64, so it holds '_' and '-' about half of the time.
-    signer = TokenSigner(SECRET)
+    signer = TokenSigner([SECRET])
     macs_with_underscore = 0
     for i in range(200):
         user = uuid.UUID(int=i * 7919 + 1)
@@ -57,14 +58,14 @@ def test_token_round_trip_for_many_users() -> None:
 
 
 def test_token_is_deterministic_and_per_user() -> None:
-    signer = TokenSigner(SECRET)
-    assert signer.token_for(USER, 0, HASH) == TokenSigner(SECRET).token_for(USER, 0, HASH)
+    signer = TokenSigner([SECRET])
+    assert signer.token_for(USER, 0, HASH) == TokenSigner([SECRET]).token_for(USER, 0, HASH)
     other_user = uuid.UUID(int=USER.int ^ 1)
     assert signer.token_for(USER, 0, HASH) != signer.token_for(other_user, 0, HASH)
 
 
 def test_new_password_hash_invalidates_old_tokens() -> None:
-    signer = TokenSigner(SECRET)
+    signer = TokenSigner([SECRET])
     old = signer.token_for(USER, 0, HASH)
     new = signer.token_for(USER, 0, NEW_HASH)
     assert old != new
@@ -73,7 +74,7 @@ def test_new_password_hash_invalidates_old_tokens() -> None:
 
 
 def test_bumped_epoch_invalidates_old_tokens() -> None:
-    signer = TokenSigner(SECRET)
+    signer = TokenSigner([SECRET])
     old = signer.token_for(USER, 4, HASH)
     new = signer.token_for(USER, 5, HASH)
     assert old != new
@@ -82,26 +83,26 @@ def test_bumped_epoch_invalidates_old_tokens() -> None:
 
 
 def test_token_of_another_server_secret_fails() -> None:
-    foreign = TokenSigner(OTHER_SECRET).token_for(USER, 0, HASH)
-    assert not TokenSigner(SECRET).verify(_claim(foreign), 0, HASH)
+    foreign = TokenSigner([OTHER_SECRET]).token_for(USER, 0, HASH)
+    assert not TokenSigner([SECRET]).verify(_claim(foreign), 0, HASH)
 
 
 def test_token_with_another_user_id_fails() -> None:
-    signer = TokenSigner(SECRET)
+    signer = TokenSigner([SECRET])
     mac = _claim(signer.token_for(USER, 0, HASH)).mac
     forged = TokenClaim(user_id=uuid.UUID(int=USER.int ^ 1), mac=mac)
     assert not signer.verify(forged, 0, HASH)
 
 
 def test_tampered_mac_fails() -> None:
-    signer = TokenSigner(SECRET)
+    signer = TokenSigner([SECRET])
     claim = _claim(signer.token_for(USER, 0, HASH))
     flipped = ("A" if claim.mac[0] != "A" else "B") + claim.mac[1:]
     assert not signer.verify(TokenClaim(user_id=claim.user_id, mac=flipped), 0, HASH)
 
 
 def _well_formed() -> str:
-    return TokenSigner(SECRET).token_for(USER, 0, HASH)
+    return TokenSigner([SECRET]).token_for(USER, 0, HASH)
 
 
 @pytest.mark.parametrize(
@@ -165,34 +166,34 @@ def test_verify_password_with_a_broken_hash_is_false(stored: str) -> None:
 
 @pytest.mark.parametrize("plaintext", ["hunter2", "", "pässwörd ✓ with spaces", "x" * 2_000])
 def test_secret_box_round_trip(plaintext: str) -> None:
-    box = SecretBox(SECRET)
+    box = SecretBox([SECRET])
     token = box.encrypt(plaintext)
     assert box.decrypt(token) == plaintext
-    assert SecretBox(SECRET).decrypt(token) == plaintext  # same key from the same secret
+    assert SecretBox([SECRET]).decrypt(token) == plaintext  # same key from the same secret
 
 
 def test_ciphertext_does_not_show_the_plaintext() -> None:
     plaintext = "my-smtp-password-123"
-    token = SecretBox(SECRET).encrypt(plaintext)
+    token = SecretBox([SECRET]).encrypt(plaintext)
     assert plaintext not in token
     assert base64.urlsafe_b64encode(plaintext.encode()).decode()[:16] not in token
     assert plaintext.encode() not in base64.urlsafe_b64decode(token + "==")
 
 
 def test_encryption_is_randomised() -> None:
-    box = SecretBox(SECRET)
+    box = SecretBox([SECRET])
     assert box.encrypt("hunter2") != box.encrypt("hunter2")
 
 
 def test_another_key_cannot_decrypt() -> None:
-    token = SecretBox(SECRET).encrypt("hunter2")
+    token = SecretBox([SECRET]).encrypt("hunter2")
     with pytest.raises(SecretBoxError):
-        SecretBox(OTHER_SECRET).decrypt(token)
+        SecretBox([OTHER_SECRET]).decrypt(token)
 
 
 @pytest.mark.parametrize("mangle", ["flip", "truncate", "garbage", "empty"])
 def test_corrupted_ciphertext_fails(mangle: str) -> None:
-    token = SecretBox(SECRET).encrypt("hunter2")
+    token = SecretBox([SECRET]).encrypt("hunter2")
     broken = {
         "flip": token[:-5] + ("A" if token[-5] != "A" else "B") + token[-4:],
         "truncate": token[:-10],
@@ -200,7 +201,68 @@ def test_corrupted_ciphertext_fails(mangle: str) -> None:
         "empty": "",
     }[mangle]
     with pytest.raises(SecretBoxError):
-        SecretBox(SECRET).decrypt(broken)
+        SecretBox([SECRET]).decrypt(broken)
+
+
+# --- key rotation -------------------------------------------------------------------------
+
+
+def test_a_rotated_box_decrypts_under_any_key_and_encrypts_under_the_current() -> None:
+    old = SecretBox([OTHER_SECRET]).encrypt("hunter2")
+    rotated = SecretBox([SECRET, OTHER_SECRET])
+    assert rotated.decrypt(old) == "hunter2"
+    assert not rotated.is_current(old)
+    new = rotated.encrypt("hunter2")
+    assert rotated.is_current(new)
+    assert SecretBox([SECRET]).decrypt(new) == "hunter2"  # the new key alone reads it
+    with pytest.raises(SecretBoxError):
+        SecretBox([OTHER_SECRET]).decrypt(new)
+
+
+def test_the_first_key_is_the_one_that_encrypts() -> None:
+    """MultiFernet's order: the same two keys the other way round encrypt with the other."""
+    token = SecretBox([OTHER_SECRET, SECRET]).encrypt("hunter2")
+    assert SecretBox([OTHER_SECRET]).decrypt(token) == "hunter2"
+    with pytest.raises(SecretBoxError):
+        SecretBox([SECRET]).decrypt(token)
+
+
+def test_reencrypt_moves_a_secret_to_the_current_key() -> None:
+    old = SecretBox([OTHER_SECRET]).encrypt("hunter2")
+    moved = SecretBox([SECRET, OTHER_SECRET]).reencrypt(old)
+    assert SecretBox([SECRET]).decrypt(moved) == "hunter2"
+    assert SecretBox([SECRET]).is_current(moved)
+    with pytest.raises(SecretBoxError):
+        SecretBox([SECRET, OTHER_SECRET]).reencrypt(SecretBox([b"u" * 48]).encrypt("x"))
+
+
+def test_a_token_signed_with_a_previous_key_still_verifies() -> None:
+    old = TokenSigner([OTHER_SECRET]).token_for(USER, 0, HASH)
+    rotated = TokenSigner([SECRET, OTHER_SECRET])
+    assert rotated.verify(_claim(old), 0, HASH)
+    assert not rotated.verify(_claim(old), 1, HASH)  # a revoke still ends it
+    assert not rotated.verify(_claim(old), 0, NEW_HASH)  # and so does a new password
+
+
+def test_a_token_signed_with_an_unknown_key_does_not_verify() -> None:
+    foreign = TokenSigner([b"u" * 48]).token_for(USER, 0, HASH)
+    assert not TokenSigner([SECRET, OTHER_SECRET]).verify(_claim(foreign), 0, HASH)
+
+
+def test_a_new_token_uses_the_current_key() -> None:
+    rotated = TokenSigner([SECRET, OTHER_SECRET])
+    token = rotated.token_for(USER, 0, HASH, Scope.READ)
+    assert token == TokenSigner([SECRET]).token_for(USER, 0, HASH, Scope.READ)
+    assert TokenSigner([SECRET]).verify(_claim(token), 0, HASH)
+    assert not TokenSigner([OTHER_SECRET]).verify(_claim(token), 0, HASH)
+
+
+@pytest.mark.parametrize("given", [b"s" * 48, []])
+def test_signers_refuse_a_bare_secret_or_none(given: bytes | list[bytes]) -> None:
+    """A bare `bytes` would be read as a list of ints: refused, not half-working."""
+    for cls in (TokenSigner, SecretBox):
+        with pytest.raises(TypeError):
+            cls(given)  # type: ignore[arg-type]
 
 
 def test_keys_differ_by_purpose() -> None:

@@ -181,12 +181,53 @@ def test_a_stored_secret_that_is_too_short_is_refused(clean_env: Path) -> None:
     assert "short\n" not in str(caught.value)
 
 
+def test_previous_keys_follow_the_current_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    old, older = "o" * MIN_SECRET_LENGTH, "p" * 40
+    monkeypatch.setenv("PIGEON_SECRET_KEY", GOOD_SECRET)
+    monkeypatch.setenv("PIGEON_SECRET_KEYS_PREVIOUS", f" {old}, {older},,{old}")
+    settings = load_settings(AllSettings)
+    assert settings.keys() == (GOOD_SECRET.encode(), old.encode(), older.encode())
+    assert old not in repr(settings) and old not in str(settings)
+
+
+def test_without_previous_keys_there_is_only_the_current_one(clean_env: Path) -> None:
+    settings = load_settings(AllSettings)
+    assert settings.keys() == (settings.secret(),)  # the generated one, embedded
+    with_empty = AllSettings(secret_keys_previous="")
+    assert with_empty.keys() == (settings.secret(),)
+
+
+def test_previous_keys_with_the_stored_secret(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Embedded: the stored secret stays current, a listed older key is accepted too."""
+    monkeypatch.setenv("PIGEON_SECRET_KEYS_PREVIOUS", GOOD_SECRET)
+    settings = load_settings(AllSettings)
+    assert settings.keys() == (settings.secret(), GOOD_SECRET.encode())
+    assert settings.secret() != GOOD_SECRET.encode()
+
+
+def test_a_short_previous_key_is_refused_without_echoing_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    short = "old-but-private-Zq9"
+    error = _refused(
+        monkeypatch,
+        PIGEON_SECRET_KEY=GOOD_SECRET,
+        PIGEON_SECRET_KEYS_PREVIOUS=f"{'o' * 40},{short}",
+    )
+    assert error.variable == "PIGEON_SECRET_KEYS_PREVIOUS"
+    assert str(error) == "PIGEON_SECRET_KEYS_PREVIOUS: key 2 must be at least 32 characters"
+    assert short not in repr(error) and "o" * 40 not in str(error)
+
+
 SHARED = {
     "log_level",
     "data_dir",
     "database_url",
     "nats_url",
     "secret_key",
+    "secret_keys_previous",
     "jetstream_replicas",
     "publish_retry_sec",
 }

@@ -21,7 +21,7 @@ def _admin_token(settings: AllSettings) -> str:
     async def go() -> str | None:
         conn = await db.connect(settings.database_url or "")
         try:
-            return await users.token_of(conn, TokenSigner(settings.secret()), settings.admin_email)
+            return await users.token_of(conn, TokenSigner(settings.keys()), settings.admin_email)
         finally:
             await conn.close()
 

@@ -56,7 +56,7 @@ async def sync_all(
     try:
         js = nc.jetstream()
         await provision(js, settings.jetstream_replicas)
-        accounts = await load_accounts(pool, SecretBox(settings.secret()))
+        accounts = await load_accounts(pool, SecretBox(settings.keys()))
         if only is not None:
             accounts = [a for a in accounts if only in (a.name, str(a.id))]
         syncer = MailboxSync(pool, js, settings)

@@ -11,6 +11,7 @@ import typer
 from pigeon_cli import config
 from pigeon_cli.campaign_cmd import app as campaign_app
 from pigeon_cli.imap_sync_cmd import imap_sync
+from pigeon_cli.secrets_cmd import app as secrets_app
 from pigeon_cli.services import SERVICES
 from pigeon_cli.settings import AllSettings
 from pigeon_common import db, users
@@ -30,6 +31,7 @@ app.add_typer(projector_app, name="projector")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(campaign_app, name="campaign")
+app.add_typer(secrets_app, name="secrets")
 app.command("imap-sync")(imap_sync)
 
 
@@ -161,7 +163,7 @@ def user_create(
     async def go() -> users.NewUser:
         conn = await db.connect(settings.database_url or "")
         try:
-            signer = TokenSigner(settings.secret())
+            signer = TokenSigner(settings.keys())
             return await users.create_user(
                 conn, signer, email, password or None, role=Role.ADMIN if admin_role else role
             )
@@ -187,7 +189,7 @@ def token_show(email: Annotated[str, typer.Option(help="the user's email")]) -> 
     async def go() -> str | None:
         conn = await db.connect(settings.database_url or "")
         try:
-            return await users.token_of(conn, TokenSigner(settings.secret()), email)
+            return await users.token_of(conn, TokenSigner(settings.keys()), email)
         finally:
             await conn.close()
 

@@ -36,7 +36,7 @@ async def _prepare_database(settings: AllSettings, database_url: str) -> users.N
     try:
         await db.migrate(conn)
         if await users.user_count(conn) == 0:
-            signer = TokenSigner(settings.secret())
+            signer = TokenSigner(settings.keys())
             return await users.create_user(conn, signer, settings.admin_email, role=Role.ADMIN)
         return None
     finally:

@@ -11,7 +11,7 @@ from typing import Any
 
 from pigeon_common.render import CampaignSpec, RecipientSpec, RenderedMessage, TrackingSigner
 
-SIGNER = TrackingSigner(b"unit test server secret")
+SIGNER = TrackingSigner([b"unit test server secret"])
 CAMPAIGN_ID = uuid.UUID("11111111-2222-3333-4444-555555555555")
 BASE = "https://t.example.com"
 

@@ -9,8 +9,8 @@ import pytest
 
 from pigeon_common.render import TrackingSigner, tracking_urls
 
-SIGNER = TrackingSigner(b"server secret")
-OTHER_SIGNER = TrackingSigner(b"another server secret")
+SIGNER = TrackingSigner([b"server secret"])
+OTHER_SIGNER = TrackingSigner([b"another server secret"])
 CAMPAIGN = uuid.uuid4()
 RECIPIENT = uuid.uuid4()
 URL_SAFE = re.compile(r"[A-Za-z0-9_-]+")
@@ -75,6 +75,42 @@ def test_token_from_another_key_refused() -> None:
     assert SIGNER.read_message_token(OTHER_SIGNER.message_token(CAMPAIGN, RECIPIENT)) is None
     other_link = OTHER_SIGNER.link_token(CAMPAIGN, RECIPIENT, 0)
     assert SIGNER.read_link_token(CAMPAIGN, RECIPIENT, other_link) is None
+
+
+ROTATED = TrackingSigner([b"the new server secret", b"server secret"])
+
+
+def test_tokens_signed_before_a_rotation_still_verify() -> None:
+    """SIGNER's key is ROTATED's previous one: links in mail already sent keep working."""
+    assert ROTATED.read_message_token(SIGNER.message_token(CAMPAIGN, RECIPIENT)) == (
+        CAMPAIGN,
+        RECIPIENT,
+    )
+    unsubscribe = SIGNER.unsubscribe_token(CAMPAIGN, RECIPIENT)
+    assert ROTATED.read_unsubscribe_token(unsubscribe) == (CAMPAIGN, RECIPIENT)
+    link = SIGNER.link_token(CAMPAIGN, RECIPIENT, 7)
+    assert ROTATED.read_link_token(CAMPAIGN, RECIPIENT, link) == 7
+    # ... and still only for their own message and kind.
+    assert ROTATED.read_link_token(CAMPAIGN, uuid.uuid4(), link) is None
+    assert ROTATED.read_message_token(unsubscribe) is None
+
+
+def test_a_rotated_signer_signs_with_the_current_key_only() -> None:
+    current = TrackingSigner([b"the new server secret"])
+    assert ROTATED.message_token(CAMPAIGN, RECIPIENT) == current.message_token(CAMPAIGN, RECIPIENT)
+    assert ROTATED.link_token(CAMPAIGN, RECIPIENT, 1) == current.link_token(CAMPAIGN, RECIPIENT, 1)
+    urls = tracking_urls("https://t.example.com", ROTATED, CAMPAIGN, RECIPIENT)
+    assert urls.click_url(1).endswith(f"/r/{current.link_token(CAMPAIGN, RECIPIENT, 1)}/")
+    assert SIGNER.read_message_token(ROTATED.message_token(CAMPAIGN, RECIPIENT)) is None
+
+
+def test_a_rotated_signer_refuses_unknown_keys_and_forgeries() -> None:
+    assert ROTATED.read_message_token(OTHER_SIGNER.message_token(CAMPAIGN, RECIPIENT)) is None
+    other_link = OTHER_SIGNER.link_token(CAMPAIGN, RECIPIENT, 0)
+    assert ROTATED.read_link_token(CAMPAIGN, RECIPIENT, other_link) is None
+    old = SIGNER.unsubscribe_token(CAMPAIGN, RECIPIENT)
+    for forged in _variants(old):
+        assert forged == old or ROTATED.read_unsubscribe_token(forged) is None
 
 
 def test_ids_cannot_be_swapped_in() -> None:

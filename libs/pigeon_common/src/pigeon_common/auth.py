@@ -4,6 +4,8 @@ Each user has two tokens: the read-write `pgn_<user id>_<mac>` and the read-only
 `pgr_<user id>_<mac>`, where mac = HMAC-SHA256(key, scope, user id, token epoch,
 password hash). Neither is stored: they are recomputed to check them, so changing the
 password (a new hash) or bumping the epoch (revoke) invalidates every earlier token.
+A token is made with the current server secret and accepted under any of the secrets
+(`SharedSettings.keys()`), so a rotation ends no token while the old secret is listed.
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ import hashlib
 import hmac
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from pigeon_common.domain.access import Scope
-from pigeon_common.secrets_box import derive_key
+from pigeon_common.secrets_box import derive_keys
 
 TOKEN_PREFIX = "pgn"  # noqa: S105 - a prefix, not a secret
 READ_ONLY_PREFIX = "pgr"
@@ -51,27 +54,36 @@ class TokenClaim:
 
 
 class TokenSigner:
-    """Derives and checks personal access tokens with the server secret."""
+    """Derives personal access tokens with the current server secret and checks them
+    against every secret given (current first)."""
 
-    def __init__(self, server_secret: bytes) -> None:
-        self._key = derive_key(server_secret, "pigeon personal access tokens v1")
+    def __init__(self, server_secrets: Sequence[bytes]) -> None:
+        self._keys = derive_keys(server_secrets, "pigeon personal access tokens v1")
 
-    def _mac(self, user_id: uuid.UUID, epoch: int, password_hash: str, scope: Scope) -> str:
+    def _mac(
+        self, key: bytes, user_id: uuid.UUID, epoch: int, password_hash: str, scope: Scope
+    ) -> str:
         # The read-write form is the one tokens had before scopes, so they stay valid.
         label = "" if scope is Scope.WRITE else f"{scope}:"
         message = f"{label}{user_id}:{epoch}:{password_hash}".encode()
-        digest = hmac.new(self._key, message, hashlib.sha256).digest()
+        digest = hmac.new(key, message, hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
     def token_for(
         self, user_id: uuid.UUID, epoch: int, password_hash: str, scope: Scope = Scope.WRITE
     ) -> str:
         prefix = TOKEN_PREFIX if scope is Scope.WRITE else READ_ONLY_PREFIX
-        return f"{prefix}_{user_id.hex}_{self._mac(user_id, epoch, password_hash, scope)}"
+        mac = self._mac(self._keys[0], user_id, epoch, password_hash, scope)
+        return f"{prefix}_{user_id.hex}_{mac}"
 
     def verify(self, claim: TokenClaim, epoch: int, password_hash: str) -> bool:
-        expected = self._mac(claim.user_id, epoch, password_hash, claim.scope)
-        return hmac.compare_digest(expected.encode(), claim.mac.encode())
+        return any(
+            hmac.compare_digest(
+                self._mac(key, claim.user_id, epoch, password_hash, claim.scope).encode(),
+                claim.mac.encode(),
+            )
+            for key in self._keys
+        )
 
 
 def parse_token(token: str) -> TokenClaim | None:

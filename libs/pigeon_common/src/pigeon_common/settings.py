@@ -72,6 +72,13 @@ class SharedSettings(ProcessSettings):
         "mailbox passwords. Unset: generated once and kept in <data_dir>/secret_key (only "
         "with the embedded servers; required when the server URLs are set).",
     )
+    secret_keys_previous: SecretStr | None = Field(
+        default=None,
+        description="Older server secrets (comma-separated, each at least 32 characters) "
+        "still accepted while PIGEON_SECRET_KEY is rotated: tokens, tracking links and forms "
+        "they signed keep verifying and mailbox passwords they encrypted keep decrypting. "
+        "Nothing new is signed or encrypted with them. Unset: only the current key.",
+    )
     jetstream_replicas: Annotated[int, Field(ge=1, le=5)] = Field(
         default=1,
         description="Replicas of each JetStream stream (3 on a 3-node NATS cluster).",
@@ -94,6 +101,18 @@ class SharedSettings(ProcessSettings):
             return self.secret_key.get_secret_value().encode()
         return _stored_secret(self.data_dir).encode()
 
+    def keys(self) -> tuple[bytes, ...]:
+        """The current secret, then each previous one: every signer and the secret box
+        are built from these, so they sign and encrypt with the first and accept any."""
+        keys = [self.secret(), *(key.encode() for key in self._previous_keys())]
+        return tuple(dict.fromkeys(keys))  # a key listed twice is tried once
+
+    def _previous_keys(self) -> list[str]:
+        if self.secret_keys_previous is None:
+            return []
+        listed = self.secret_keys_previous.get_secret_value().split(",")
+        return [key.strip() for key in listed if key.strip()]
+
     def require_servers(self) -> tuple[str, str]:
         """The (database_url, nats_url) a service connects to, or a SettingsError."""
         if self.database_url is None:
@@ -114,6 +133,13 @@ class SharedSettings(ProcessSettings):
                 "must be set when PIGEON_DATABASE_URL or PIGEON_NATS_URL point at shared "
                 "servers (every service needs the same key)",
             )
+        for position, key in enumerate(self._previous_keys(), start=1):
+            if len(key) < MIN_SECRET_LENGTH:
+                # Named by position only: the value is never repeated.
+                raise SettingsError(
+                    f"{ENV_PREFIX}SECRET_KEYS_PREVIOUS",
+                    f"key {position} must be at least {MIN_SECRET_LENGTH} characters",
+                )
 
 
 # Groups of fields read by more than one service; a service's class lists the groups it

@@ -175,7 +175,7 @@ async def _drill(
     nc = await connect_nats(cluster.url, name="drill", attempts=3)
     js = nc.jetstream(timeout=1.0)  # a STREAM.INFO to a dead leader must not hide a new one
     stop_load = asyncio.Event()
-    signer = TrackingSigner(stack.settings.secret())
+    signer = TrackingSigner(stack.settings.keys())
     ids = await _recipient_ids(stack.settings.database_url, campaign_id)
     tracker = _TrackerLoad(tracker_url, signer, uuid.UUID(campaign_id), ids, plan.tracker_rate)
     api = _ApiLoad(client, draft_id, plan.api_rate)

@@ -57,12 +57,18 @@ async def migrate(database_url: str) -> None:
 
 
 async def create_admin(settings: AllSettings, email: str = ADMIN_EMAIL) -> str:
-    """Insert an administrator and return their token."""
+    """Insert an administrator and return their token; on a database that has them (a
+    stack started again, as after a key rotation), their token under the current key."""
     assert settings.database_url is not None
     conn = await db.connect(settings.database_url)
     try:
-        signer = TokenSigner(settings.secret())
-        admin = await users.create_user(conn, signer, email, ADMIN_PASSWORD, role=Role.ADMIN)
+        signer = TokenSigner(settings.keys())
+        try:
+            admin = await users.create_user(conn, signer, email, ADMIN_PASSWORD, role=Role.ADMIN)
+        except users.UserExistsError:
+            token = await users.token_of(conn, signer, email)
+            assert token is not None
+            return token
     finally:
         await conn.close()
     return admin.token

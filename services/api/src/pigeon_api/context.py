@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pigeon_api.admin.security import csrf_keys
 from pigeon_api.errors import ApiError
 from pigeon_api.login_guard import LoginGuard
 from pigeon_api.settings import ApiSettings
@@ -34,6 +35,7 @@ class ApiContext:
     signer: TokenSigner
     box: SecretBox
     tracking: TrackingSigner
+    csrf: tuple[bytes, ...]  # the admin forms' keys, current first
     login: LoginGuard
     readiness: Readiness = field(default_factory=Readiness)
     conns: Connections | None = None
@@ -48,12 +50,13 @@ class ApiContext:
 
     @classmethod
     def from_settings(cls, settings: ApiSettings) -> ApiContext:
-        secret = settings.secret()
+        keys = settings.keys()  # current first: signs and encrypts; the rest only verify
         return cls(
             settings=settings,
-            signer=TokenSigner(secret),
-            box=SecretBox(secret),
-            tracking=TrackingSigner(secret),
+            signer=TokenSigner(keys),
+            box=SecretBox(keys),
+            tracking=TrackingSigner(keys),
+            csrf=csrf_keys(keys),
             login=LoginGuard.create(
                 settings.login_account_failures,
                 settings.login_client_failures,

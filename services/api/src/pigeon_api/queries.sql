@@ -56,6 +56,19 @@ WHERE mailbox_id = $1;
 -- name: delete-mailbox-secrets
 DELETE FROM mailbox_secrets WHERE mailbox_id = $1;
 
+-- name: mailbox-secrets-page
+-- The stored passwords after mailbox $1, in id order, $2 at a time (re-encryption).
+SELECT x.mailbox_id, m.name, x.smtp_password, x.imap_password
+FROM mailbox_secrets x LEFT JOIN mailboxes m ON m.id = x.mailbox_id
+WHERE x.mailbox_id > $1 ORDER BY x.mailbox_id LIMIT $2;
+
+-- name: reencrypt-mailbox-secrets
+-- Store $4/$5, the same passwords under the current key, only if the row still holds
+-- $2/$3 (a password set meanwhile wins); updated_at stays: the passwords did not change.
+UPDATE mailbox_secrets SET smtp_password = $4, imap_password = $5
+WHERE mailbox_id = $1 AND smtp_password IS NOT DISTINCT FROM $2
+  AND imap_password IS NOT DISTINCT FROM $3;
+
 -- name: mailbox-by-id
 -- With who it is shared with and whether each side has a stored password.
 SELECT m.*,

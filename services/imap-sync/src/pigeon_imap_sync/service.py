@@ -55,7 +55,7 @@ class ImapSyncService:
     def __init__(self, settings: ImapSyncSettings) -> None:
         self.settings = settings
         self.readiness = Readiness()
-        self._box = SecretBox(settings.secret())
+        self._box = SecretBox(settings.keys())
         self._conns: Connections | None = None
         self._sync: MailboxSync | None = None
         self._watchers: dict[uuid.UUID, tuple[MailboxAccount, asyncio.Task[None]]] = {}

@@ -62,8 +62,8 @@ class SenderService:
         self.readiness = Readiness()
         self._conns: Connections | None = None
         self._watermark: ProjectionWatermark | None = None
-        self._signer = TrackingSigner(settings.secret())
-        self._box = SecretBox(settings.secret())
+        self._signer = TrackingSigner(settings.keys())
+        self._box = SecretBox(settings.keys())
 
     async def check(self) -> Readiness:
         if self._conns is not None:

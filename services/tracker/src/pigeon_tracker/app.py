@@ -87,7 +87,7 @@ class TrackerApp:
 
     def __init__(self, settings: TrackerSettings) -> None:
         self.readiness = Readiness()
-        self._signer = TrackingSigner(settings.secret())
+        self._signer = TrackingSigner(settings.keys())
         self._trusted_proxies = settings.tracker_trusted_proxies
         self._gate = FloodGate(settings.tracker_events_per_minute)
         self._deps: Deps | None = None

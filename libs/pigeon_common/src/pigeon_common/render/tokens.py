@@ -7,6 +7,10 @@ link token also binds the campaign, recipient and link index, so it is useless o
 another message. Tokens are unpadded base64url: URL-safe, never a '/'. Readers check
 the exact length and alphabet, re-encode to refuse non-canonical spellings, and
 compare tags in constant time.
+
+Tokens are signed with the current server secret and accepted under any of the secrets
+(`SharedSettings.keys()`, current first): links in mail sent before a rotation keep
+working while the old secret is listed.
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ import binascii
 import hmac
 import re
 import uuid
+from collections.abc import Sequence
 
-from pigeon_common.secrets_box import derive_key
+from pigeon_common.secrets_box import derive_keys
 
 KEY_PURPOSE = "pigeon tracking v1"
 MAC_BYTES = 16
@@ -50,18 +55,34 @@ def _decode(token: str, chars: int) -> bytes | None:
     return raw if _encode(raw) == token else None
 
 
-class TrackingSigner:
-    """Makes and checks the tokens in open, click and unsubscribe URLs."""
+_Macs = dict[bytes, hmac.HMAC]  # one keyed HMAC per purpose
 
-    def __init__(self, server_secret: bytes) -> None:
-        key = derive_key(server_secret, KEY_PURPOSE)
-        # One keyed HMAC per purpose, copied per token: the key schedule is paid once.
-        self._macs = {purpose: hmac.new(key, purpose, "sha256") for purpose in _PURPOSES}
+
+def _tag(macs: _Macs, purpose: bytes, payload: bytes) -> bytes:
+    mac = macs[purpose].copy()
+    mac.update(payload)
+    return mac.digest()[:MAC_BYTES]
+
+
+class TrackingSigner:
+    """Makes the tokens in open, click and unsubscribe URLs with the current server
+    secret, and checks them against every secret given (current first)."""
+
+    def __init__(self, server_secrets: Sequence[bytes]) -> None:
+        # One keyed HMAC per purpose and key, copied per token: the key schedule is paid
+        # once. The current key's come first; the others are tried only when it fails.
+        self._keys: list[_Macs] = [
+            {purpose: hmac.new(key, purpose, "sha256") for purpose in _PURPOSES}
+            for key in derive_keys(server_secrets, KEY_PURPOSE)
+        ]
+        self._macs = self._keys[0]
 
     def _mac(self, purpose: bytes, payload: bytes) -> bytes:
-        mac = self._macs[purpose].copy()
-        mac.update(payload)
-        return mac.digest()[:MAC_BYTES]
+        return _tag(self._macs, purpose, payload)
+
+    def _genuine(self, purpose: bytes, payload: bytes, tag: bytes) -> bool:
+        """True when `tag` is the tag of `payload` under one of the keys."""
+        return any(hmac.compare_digest(tag, _tag(m, purpose, payload)) for m in self._keys)
 
     def _ids_token(self, purpose: bytes, campaign_id: uuid.UUID, recipient_id: uuid.UUID) -> str:
         ids = campaign_id.bytes + recipient_id.bytes
@@ -72,7 +93,7 @@ class TrackingSigner:
         if raw is None:
             return None
         ids, tag = raw[:32], raw[32:]
-        if not hmac.compare_digest(tag, self._mac(purpose, ids)):
+        if not self._genuine(purpose, ids, tag):
             return None
         return uuid.UUID(bytes=ids[:16]), uuid.UUID(bytes=ids[16:])
 
@@ -110,8 +131,7 @@ class TrackingSigner:
         if raw is None:
             return None
         index, tag = raw[:2], raw[2:]
-        expected = self._mac(_LINK, campaign_id.bytes + recipient_id.bytes + index)
-        if not hmac.compare_digest(tag, expected):
+        if not self._genuine(_LINK, campaign_id.bytes + recipient_id.bytes + index, tag):
             return None
         return int.from_bytes(index, "big")
 

@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from pigeon_api.admin.security import CSRF_COOKIE, CSRF_FIELD, csrf_key, csrf_ok, csrf_token
+from pigeon_api.admin.security import CSRF_COOKIE, CSRF_FIELD, csrf_ok, csrf_token
 from pigeon_api.admin.sessions import SESSION_COOKIE, SessionUser, session_user
 from pigeon_api.deps import Conn, Ctx
 from pigeon_common.domain.access import Actor, ListScope, Role, Scope
@@ -50,7 +50,6 @@ async def _form(request: Request) -> dict[str, str]:
 
 
 async def _state(request: Request, ctx: Ctx, conn: Conn, *, required: bool) -> AdminState:
-    key = csrf_key(ctx.settings.secret())
     cookie = request.cookies.get(SESSION_COOKIE)
     user = await session_user(conn, cookie)
     if user is None and required:
@@ -59,12 +58,12 @@ async def _state(request: Request, ctx: Ctx, conn: Conn, *, required: bool) -> A
     new_cookie = None
     if binding is None:
         new_cookie = binding = secrets.token_urlsafe(24)
-    state = AdminState(user=user, csrf=csrf_token(key, binding), new_csrf_cookie=new_cookie)
+    state = AdminState(user=user, csrf=csrf_token(ctx.csrf, binding), new_csrf_cookie=new_cookie)
     # A viewer reads only; the command layer's access policy decides each action.
     state.can_write = user is not None and user.role != Role.VIEWER
     if request.method == "POST":
         state.form = await _form(request)
-        if new_cookie is not None or not csrf_ok(key, binding, state.form.get(CSRF_FIELD)):
+        if new_cookie is not None or not csrf_ok(ctx.csrf, binding, state.form.get(CSRF_FIELD)):
             raise AdminError(403, "This form has expired or did not come from this site.")
     request.state.admin = state
     return state

@@ -3,7 +3,9 @@ response (a strict Content-Security-Policy, no framing) and the CSRF token rule.
 
 CSRF: every form carries `csrf`, an HMAC of the browser's session cookie (or, before
 sign-in, of its own random `pigeon_csrf` cookie) under a key derived from the secret. A
-request without the right value is refused with 403 before anything else runs.
+request without the right value is refused with 403 before anything else runs. Forms are
+signed with the current secret's key and accepted under any listed secret's (a rotation
+does not void the forms open in browsers).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
@@ -36,19 +38,26 @@ SECURITY_HEADERS = {
 }
 
 
-def csrf_key(secret: bytes) -> bytes:
-    return hashlib.sha256(b"pigeon-admin-csrf\0" + secret).digest()
+def csrf_keys(secrets: Sequence[bytes]) -> tuple[bytes, ...]:
+    """One CSRF key per server secret, current first (`SharedSettings.keys()`)."""
+    if isinstance(secrets, bytes) or not secrets:
+        raise TypeError("expected the server secrets, current first")
+    return tuple(hashlib.sha256(b"pigeon-admin-csrf\0" + secret).digest() for secret in secrets)
 
 
-def csrf_token(key: bytes, binding: str) -> str:
-    """The form token for one session (or pre-session) cookie value."""
+def _mac(key: bytes, binding: str) -> str:
     return hmac.new(key, binding.encode(), hashlib.sha256).hexdigest()
 
 
-def csrf_ok(key: bytes, binding: str | None, submitted: str | None) -> bool:
+def csrf_token(keys: Sequence[bytes], binding: str) -> str:
+    """The form token for one session (or pre-session) cookie value, under the current key."""
+    return _mac(keys[0], binding)
+
+
+def csrf_ok(keys: Sequence[bytes], binding: str | None, submitted: str | None) -> bool:
     if not binding or not submitted:
         return False
-    return hmac.compare_digest(csrf_token(key, binding), submitted)
+    return any(hmac.compare_digest(_mac(key, binding), submitted) for key in keys)
 
 
 class AdminHeadersMiddleware(BaseHTTPMiddleware):
