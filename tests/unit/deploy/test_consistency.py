@@ -23,7 +23,7 @@ from tests.unit.deploy import manifests
 from tests.unit.deploy.manifests import Doc
 
 SETTINGS_VARIABLES = {f"{ENV_PREFIX}{name.upper()}" for name in AllSettings.model_fields}
-SECRET_VARIABLES = {"PIGEON_SECRET_KEY", "PIGEON_DATABASE_URL"}
+SECRET_VARIABLES = {"PIGEON_SECRET_KEY", "PIGEON_SECRET_KEYS_PREVIOUS", "PIGEON_DATABASE_URL"}
 API_CLIENTS = {"mcp"}  # services that hold no secret and reach no server
 HEALTHCHECK_URL = re.compile(r"http://127\.0\.0\.1:(\d+)(/[\w/?=&.-]*)")
 LIVENESS, READINESS = "/healthz", "/readyz"
