@@ -187,20 +187,8 @@ class ImapAppender(ImapClient):
                 raise ImapAppendError(answer.code, answer.text, failed=failed, status=answer.name)
 
     async def contains_message_id(self, folder: str, message_id: str) -> bool:
-        """Whether `folder` holds a message whose Message-ID header contains `message_id`
-        (EXAMINE, then `UID SEARCH HEADER Message-ID`)."""
-        if not message_id or any(c in message_id for c in "\r\n\0"):
-            raise ValueError(f"not a Message-ID: {message_id!r}")
-        await self._command("EXAMINE", mailbox_argument(folder))
-        search: list[Arg] = ["UID SEARCH"]
-        if not message_id.isascii():
-            search.append("CHARSET UTF-8")
-        search += ["HEADER", StringArg(b"Message-ID"), StringArg(message_id.encode())]
-        _, untagged = await self._command(*search)
-        uids = [uid for r in untagged if r.name == SEARCH_RESPONSE for uid in parse_search(r)]
-        if Capability.UNSELECT in self.capabilities:
-            await self._command("UNSELECT")
-        return bool(uids)
+        """Whether `folder` holds a message whose Message-ID header contains `message_id`."""
+        return bool(await self.uids_with_message_ids(folder, [message_id]))
 
     async def uid_position(self, folder: str) -> tuple[int, int]:
         """`folder`'s (UIDVALIDITY, UIDNEXT) by STATUS: what is appended from now on gets a
