@@ -437,3 +437,19 @@ def test_scheduled_send_at_keeps_the_instant() -> None:
     payload = ev.payload_of(envelope)
     assert isinstance(payload, ev.CampaignScheduled)
     assert payload.send_at == datetime(2024, 6, 1, 8, 0, tzinfo=UTC)
+
+
+def test_an_event_around_encoded_data_decodes_as_the_model_would_store_it() -> None:
+    campaign = uuid.uuid4()
+    recipients = [
+        {"recipient_id": str(uuid.uuid4()), "email": "a@example.org", "name": "Ä", "attributes": {}}
+    ]
+    data = {"campaign_id": str(campaign), "recipients": recipients, "source": "csv"}
+    built = ev.encoded_with_data(
+        ev.RecipientsAdded, json.dumps(data).encode(), str(campaign), actor="someone"
+    )
+    stored = ev.decode_envelope(built.payload)
+    assert (built.event_type, built.msg_id) == ("recipients.added", str(stored.event_id))
+    assert stored.type == "recipients.added" and stored.actor == "someone"
+    assert stored.aggregate_id == str(campaign) and stored.data == data
+    assert ev.payload_of(stored) == ev.RecipientsAdded.model_validate(data)

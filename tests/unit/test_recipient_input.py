@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import uuid
 
 import pytest
@@ -10,7 +12,6 @@ from pigeon_api.recipient_input import (
     MAX_ERRORS_SHOWN,
     CsvFormatError,
     MergedRecipients,
-    chunk,
     merge_list,
     parse_csv,
 )
@@ -284,50 +285,58 @@ def test_nul_character(text: str, line: int) -> None:
     assert caught.value.line == line
 
 
-# --- chunks -------------------------------------------------------------------------------
+# --- event-sized groups -------------------------------------------------------------------
 
 
-def _recipient(i: int, name: str = "", **attributes: object) -> RecipientData:
-    return RecipientData(
-        recipient_id=uuid.UUID(int=i),
-        email=f"user{i}@example.org",
-        name=name,
-        attributes=attributes,
-    )
+Row = tuple[str, str, dict[str, object]]
 
 
-def _json_bytes(group: list[RecipientData]) -> int:
-    """Bytes the recipients take in the stored event (the envelope adds a little more)."""
-    return sum(len(r.model_dump_json().encode("utf-8")) + 1 for r in group)
+def _row(i: int, name: str = "", **attributes: object) -> Row:
+    return (f"user{i}@example.org", name, attributes)
 
 
-def test_chunk_of_nothing() -> None:
-    assert chunk([]) == []
+def _grouped(rows: list[Row], **limits: int) -> MergedRecipients:
+    result = MergedRecipients(CAMPAIGN, **limits)
+    for email, name, attributes in rows:
+        result.add(email, name, attributes)
+    return result
 
 
-def test_chunk_keeps_every_recipient_in_order() -> None:
-    recipients = [_recipient(i, "N" * (i % 50), k="v" * (i % 300)) for i in range(5_000)]
-    groups = chunk(recipients, max_count=700, max_bytes=60_000)
+def _groups(result: MergedRecipients) -> list[list[dict[str, object]]]:
+    return [json.loads(group) for group in result.groups()]
+
+
+def _emails(groups: list[list[dict[str, object]]]) -> list[object]:
+    return [r["email"] for group in groups for r in group]
+
+
+def test_no_rows_no_groups() -> None:
+    assert _groups(_grouped([])) == []
+
+
+def test_groups_keep_every_recipient_in_order() -> None:
+    rows = [_row(i, "N" * (i % 50), k="v" * (i % 300)) for i in range(5_000)]
+    groups = _groups(_grouped(rows, max_count=700, max_bytes=60_000))
     assert len(groups) > 1
-    assert [r for g in groups for r in g] == recipients
+    assert _emails(groups) == [email for email, _, _ in rows]
     assert all(groups)
 
 
-def test_chunk_respects_max_count() -> None:
-    recipients = [_recipient(i) for i in range(2_500)]
-    assert [len(g) for g in chunk(recipients, max_count=1000)] == [1000, 1000, 500]
-    assert [len(g) for g in chunk(recipients[:1000], max_count=1000)] == [1000]
-    assert [len(g) for g in chunk(recipients[:3], max_count=1)] == [1, 1, 1]
+def test_groups_respect_max_count() -> None:
+    rows = [_row(i) for i in range(2_500)]
+    assert [len(g) for g in _groups(_grouped(rows, max_count=1000))] == [1000, 1000, 500]
+    assert [len(g) for g in _groups(_grouped(rows[:1000], max_count=1000))] == [1000]
+    assert [len(g) for g in _groups(_grouped(rows[:3], max_count=1))] == [1, 1, 1]
 
 
-def test_chunk_default_count() -> None:
-    assert [len(g) for g in chunk([_recipient(i) for i in range(1001)])] == [1000, 1]
+def test_groups_default_count() -> None:
+    assert [len(g) for g in _groups(_grouped([_row(i) for i in range(1001)]))] == [1000, 1]
 
 
 def test_a_recipient_larger_than_the_budget_travels_alone() -> None:
-    big = _recipient(1, note="x" * 5_000)
-    groups = chunk([_recipient(0), big, _recipient(2)], max_bytes=1_000)
-    assert groups == [[_recipient(0)], [big], [_recipient(2)]]
+    rows = [_row(0), _row(1, note="x" * 5_000), _row(2)]
+    groups = _groups(_grouped(rows, max_bytes=1_000))
+    assert [_emails([g]) for g in groups] == [[email] for email, _, _ in rows]
 
 
 @pytest.mark.parametrize(
@@ -335,16 +344,41 @@ def test_a_recipient_larger_than_the_budget_travels_alone() -> None:
     ["plain ascii text", "äöü ß é", "漢字かな", "😀🐦", "\x01\x1f", 'quo"te\\'],
     ids=["ascii", "latin", "cjk", "emoji", "control", "escapes"],
 )
-def test_chunk_respects_the_byte_budget(text: str) -> None:
+def test_groups_respect_the_byte_budget(text: str) -> None:
     # The budget is about what goes over NATS: the UTF-8 JSON of the recipients,
     # where a CJK character takes 3 bytes, an emoji 4 and a control character 6 (\u0001).
     budget = 50_000
-    recipients = [
-        _recipient(i, name=(text * 40)[:200], note=(text * 400)[:2_000], tag=text)
-        for i in range(300)
+    rows = [
+        _row(i, name=(text * 40)[:200], note=(text * 400)[:2_000], tag=text) for i in range(300)
     ]
-    groups = chunk(recipients, max_count=1000, max_bytes=budget)
-    assert [r for g in groups for r in g] == recipients
+    result = _grouped(rows, max_count=1000, max_bytes=budget)
+    groups = list(result.groups())
     assert len(groups) > 1
+    assert _emails([json.loads(g) for g in groups]) == [email for email, _, _ in rows]
     for group in groups:
-        assert _json_bytes(group) <= budget, f"{len(group)} recipients, {_json_bytes(group)} B"
+        assert len(group) <= budget, f"{len(json.loads(group))} recipients, {len(group)} B"
+
+
+def test_a_repeat_after_its_group_was_written_travels_again_and_merges() -> None:
+    rows = [_row(0, "Ann", a=1), _row(1), _row(0, "", b=2), _row(2), _row(0, "Anna", a=3)]
+    result = _grouped(rows, max_count=2)
+    assert (result.rows, result.merged, result.imported) == (5, 2, 3)
+    groups = _groups(result)
+    # The second row of user0 merges within its group; the third comes after that
+    # group was written, so it travels again.
+    assert _emails(groups) == [
+        "user0@example.org",
+        "user1@example.org",
+        "user2@example.org",
+        "user0@example.org",
+    ]
+    ann = result.recipients[0]
+    assert (ann.email, ann.name, ann.attributes) == ("user0@example.org", "Anna", {"a": 3, "b": 2})
+    assert ann.recipient_id == recipient_id(CAMPAIGN, "user0@example.org")
+
+
+def test_a_large_file_is_read_from_a_file_object() -> None:
+    body = "email,name\n" + "".join(f"u{i}@example.org,U {i}\n" for i in range(3_000))
+    result = parse_csv(io.BytesIO(body.encode()), CAMPAIGN)
+    assert (result.rows, result.imported, result.error_count) == (3_000, 3_000, 0)
+    assert [len(g) for g in _groups(result)] == [1000, 1000, 1000]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
@@ -680,6 +681,32 @@ def envelope_of_data(
         actor=actor,
         data=data,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedEvent:
+    """An event in the form it is stored in: its type, its `Nats-Msg-Id` and its JSON."""
+
+    event_type: str
+    msg_id: str
+    payload: bytes
+
+
+def encoded(envelope: Envelope, msg_id: str | None = None) -> EncodedEvent:
+    return EncodedEvent(
+        envelope.type, msg_id or str(envelope.event_id), envelope.model_dump_json().encode()
+    )
+
+
+def encoded_with_data(
+    cls: type[Event], data_json: bytes, aggregate_id: str, *, actor: str | None = None
+) -> EncodedEvent:
+    """An event around payload data already encoded as JSON (a bulk event whose parts were
+    validated one by one: its data is not parsed back only to be dumped again). The JSON
+    is the envelope's with `data` last, as `encoded` writes it."""
+    head = envelope_of_data(cls, {}, aggregate_id, actor=actor)
+    fields = head.model_dump_json(exclude={"data"}).encode()
+    return EncodedEvent(cls.type, str(head.event_id), fields[:-1] + b',"data":' + data_json + b"}")
 
 
 class UnknownEventError(Exception):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -44,7 +44,7 @@ from nats.js.errors import (
 )
 
 from pigeon_common.backoff import Backoff
-from pigeon_common.events import EVENT_SUBJECT_PREFIX, Envelope
+from pigeon_common.events import EVENT_SUBJECT_PREFIX, EncodedEvent, Envelope, encoded
 from pigeon_common.metrics import EVENTS as EVENT_COUNTS
 
 log = logging.getLogger(__name__)
@@ -365,20 +365,30 @@ async def publish_event_nowait(
 ) -> Awaitable[PubAck]:
     """Send one event under `msg_id`; the returned awaitable is its ack (await it before
     counting the event as stored; it raises PublishFailedError when it was not)."""
-    headers = {Header.MSG_ID: msg_id}
+    return await publish_encoded_nowait(js, encoded(envelope, msg_id), within=within)
+
+
+async def publish_encoded_nowait(
+    js: JetStreamContext, event: EncodedEvent, *, within: float | None = None
+) -> Awaitable[PubAck]:
+    """`publish_event_nowait` of an event already encoded."""
+    headers = {Header.MSG_ID: event.msg_id}
+    subject = f"{EVENT_SUBJECT_PREFIX}.{event.event_type}"
     try:
         ack = await store_nowait(
-            js,
-            subject_for(envelope),
-            encode(envelope),
-            headers,
-            stream=EVENTS_STREAM,
-            within=within,
+            js, subject, event.payload, headers, stream=EVENTS_STREAM, within=within
         )
     except BaseException:
-        EVENT_COUNTS.failed(envelope.type)
+        EVENT_COUNTS.failed(event.event_type)
         raise
-    return _counted(ack, envelope.type)
+    return _counted(ack, event.event_type)
+
+
+async def publish_encoded(js: JetStreamContext, events: Iterable[EncodedEvent]) -> list[int]:
+    """Store encoded events with their acks awaited together; their sequences in order.
+    `events` is read as it is sent, so it may be a generator over a large import."""
+    acks = [await publish_encoded_nowait(js, event) for event in events]
+    return [int((await ack).seq) for ack in acks]
 
 
 async def _counted(ack: Awaitable[PubAck], event_type: str) -> PubAck:
@@ -397,5 +407,4 @@ async def publish_events_with_ids(
 ) -> list[int]:
     """Store many events, each under its own deterministic `Nats-Msg-Id`, with their acks
     awaited together; returns their sequences in order."""
-    acks = [await publish_event_nowait(js, envelope, msg_id) for envelope, msg_id in envelopes]
-    return [int((await ack).seq) for ack in acks]
+    return await publish_encoded(js, [encoded(envelope, msg_id) for envelope, msg_id in envelopes])

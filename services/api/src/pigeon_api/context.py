@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,8 +14,8 @@ from pigeon_api.errors import ApiError
 from pigeon_api.login_guard import LoginGuard
 from pigeon_api.settings import ApiSettings
 from pigeon_common.auth import TokenSigner
-from pigeon_common.events import Envelope
-from pigeon_common.jetstream import publish_event, publish_events
+from pigeon_common.events import EncodedEvent, Envelope, encoded
+from pigeon_common.jetstream import publish_encoded
 from pigeon_common.queries import Queries, QueryError
 from pigeon_common.render import TrackingSigner
 from pigeon_common.runtime import Boot, Connections, Readiness, check_live, start
@@ -123,18 +123,22 @@ class ApiContext:
         return await self.commit_many([envelope])
 
     async def commit_many(self, envelopes: list[Envelope]) -> bool:
+        return await self.commit_encoded([encoded(e) for e in envelopes])
+
+    async def commit_encoded(self, events: Iterable[EncodedEvent]) -> bool:
+        """Store events already encoded (read as they are sent), then wait for the read
+        models as `commit` does."""
         conns = self.require()
         try:
-            if len(envelopes) == 1:
-                seq = await publish_event(conns.js, envelopes[0])
-            else:
-                seq = max(await publish_events(conns.js, envelopes))
+            seqs = await publish_encoded(conns.js, events)
         except Exception as exc:
             log.warning("event store unavailable: %s", exc)
             raise ApiError(
                 503, "event_store_unavailable", "the change could not be stored; try again"
             ) from None
-        return await self.wait_projected(seq)
+        if not seqs:
+            return True
+        return await self.wait_projected(max(seqs))
 
     async def wait_projected(self, seq: int) -> bool:
         """Wait until the read models contain `seq` (False when the wait timed out)."""

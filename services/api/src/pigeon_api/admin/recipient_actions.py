@@ -67,16 +67,18 @@ async def import_recipients(
         context["error"] = "Choose a CSV file."
         return render(request, "import.html", 422, **context)
     try:
-        merged = parse_csv(await upload.read(), loaded.c["id"])
+        await upload.seek(0)
+        merged = parse_csv(upload.file, loaded.c["id"])
     except CsvFormatError as exc:
         context["error"] = str(exc)
         return render(request, "import.html", 422, **context)
     context["merged"] = merged
     if merged.error_count and not skip:
         context["error"] = f"{merged.error_count} row(s) are invalid: nothing was imported."
+        merged.close()
         return render(request, "import.html", 422, **context)
     await commands.add_recipients(ctx, conn, actor, loaded.c["id"], merged, "csv")
-    context["imported"] = len(merged.by_key)
+    context["imported"] = merged.imported
     return render(request, "import.html", **context)
 
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pigeon_api.commands.loading import campaign_for, campaign_row
 from pigeon_api.context import SQL, ApiContext
-from pigeon_api.recipient_input import MergedRecipients, chunk
+from pigeon_api.recipient_input import MergedRecipients
 from pigeon_common import events as ev
 from pigeon_common.domain import campaign as rules
 from pigeon_common.domain.access import Action, Actor
@@ -31,22 +31,22 @@ async def add_recipients(
     merged: MergedRecipients,
     source: Source,
 ) -> bool:
-    """Store the validated, merged rows; True once the read models show them."""
+    """Store the validated, merged rows (one event per group); True once the read models
+    show them."""
     await editable_campaign(conn, actor, campaign_id)
-    # The payloads were validated field by field on the way in; the event is built
-    # from them as the JSON it is stored as (see events.RecipientsAdded).
-    envelopes = [
-        ev.envelope_of_data(
-            ev.RecipientsAdded,
-            {"campaign_id": str(campaign_id), "recipients": group, "source": source},
-            str(campaign_id),
-            actor=str(actor.user_id),
+    # The groups were validated field by field on the way in and are kept as JSON; the
+    # events are built around it as stored (see events.RecipientsAdded).
+    head = f'{{"campaign_id":"{campaign_id}","source":"{source}","recipients":'.encode()
+    events = (
+        ev.encoded_with_data(
+            ev.RecipientsAdded, head + group + b"}", str(campaign_id), actor=str(actor.user_id)
         )
-        for group in chunk(merged.payloads)
-    ]
-    if not envelopes:
-        return True
-    return await ctx.commit_many(envelopes)
+        for group in merged.groups()
+    )
+    try:
+        return await ctx.commit_encoded(events)
+    finally:
+        merged.close()
 
 
 async def delete_recipient(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import tempfile
 import uuid
-from typing import Annotated, Any, Literal
+from typing import IO, Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.datastructures import UploadFile
 
 from pigeon_api.commands import recipients as commands
 from pigeon_api.commands.loading import campaign_row
@@ -33,6 +35,8 @@ from pigeon_common.validation import recipient_id
 
 router = APIRouter(prefix="/campaigns/{campaign_id}/recipients", tags=["recipients"])
 IMPORT_PATH_SUFFIX = "/recipients/import"
+# A text/csv body stays in memory up to this size, then goes to a temporary file.
+UPLOAD_MEMORY_BYTES = 1024 * 1024
 
 
 def _public(row: Any) -> RecipientPublic:
@@ -89,24 +93,35 @@ async def add_recipients(
     """Add up to 10,000 recipients at once; all are valid or none is added."""
     merged = merge_list(campaign_id, [(r.email, r.name, r.attributes) for r in body.recipients])
     projected = await commands.add_recipients(ctx, conn, user, campaign_id, merged, "bulk")
-    return _result(merged, projected, len(merged.by_key))
+    return _result(merged, projected, merged.imported)
 
 
-async def _upload_bytes(request: Request) -> bytes:
+async def _upload(request: Request) -> IO[bytes]:
+    """The CSV file of the request, in a temporary file (in memory while small)."""
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         form = await request.form()
         upload = form.get("file")
-        if upload is None or isinstance(upload, str):
+        if not isinstance(upload, UploadFile):
             raise ApiError(
                 422,
                 "validation_error",
                 "file: a CSV file part named `file` is required",
                 field="file",
             )
-        return await upload.read()
+        await upload.seek(0)
+        return upload.file
     if content_type.split(";")[0].strip() in ("text/csv", "application/csv", "text/plain"):
-        return await request.body()
+        # Closed by the caller once parsed (or here when the body does not arrive).
+        spool = tempfile.SpooledTemporaryFile(UPLOAD_MEMORY_BYTES)  # noqa: SIM115
+        try:
+            async for part in request.stream():
+                spool.write(part)
+        except BaseException:
+            spool.close()
+            raise
+        spool.seek(0)
+        return spool
     raise ApiError(
         415,
         "unsupported_media_type",
@@ -151,14 +166,17 @@ async def import_recipients(
     other column becomes an attribute. Addresses repeated in the file or already in the
     campaign are merged."""
     await commands.editable_campaign(conn, user, campaign_id)
-    data = await _upload_bytes(request)
+    upload = await _upload(request)
     try:
-        merged = parse_csv(data, campaign_id)
+        merged = parse_csv(upload, campaign_id)
     except CsvFormatError as exc:
         raise ApiError(
             422, "invalid_csv", str(exc), details=[{"line": exc.line, "reason": str(exc)}]
         ) from None
+    finally:
+        upload.close()
     if merged.error_count and on_error == "reject":
+        merged.close()
         first = merged.errors[0]
         raise ApiError(
             422,
@@ -168,7 +186,7 @@ async def import_recipients(
             details=[e.model_dump() for e in merged.errors],
         )
     projected = await commands.add_recipients(ctx, conn, user, campaign_id, merged, "csv")
-    return _result(merged, projected, len(merged.by_key))
+    return _result(merged, projected, merged.imported)
 
 
 def _attribute_filter(attr: list[str]) -> dict[str, str] | None:
