@@ -26,13 +26,12 @@ SELECT DISTINCT email_key FROM suppressions
 WHERE email_key = ANY($1::text[]) AND mailbox_key IN ($2, '00000000-0000-0000-0000-000000000000');
 
 -- name: outcome-counts
-SELECT
-  (SELECT count(*) FROM recipients WHERE campaign_id = $1) AS recipients,
-  count(*) FILTER (WHERE status = 'sent') AS sent,
-  count(*) FILTER (WHERE status = 'failed') AS failed,
-  count(*) FILTER (WHERE status = 'unknown') AS unknown,
-  count(*) FILTER (WHERE status = 'suppressed') AS suppressed
-FROM messages WHERE campaign_id = $1;
+-- From the projector's counters (kept in the same transaction as the rows they count).
+SELECT coalesce(k.recipients, 0) AS recipients, coalesce(k.sent, 0) AS sent,
+  coalesce(k.failed, 0) AS failed, coalesce(k.unknown, 0) AS unknown,
+  coalesce(k.suppressed, 0) AS suppressed
+FROM (SELECT 1) one
+LEFT JOIN campaign_numbers k ON k.campaign_id = $1;
 
 -- name: due-scheduled-campaigns
 SELECT id, status, batch_size, sleep_between_batches_sec FROM campaigns
