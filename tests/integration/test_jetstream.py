@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Iterator
 
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
@@ -20,6 +21,7 @@ from pigeon_common.jetstream import (
     configure_publish_retry,
     connect_nats,
     provision,
+    publish_encoded,
     publish_event,
     store,
     store_nowait,
@@ -77,6 +79,32 @@ async def test_publish_with_same_msg_id_is_stored_once(module_nats: NatsServer) 
         assert other == first + 1
         after = (await js.stream_info(EVENTS_STREAM)).state.messages
         assert after == before + 2
+    finally:
+        await nc.close()
+
+
+async def test_many_encoded_events_are_stored_in_order_through_a_small_window(
+    module_nats: NatsServer,
+) -> None:
+    nc = await connect_nats(module_nats.url, name="test", attempts=3)
+    try:
+        js = nc.jetstream()
+        await provision(js)
+        campaigns = [uuid.uuid4() for _ in range(25)]
+        produced: list[uuid.UUID] = []
+
+        def events() -> Iterator[ev.EncodedEvent]:
+            for campaign_id in campaigns:  # read as it is sent
+                produced.append(campaign_id)
+                event = ev.CampaignDeleted(campaign_id=campaign_id)
+                yield ev.encoded(ev.envelope_for(event, str(campaign_id)))
+
+        seqs = await publish_encoded(js, events(), window=4)
+        assert produced == campaigns
+        assert seqs == list(range(seqs[0], seqs[0] + len(campaigns)))
+        for seq, campaign_id in zip(seqs, campaigns, strict=True):
+            stored = ev.decode_envelope((await js.get_msg(EVENTS_STREAM, seq)).data or b"")
+            assert stored.aggregate_id == str(campaign_id)
     finally:
         await nc.close()
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -185,6 +186,10 @@ async def provision(js: JetStreamContext, replicas: int = 1) -> list[str]:
             await js.update_stream(spec.config(replicas))
             changed.append(f"updated stream {spec.name}")
     return changed
+
+
+# Events in flight at once when many are stored together (their acks awaited in order).
+PUBLISH_WINDOW = 32
 
 
 def encode(envelope: Envelope) -> bytes:
@@ -384,11 +389,22 @@ async def publish_encoded_nowait(
     return _counted(ack, event.event_type)
 
 
-async def publish_encoded(js: JetStreamContext, events: Iterable[EncodedEvent]) -> list[int]:
-    """Store encoded events with their acks awaited together; their sequences in order.
-    `events` is read as it is sent, so it may be a generator over a large import."""
-    acks = [await publish_encoded_nowait(js, event) for event in events]
-    return [int((await ack).seq) for ack in acks]
+async def publish_encoded(
+    js: JetStreamContext, events: Iterable[EncodedEvent], *, window: int = PUBLISH_WINDOW
+) -> list[int]:
+    """Store encoded events, up to `window` of them awaiting their acks at a time; their
+    sequences in order. `events` is read as it is sent (it may be a generator over a
+    large import), and an event's bytes are let go once it is stored, so a million
+    recipients never sit in memory at once."""
+    seqs: list[int] = []
+    waiting: deque[Awaitable[PubAck]] = deque()
+    for event in events:
+        if len(waiting) >= window:
+            seqs.append(int((await waiting.popleft()).seq))
+        waiting.append(await publish_encoded_nowait(js, event))
+    while waiting:
+        seqs.append(int((await waiting.popleft()).seq))
+    return seqs
 
 
 async def _counted(ack: Awaitable[PubAck], event_type: str) -> PubAck:

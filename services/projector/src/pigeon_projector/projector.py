@@ -44,7 +44,7 @@ DECODED_AHEAD = 2
 # Writes in one transaction at most, whatever the events: an import's events carry up to
 # a thousand recipients each, and a thousand of them in one go would hold a million rows
 # in memory.
-MAX_BATCH_WRITES = 20_000
+MAX_BATCH_WRITES = 10_000
 
 
 @dataclass(frozen=True, slots=True)

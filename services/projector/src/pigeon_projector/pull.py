@@ -29,6 +29,10 @@ from nats.js.api import ConsumerConfig, Header
 _END_OF_REQUEST = frozenset({"404", "408", "409"})
 # Silence beyond the request's expiry after which it counts as lost.
 STALL_GRACE_SEC = 4.0
+# The bytes one request asks for at most: a thousand imported events of 160 kB each
+# would otherwise sit here at once. Above NATS's largest message, so each request
+# delivers at least one.
+PULL_MAX_BYTES = 4 * 1024 * 1024
 
 
 class PullStalledError(Exception):
@@ -73,12 +77,14 @@ class BatchPuller:
         *,
         batch: int = 1000,
         expires_sec: float = 1.0,
+        max_bytes: int = PULL_MAX_BYTES,
     ) -> None:
         self._nc = nc
         self._js = js
         self._stream = stream
         self._config = config
         self._batch = batch
+        self._max_bytes = max_bytes
         self._expires_ns = int(expires_sec * 1e9)
         self._stall_sec = expires_sec + STALL_GRACE_SEC
         self._heard_at = 0.0
@@ -113,7 +119,9 @@ class BatchPuller:
     async def _request(self) -> None:
         self._outstanding = self._batch
         self._heard_at = asyncio.get_running_loop().time()
-        body = json.dumps({"batch": self._batch, "expires": self._expires_ns}).encode()
+        body = json.dumps(
+            {"batch": self._batch, "expires": self._expires_ns, "max_bytes": self._max_bytes}
+        ).encode()
         await self._nc.publish(self._next_subject, body, reply=self._inbox)
 
     async def next_batch(self, limit: int, timeout: float) -> list[Msg]:
