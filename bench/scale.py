@@ -13,7 +13,9 @@ What is measured, in order, on one system:
     (measured again after the send, when every counter is non-zero).
 (c) send: `POST …/send` until `GET …/status` says `done`, through the real path
     (`bench/send.py`'s: `--senders` sender processes to Postfix's `smtp-sink`), copies
-    in Sent off (`append_to_sent: never`): msg/s.
+    in Sent off (`append_to_sent: never`): msg/s. Before everything else, on the still
+    empty system, a campaign of `--reference` recipients (20,000) is imported and sent
+    the same way; its rate is printed beside, with the big campaign's as a ratio of it.
 (d) peak RSS per process: VmHWM of each sender and of this process (API + projector in
     one event loop, as in `bench/send.py`), sampled during the whole run; the figure is
     the largest; each process's value and its RSS at each stage go to stderr, so one can
@@ -26,7 +28,8 @@ How: a throwaway nats-server and PostgreSQL in a temporary folder, everything on
 127.0.0.1; every process started here is stopped by its PID at the end, also on error,
 Ctrl-C, SIGTERM or `--timeout` (a bound for the whole run). Needs `smtp-sink` (Debian
 `postfix`; `--install` as root installs it without configuring a mail system).
-Progress goes to stderr; the last line on stdout is
+Progress goes to stderr; stdout gets `reference: send <n> recipients <r> msg/s; <N> at
+<ratio> of that rate`, and its last line is
 `scale: import <s> s, send <m> msg/s, peak rss <MB> MB (per process), stats <ms> ms,
 rebuild <e> events/s`.
 
@@ -61,6 +64,7 @@ log = logging.getLogger("bench.scale")
 API = "/api/v1"
 READ_SAMPLES = 15
 IMPORT_ROWS = 200_000
+REFERENCE_RECIPIENTS = 20_000
 POLL_INTERVAL_SEC = 0.5
 RSS_EVERY_SEC = 1.0
 SELF = "api+projector"
@@ -73,6 +77,7 @@ class Figures:
     stats_ms: float = 0.0
     rebuild_events: int = 0
     rebuild_seconds: float = 0.0
+    reference_rate: float = 0.0
     peak_rss: dict[str, float] = field(default_factory=dict)
     stage_rss: list[tuple[str, dict[str, float]]] = field(default_factory=list)
 
@@ -270,6 +275,35 @@ async def measure_rebuild(stack: Stack, figures: Figures) -> None:
     log.info("rebuild: %d events in %.1f s", figures.rebuild_events, figures.rebuild_seconds)
 
 
+def _send_options(args: argparse.Namespace, recipients: int) -> send_bench.Options:
+    return send_bench.Options(
+        recipients=recipients,
+        append=False,
+        senders=args.senders,
+        concurrency=args.concurrency,
+        batch_size=None,
+        timeout=args.timeout,
+        py_spy=None,
+        py_spy_seconds=0,
+        sender_command=[sys.executable, "-m", "pigeon_cli", "serve", "sender"],
+    )
+
+
+async def send_campaign(
+    stack: Stack,
+    args: argparse.Namespace,
+    ctx: tuple[benchkit.Processes, Path, list[Any]],
+    campaign_id: str,
+    recipients: int,
+) -> float:
+    """Seconds from POST /send until the campaign is done."""
+    procs, root, senders = ctx
+    result = send_bench.Result()
+    opts = _send_options(args, recipients)
+    await send_bench.measure_send(stack, opts, procs, root, campaign_id, senders, result)
+    return float(result.send_seconds)
+
+
 async def run(
     args: argparse.Namespace, root: Path, procs: benchkit.Processes, urls: Any
 ) -> Figures:
@@ -287,8 +321,27 @@ async def run(
         client = stack.client
         assert client is not None
         sink, sink_port = send_bench.start_sink(procs, root, "smtp-sink")
-        campaign_id = await create_campaign(client, sink_port)
+        env = send_bench.sender_env(stack, _send_options(args, args.recipients), root)
+        command = [sys.executable, "-m", "pigeon_cli", "serve", "sender"]
+        senders = [
+            procs.start(f"sender-{i}", command, root / f"sender-{i}.log", env=env)
+            for i in range(args.senders)
+        ]
+        for i, proc in enumerate(senders):
+            watch.pids[f"sender-{i}"] = proc.pid
+        await send_bench.wait_workers(nats_url, args.senders * args.concurrency, senders)
+        ctx = (procs, root, senders)
         watch.stage("start")
+        if args.reference:
+            # The rate to compare with: a small campaign on the same, still empty system.
+            reference = await create_campaign(client, sink_port)
+            await import_csv(client, reference, args.reference, args.import_rows, args.timeout)
+            seconds = await send_campaign(stack, args, ctx, reference, args.reference)
+            figures.reference_rate = args.reference / seconds
+            log.info("reference: %d sent at %.0f msg/s", args.reference, figures.reference_rate)
+            watch.stage("reference send")
+
+        campaign_id = await create_campaign(client, sink_port)
         figures.import_seconds = await import_csv(
             client, campaign_id, args.recipients, args.import_rows, args.timeout
         )
@@ -297,29 +350,7 @@ async def run(
         )
         watch.stage("import")
         await measure_reads(client, campaign_id, args.recipients, "before the send")
-
-        opts = send_bench.Options(
-            recipients=args.recipients,
-            append=False,
-            senders=args.senders,
-            concurrency=args.concurrency,
-            batch_size=None,
-            timeout=args.timeout,
-            py_spy=None,
-            py_spy_seconds=0,
-            sender_command=[sys.executable, "-m", "pigeon_cli", "serve", "sender"],
-        )
-        env = send_bench.sender_env(stack, opts, root)
-        senders = [
-            procs.start(f"sender-{i}", opts.sender_command, root / f"sender-{i}.log", env=env)
-            for i in range(args.senders)
-        ]
-        for i, proc in enumerate(senders):
-            watch.pids[f"sender-{i}"] = proc.pid
-        await send_bench.wait_workers(nats_url, args.senders * args.concurrency, senders)
-        result = send_bench.Result()
-        await send_bench.measure_send(stack, opts, procs, root, campaign_id, senders, result)
-        figures.send_seconds = result.send_seconds
+        figures.send_seconds = await send_campaign(stack, args, ctx, campaign_id, args.recipients)
         watch.stage("send")
         figures.stats_ms = await measure_reads(
             client, campaign_id, args.recipients, "after the send"
@@ -342,13 +373,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=8, help="workers per sender")
     parser.add_argument("--import-rows", type=int, default=IMPORT_ROWS, help="rows per CSV upload")
     parser.add_argument(
+        "--reference",
+        type=int,
+        default=REFERENCE_RECIPIENTS,
+        help="recipients of the campaign sent first, whose rate the big one is compared "
+        "with (0: none)",
+    )
+    parser.add_argument(
         "--timeout", type=float, default=3600.0, help="bound of the whole run, in seconds"
     )
     parser.add_argument(
         "--install", action="store_true", help="install postfix's tools if missing (root only)"
     )
     args = parser.parse_args(argv)
-    if args.recipients < 1 or args.senders < 1 or args.import_rows < 1:
+    if args.recipients < 1 or args.senders < 1 or args.import_rows < 1 or args.reference < 0:
         parser.error("--recipients, --senders and --import-rows must be at least 1")
     return args
 
@@ -371,9 +409,16 @@ def main(argv: list[str] | None = None) -> int:
             procs.stop_all()
     for name, peak in figures.peak_rss.items():
         log.info("peak RSS %s: %.0f MB", name, peak)
+    rate = args.recipients / figures.send_seconds
+    if figures.reference_rate:
+        print(
+            f"reference: send {args.reference} recipients {figures.reference_rate:.0f} msg/s; "
+            f"{args.recipients} at {rate / figures.reference_rate:.2f} of that rate",
+            flush=True,
+        )
     print(
         f"scale: import {figures.import_seconds:.1f} s, "
-        f"send {args.recipients / figures.send_seconds:.0f} msg/s, "
+        f"send {rate:.0f} msg/s, "
         f"peak rss {max(figures.peak_rss.values()):.0f} MB (per process), "
         f"stats {figures.stats_ms:.1f} ms, "
         f"rebuild {figures.rebuild_events / figures.rebuild_seconds:.0f} events/s",
