@@ -16,7 +16,7 @@ import asyncpg
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
-from pigeon_common import db, jetstream
+from pigeon_common import collector, db, jetstream
 from pigeon_common.backoff import Backoff
 from pigeon_common.queries import Queries
 from pigeon_common.settings import SharedSettings
@@ -109,7 +109,8 @@ class Boot:
 
 async def start(settings: SharedSettings, boot: Boot, readiness: Readiness) -> Connections:
     """The one start-up path of the services: connect (retrying until both servers
-    answer), wait until the database is migrated, then prepare every named query.
+    answer), wait until the database is migrated, prepare every named query, then tune
+    the garbage collector for a service (pigeon_common.collector).
 
     Raises QueryError when a query does not prepare on the migrated schema: a bug in
     this release that no retry can mend, so the service stops at start and says which.
@@ -130,6 +131,7 @@ async def start(settings: SharedSettings, boot: Boot, readiness: Readiness) -> C
     except BaseException:
         await conns.close()
         raise
+    collector.tune_for_service()
     return conns
 
 
