@@ -16,8 +16,11 @@ from pigeon_projector.projection import (
     NIL_MAILBOX,
     OUTCOME_RANK,
     SQL,
+    AddedRecipients,
     Write,
+    added_recipients,
     group_writes,
+    rows_of,
     table_of,
     writes_for,
 )
@@ -216,12 +219,19 @@ CASES: dict[str, tuple[ev.Event, list[tuple[str, tuple[Any, ...]]]]] = {
             source="bulk",
         ),
         [
-            (SQL.upsert_recipient, (CAMPAIGN_ID, R1, "a@example.org", "Ann", {}, AT)),
             (
-                SQL.upsert_recipient,
-                (CAMPAIGN_ID, R2, "b@example.org", "", {"plan": "pro", "n": 2}, AT),
+                SQL.upsert_recipients,
+                (
+                    AddedRecipients(
+                        CAMPAIGN_ID,
+                        [R1, R2, R3],
+                        ["a@example.org", "b@example.org", "c@example.org"],
+                        ["Ann", "", "Cy"],
+                        [{}, {"plan": "pro", "n": 2}, {}],
+                        AT,
+                    ),
+                ),
             ),
-            (SQL.upsert_recipient, (CAMPAIGN_ID, R3, "c@example.org", "Cy", {}, AT)),
         ],
     ),
     "recipient.deleted": (
@@ -523,8 +533,10 @@ def test_writes_for_each_event(event_type: str) -> None:
 
 @pytest.mark.parametrize("event_type", sorted(CASES))
 def test_args_fill_every_placeholder(event_type: str) -> None:
-    for write in _writes(CASES[event_type][0]):
-        assert _placeholders(write.sql) == len(write.args), write.sql
+    # As the statements run: an import's rows become upsert-recipients' arrays.
+    for sql, batch in group_writes(_writes(CASES[event_type][0])):
+        for args in batch:
+            assert _placeholders(sql) == len(args), sql
 
 
 @pytest.mark.parametrize("event_type", sorted(CASES))
@@ -555,14 +567,15 @@ def test_campaign_deleted_removes_recipients_before_the_campaign() -> None:
     assert "recipients" in writes[1].sql and "campaigns" in writes[2].sql
 
 
-def test_recipients_added_gives_one_upsert_per_recipient() -> None:
+def test_recipients_added_gives_one_write_of_every_recipient() -> None:
     recipients = [
         ev.RecipientData(recipient_id=uuid.uuid4(), email=f"r{i}@example.org") for i in range(250)
     ]
-    writes = _writes(ev.RecipientsAdded(campaign_id=CAMPAIGN_ID, recipients=recipients))
-    assert len(writes) == 250
-    assert {w.sql for w in writes} == {SQL.upsert_recipient}
-    assert [w.args[1] for w in writes] == [r.recipient_id for r in recipients]
+    (write,) = _writes(ev.RecipientsAdded(campaign_id=CAMPAIGN_ID, recipients=recipients))
+    added = added_recipients(write)
+    assert added is not None and rows_of(write) == 250
+    assert [row[1] for row in added.rows()] == [r.recipient_id for r in recipients]
+    assert {row[5] for row in added.rows()} == {AT}
 
 
 def test_recipients_added_with_no_recipient_writes_nothing() -> None:
@@ -649,25 +662,77 @@ def test_group_writes_of_a_real_batch() -> None:
     deleted = CASES["recipient.deleted"][0]
     writes = _writes(created) + _writes(added) + _writes(deleted)
     groups = group_writes(writes)
-    # The recipients' run folds: R2 is deleted, so only R1 and R3 are upserted.
+    # The import's rows go as they are, then R2's deletion: the rows end as one by one.
     assert groups == [
         (SQL.insert_campaign, [_writes(created)[0].args]),
+        (
+            SQL.upsert_recipients,
+            [
+                (
+                    [CAMPAIGN_ID] * 3,
+                    [R1, R2, R3],
+                    ["a@example.org", "b@example.org", "c@example.org"],
+                    ["Ann", "", "Cy"],
+                    ["{}", '{"plan":"pro","n":2}', "{}"],
+                    [AT] * 3,
+                    [AT] * 3,
+                )
+            ],
+        ),
         (SQL.delete_recipients, [([CAMPAIGN_ID], [R2])]),
+    ]
+
+
+def _added(at: datetime, *rows: tuple[uuid.UUID, str, dict[str, Any]]) -> Write:
+    bulk = AddedRecipients(
+        CAMPAIGN_ID,
+        [rid for rid, _, _ in rows],
+        [f"{rid.int}@example.org" for rid, _, _ in rows],
+        [name for _, name, _ in rows],
+        [attributes for _, _, attributes in rows],
+        at,
+    )
+    return Write(SQL.upsert_recipients, (bulk,))
+
+
+def test_an_import_repeating_a_recipient_folds_it_as_one_by_one_upserts() -> None:
+    from pigeon_projector.projection import fold_recipient_writes
+
+    later = AT + timedelta(seconds=1)
+    writes = [_added(AT, (R1, "Ann", {"a": 1}), (R2, "Bo", {})), _added(later, (R1, "", {"b": 2}))]
+    assert fold_recipient_writes(writes) == [
         (
             SQL.upsert_recipients,
             [
                 (
                     [CAMPAIGN_ID, CAMPAIGN_ID],
-                    [R1, R3],
-                    ["a@example.org", "c@example.org"],
-                    ["Ann", "Cy"],
-                    ["{}", "{}"],
+                    [R1, R2],
+                    [f"{R1.int}@example.org", f"{R2.int}@example.org"],
+                    ["Ann", "Bo"],
+                    ['{"a":1,"b":2}', "{}"],
                     [AT, AT],
-                    [AT, AT],
+                    [later, AT],
                 )
             ],
-        ),
+        )
     ]
+
+
+def test_an_import_keeps_its_place_among_single_writes() -> None:
+    from pigeon_projector.projection import fold_recipient_writes
+
+    writes = [
+        Write(SQL.delete_recipient, (CAMPAIGN_ID, R1)),
+        _added(AT, (R1, "Ann", {})),
+        _upsert(R2, "b", {}, AT),
+    ]
+    groups = fold_recipient_writes(writes)
+    assert [sql for sql, _ in groups] == [
+        SQL.delete_recipients,
+        SQL.upsert_recipients,
+        SQL.upsert_recipients,
+    ]
+    assert [args[0][1] for _, args in groups] == [[R1], [R1], [R2]]
 
 
 def _upsert(rid: uuid.UUID, name: str, attributes: dict[str, Any], at: datetime) -> Write:

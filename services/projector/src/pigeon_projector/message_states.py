@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from itertools import repeat
 
 import asyncpg
 
@@ -27,7 +28,7 @@ Pair = tuple[uuid.UUID, uuid.UUID]
 def touched_by(event: ev.Event) -> list[Pair]:
     """The (campaign, recipient) pairs whose state an event may change."""
     if isinstance(event, ev.RecipientsAdded):
-        return [(event.campaign_id, r.recipient_id) for r in event.recipients]
+        return list(zip(repeat(event.campaign_id), [r.recipient_id for r in event.recipients]))
     if isinstance(event, ev.SentCopiesFiled | ev.SentCopiesPending):
         # `appended` is part of the state.
         return [(event.campaign_id, r) for r in event.recipient_ids]

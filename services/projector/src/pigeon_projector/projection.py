@@ -62,6 +62,38 @@ class Write:
     args: tuple[Any, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class AddedRecipients:
+    """The rows one RecipientsAdded upserts, as columns: a thousand recipients make one
+    write, not a thousand (`Write(SQL.upsert_recipients, (AddedRecipients(...),))`, folded
+    with the run's other recipient writes by fold_recipient_writes)."""
+
+    campaign_id: uuid.UUID
+    ids: list[uuid.UUID]
+    emails: list[str]
+    names: list[str]
+    attributes: list[dict[str, Any]]
+    at: datetime
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        """As upsert-recipient's arguments, one tuple per recipient."""
+        c, at = self.campaign_id, self.at
+        return [
+            (c, i, e, n, a, at)
+            for i, e, n, a in zip(self.ids, self.emails, self.names, self.attributes, strict=True)
+        ]
+
+
+def added_recipients(write: Write) -> AddedRecipients | None:
+    return write.args[0] if write.sql == SQL.upsert_recipients else None
+
+
+def rows_of(write: Write) -> int:
+    """How many rows a write changes at most (what it weighs in a transaction)."""
+    added = added_recipients(write)
+    return 1 if added is None else len(added.ids)
+
+
 def writes_for(seq: int, envelope: ev.Envelope) -> list[Write]:
     """The writes that apply one event (raises UnknownEventError for an unknown type)."""
     return writes_for_event(seq, ev.payload_of(envelope), envelope.occurred_at, envelope)
@@ -167,13 +199,18 @@ def _recipient_writes(
 ) -> list[Write] | None:
     match event:
         case ev.RecipientsAdded():
-            return [
-                Write(
-                    SQL.upsert_recipient,
-                    (event.campaign_id, r.recipient_id, r.email, r.name, r.attributes, at),
-                )
-                for r in event.recipients
-            ]
+            recipients = event.recipients
+            if not recipients:
+                return []
+            added = AddedRecipients(
+                event.campaign_id,
+                [r.recipient_id for r in recipients],
+                [r.email for r in recipients],
+                [r.name for r in recipients],
+                [r.attributes for r in recipients],
+                at,
+            )
+            return [Write(SQL.upsert_recipients, (added,))]
         case ev.RecipientDeleted():
             return [Write(SQL.delete_recipient, (event.campaign_id, event.recipient_id))]
     return None
@@ -598,8 +635,17 @@ def fold_recipient_writes(writes: list[Write]) -> list[Group]:
     groups: list[Group] = []
     deleted: dict[tuple[Any, Any], None] = {}
     upserts: dict[tuple[Any, Any], list[tuple[Any, ...]]] = {}
+    added: list[AddedRecipients] = []  # a run of imports only: see flush
 
     def flush() -> None:
+        # Imports' rows are never in a flush with other writes (see the loop).
+        if added and not _distinct(added):
+            for bulk in added:
+                for row in bulk.rows():
+                    upserts.setdefault((row[0], row[1]), []).append(row)
+        elif added:
+            # The usual run (an import's events, each recipient once): straight to columns.
+            groups.append((SQL.upsert_recipients, [_added_columns(added)]))
         if deleted:
             groups.append((SQL.delete_recipients, [tuple(_columns(list(deleted), 2))]))
         rows = merge_recipient_rows([row for rows in upserts.values() for row in rows])
@@ -609,11 +655,21 @@ def fold_recipient_writes(writes: list[Write]) -> list[Group]:
             groups.append((SQL.upsert_recipients, [tuple(columns)]))
         deleted.clear()
         upserts.clear()
+        added.clear()
 
     for write in writes:
-        if write.sql == SQL.upsert_recipient:
+        bulk = added_recipients(write)
+        if bulk is not None:
+            if deleted or upserts:
+                flush()  # what came before keeps its order against these rows
+            added.append(bulk)
+        elif write.sql == SQL.upsert_recipient:
+            if added:
+                flush()
             upserts.setdefault((write.args[0], write.args[1]), []).append(write.args)
         elif write.sql == SQL.delete_recipient:
+            if added:
+                flush()
             key = (write.args[0], write.args[1])
             deleted[key] = None
             upserts.pop(key, None)
@@ -625,6 +681,34 @@ def fold_recipient_writes(writes: list[Write]) -> list[Group]:
                 groups.append((write.sql, [write.args]))
     flush()
     return groups
+
+
+def _distinct(added: list[AddedRecipients]) -> bool:
+    """Whether no recipient comes twice (UUID.int: hashing UUIDs themselves is slow)."""
+    total = sum(len(bulk.ids) for bulk in added)
+    if len(added) == 1:
+        return len({i.int for i in added[0].ids}) == total
+    return len({i.int for bulk in added for i in bulk.ids}) == total
+
+
+def _added_columns(added: list[AddedRecipients]) -> tuple[Any, ...]:
+    """upsert-recipients' arrays for recipients that each come once (created and updated
+    at their event's time)."""
+    campaigns: list[uuid.UUID] = []
+    times: list[datetime] = []
+    ids: list[uuid.UUID] = []
+    emails: list[str] = []
+    names: list[str] = []
+    attributes: list[str] = []
+    for bulk in added:
+        count = len(bulk.ids)
+        campaigns += [bulk.campaign_id] * count
+        times += [bulk.at] * count
+        ids += bulk.ids
+        emails += bulk.emails
+        names += bulk.names
+        attributes += [to_json(a).decode() for a in bulk.attributes]
+    return (campaigns, ids, emails, names, attributes, times, times)
 
 
 def _columns(rows: list[tuple[Any, ...]], width: int) -> list[Any]:

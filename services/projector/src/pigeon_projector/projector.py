@@ -30,7 +30,7 @@ from pigeon_common.jetstream import EVENTS_STREAM
 from pigeon_common.queries import Queries
 from pigeon_common.read_models import PROJECTED_CHANNEL, PROJECTION, read_checkpoint
 from pigeon_projector import message_states, metrics
-from pigeon_projector.projection import Write, group_writes, writes_for_event
+from pigeon_projector.projection import Write, group_writes, rows_of, writes_for_event
 from pigeon_projector.pull import BatchPuller, consumer_pending, stream_sequence
 
 log = logging.getLogger(__name__)
@@ -133,8 +133,8 @@ async def apply_decoded(
 
 
 def weight(event: DecodedEvent) -> int:
-    """What an event costs a batch: its writes (at least one)."""
-    return max(1, len(event.writes))
+    """What an event costs a batch: the rows its writes change (at least one)."""
+    return max(1, sum(rows_of(write) for write in event.writes))
 
 
 def split_by_writes(
