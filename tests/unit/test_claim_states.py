@@ -145,11 +145,25 @@ def test_filing_events_are_the_same_for_the_same_batch_in_any_order() -> None:
 
 def test_a_chunk_is_counted_once() -> None:
     value, count = with_chunk(None, 3)
-    assert count == 1 and value == b"[3]"
+    assert count == 1 and value == b"B\x08"
     again, count = with_chunk(value, 3)
     assert again is None and count == 1
     _, count = with_chunk(value, 0)
     assert count == 2
+
+
+def test_ten_thousand_chunks_fit_in_a_small_value() -> None:
+    value: bytes | None = None
+    for index in reversed(range(10_000)):
+        value, count = with_chunk(value, index)
+    assert value is not None and count == 10_000 and len(value) == 1 + 1_250
+    assert with_chunk(value, 9_999) == (None, 10_000)
+
+
+def test_a_run_counted_as_a_json_list_goes_on() -> None:
+    value, count = with_chunk(b"[0, 2, 5]", 1)
+    assert count == 4
+    assert with_chunk(value, 5) == (None, 4)
 
 
 def test_a_job_may_overtake_the_projection_of_its_start() -> None:

@@ -27,9 +27,9 @@ WHERE email_key = ANY($1::text[]) AND mailbox_key IN ($2, '00000000-0000-0000-00
 
 -- name: outcome-counts
 -- From the projector's counters (kept in the same transaction as the rows they count).
-SELECT coalesce(k.recipients, 0) AS recipients, coalesce(k.sent, 0) AS sent,
-  coalesce(k.failed, 0) AS failed, coalesce(k.unknown, 0) AS unknown,
-  coalesce(k.suppressed, 0) AS suppressed
+SELECT coalesce(k.recipients, 0)::bigint AS recipients, coalesce(k.sent, 0)::bigint AS sent,
+  coalesce(k.failed, 0)::bigint AS failed, coalesce(k.unknown, 0)::bigint AS unknown,
+  coalesce(k.suppressed, 0)::bigint AS suppressed
 FROM (SELECT 1) one
 LEFT JOIN campaign_numbers k ON k.campaign_id = $1;
 
