@@ -11,7 +11,6 @@ from nats.js import JetStreamContext
 from pigeon_common.jobs import RUNS_BUCKET
 from pigeon_sender.kvcas import compare_and_set
 
-
 # A run's value: this byte, then a little-endian bitmap, bit i set once chunk i is done.
 # A million recipients in chunks of 100 make 1,250 bytes; the JSON list of indexes before
 # it grew to 50 kB, read, rewritten and kept in the bucket's history once per chunk.
