@@ -116,7 +116,12 @@ class RssWatch:
     def stage(self, name: str) -> None:
         now = self.sample()
         self._figures.stage_rss.append((name, now))
-        log.info("RSS after %s: %s", name, ", ".join(f"{k} {v:.0f} MB" for k, v in now.items()))
+        log.info(
+            "RSS after %s: %s (peak so far: %s)",
+            name,
+            ", ".join(f"{k} {v:.0f} MB" for k, v in now.items()),
+            ", ".join(f"{k} {v:.0f} MB" for k, v in self._figures.peak_rss.items()),
+        )
 
     async def run(self) -> None:
         while True:
