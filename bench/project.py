@@ -25,6 +25,9 @@ services publish): a few MailboxCreated and CampaignCreated first, then a seeded
 mix of 75 % RecipientsAdded with one recipient, 10 % CampaignUpdated, 10 % MailboxUpdated
 and 5 % RecipientDeleted.
 
+Both sides run with the cycle collector tuned as the services tune it at start
+(`pigeon_common.collector`).
+
 How: a throwaway nats-server and PostgreSQL (fsync on unless `--no-fsync`) are started on
 127.0.0.1 in a temporary folder and stopped by their process at the end, also on error,
 Ctrl-C, SIGTERM or `--timeout`. Progress goes to stderr; the last line on stdout is
@@ -52,7 +55,7 @@ from nats.aio.client import Client as NatsClient
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import FetchTimeoutError
 
-from pigeon_common import db
+from pigeon_common import collector, db
 from pigeon_common import events as ev
 from pigeon_common.jetstream import (
     EVENTS_STREAM,
@@ -381,6 +384,9 @@ def _run(coro: Coroutine[Any, Any, Results], use_uvloop: bool) -> Results:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     benchkit.configure()
+    # As the projector service runs (its start-up path tunes the collector); the raw
+    # consume, in this same process, runs with the same collector.
+    collector.tune_for_service()
     with benchkit.embedded_servers("project", fsync=not args.no_fsync) as (_, nats, postgres):
 
         def new_database(round_no: int) -> str:
