@@ -662,24 +662,24 @@ def test_group_writes_of_a_real_batch() -> None:
     deleted = CASES["recipient.deleted"][0]
     writes = _writes(created) + _writes(added) + _writes(deleted)
     groups = group_writes(writes)
-    # The import's rows go as they are, then R2's deletion: the rows end as one by one.
+    # The recipients' run folds: R2 is deleted, so only R1 and R3 are upserted.
     assert groups == [
         (SQL.insert_campaign, [_writes(created)[0].args]),
+        (SQL.delete_recipients, [([CAMPAIGN_ID], [R2])]),
         (
             SQL.upsert_recipients,
             [
                 (
-                    [CAMPAIGN_ID] * 3,
-                    [R1, R2, R3],
-                    ["a@example.org", "b@example.org", "c@example.org"],
-                    ["Ann", "", "Cy"],
-                    ["{}", '{"plan":"pro","n":2}', "{}"],
-                    [AT] * 3,
-                    [AT] * 3,
+                    [CAMPAIGN_ID, CAMPAIGN_ID],
+                    [R1, R3],
+                    ["a@example.org", "c@example.org"],
+                    ["Ann", "Cy"],
+                    ["{}", "{}"],
+                    [AT, AT],
+                    [AT, AT],
                 )
             ],
         ),
-        (SQL.delete_recipients, [([CAMPAIGN_ID], [R2])]),
     ]
 
 
@@ -718,21 +718,20 @@ def test_an_import_repeating_a_recipient_folds_it_as_one_by_one_upserts() -> Non
     ]
 
 
-def test_an_import_keeps_its_place_among_single_writes() -> None:
+def test_an_import_among_single_writes_folds_with_them() -> None:
     from pigeon_projector.projection import fold_recipient_writes
 
     writes = [
+        _added(AT, (R3, "Cy", {})),  # then deleted: gone
         Write(SQL.delete_recipient, (CAMPAIGN_ID, R1)),
-        _added(AT, (R1, "Ann", {})),
+        Write(SQL.delete_recipient, (CAMPAIGN_ID, R3)),
+        _added(AT, (R1, "Ann", {})),  # deleted, then added again
         _upsert(R2, "b", {}, AT),
     ]
     groups = fold_recipient_writes(writes)
-    assert [sql for sql, _ in groups] == [
-        SQL.delete_recipients,
-        SQL.upsert_recipients,
-        SQL.upsert_recipients,
-    ]
-    assert [args[0][1] for _, args in groups] == [[R1], [R1], [R2]]
+    # One statement of each kind for the whole run, as for single writes.
+    assert [sql for sql, _ in groups] == [SQL.delete_recipients, SQL.upsert_recipients]
+    assert [args[0][1] for _, args in groups] == [[R1, R3], [R1, R2]]
 
 
 def _upsert(rid: uuid.UUID, name: str, attributes: dict[str, Any], at: datetime) -> Write:

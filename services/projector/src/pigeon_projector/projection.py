@@ -629,23 +629,28 @@ def fold_recipient_writes(writes: list[Write]) -> list[Group]:
     A run of upsert-recipient and delete-recipient writes becomes at most one
     delete-recipients (every pair deleted in the run) and then one upsert-recipients (per
     pair, only the upserts after its last delete, folded by `merge_recipient_rows`): the
-    rows end as the writes one by one would leave them. Any other statement (a campaign's
+    rows end as the writes one by one would leave them. An import's rows (AddedRecipients)
+    count as their upserts one by one, except in the usual run of imports alone, each
+    recipient once, which goes straight to the arrays. Any other statement (a campaign's
     deletion) ends the run and keeps its place.
     """
     groups: list[Group] = []
     deleted: dict[tuple[Any, Any], None] = {}
     upserts: dict[tuple[Any, Any], list[tuple[Any, ...]]] = {}
-    added: list[AddedRecipients] = []  # a run of imports only: see flush
+    added: list[AddedRecipients] = []  # while the run holds imports' rows only
+
+    def one_by_one(bulks: list[AddedRecipients]) -> None:
+        for bulk in bulks:
+            for row in bulk.rows():
+                upserts.setdefault((row[0], row[1]), []).append(row)
+        bulks.clear()
 
     def flush() -> None:
-        # Imports' rows are never in a flush with other writes (see the loop).
-        if added and not _distinct(added):
-            for bulk in added:
-                for row in bulk.rows():
-                    upserts.setdefault((row[0], row[1]), []).append(row)
-        elif added:
+        if added and _distinct(added):
             # The usual run (an import's events, each recipient once): straight to columns.
             groups.append((SQL.upsert_recipients, [_added_columns(added)]))
+            added.clear()
+        one_by_one(added)
         if deleted:
             groups.append((SQL.delete_recipients, [tuple(_columns(list(deleted), 2))]))
         rows = merge_recipient_rows([row for rows in upserts.values() for row in rows])
@@ -655,21 +660,18 @@ def fold_recipient_writes(writes: list[Write]) -> list[Group]:
             groups.append((SQL.upsert_recipients, [tuple(columns)]))
         deleted.clear()
         upserts.clear()
-        added.clear()
 
     for write in writes:
         bulk = added_recipients(write)
         if bulk is not None:
-            if deleted or upserts:
-                flush()  # what came before keeps its order against these rows
             added.append(bulk)
+            if deleted or upserts:
+                one_by_one(added)
         elif write.sql == SQL.upsert_recipient:
-            if added:
-                flush()
+            one_by_one(added)
             upserts.setdefault((write.args[0], write.args[1]), []).append(write.args)
         elif write.sql == SQL.delete_recipient:
-            if added:
-                flush()
+            one_by_one(added)
             key = (write.args[0], write.args[1])
             deleted[key] = None
             upserts.pop(key, None)
