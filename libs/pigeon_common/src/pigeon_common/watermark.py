@@ -30,6 +30,8 @@ class ProjectionWatermark:
         self._conn: asyncpg.Connection | None = None
         self._current = 0
         self._changed = asyncio.Condition()
+        # The loop keeps only weak references to tasks: these are held until they ran.
+        self._advancing: set[asyncio.Task[None]] = set()
 
     @property
     def current(self) -> int:
@@ -48,7 +50,9 @@ class ProjectionWatermark:
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         with contextlib.suppress(ValueError):
-            asyncio.get_running_loop().create_task(self._advance(int(payload)))
+            task = asyncio.get_running_loop().create_task(self._advance(int(payload)))
+            self._advancing.add(task)
+            task.add_done_callback(self._advancing.discard)
 
     async def _advance(self, seq: int) -> None:
         async with self._changed:
