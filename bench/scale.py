@@ -16,13 +16,15 @@ What is measured, in order, on one system:
     in Sent off (`append_to_sent: never`): msg/s. Before everything else, on the still
     empty system, a campaign of `--reference` recipients (20,000) is imported and sent
     the same way; its rate is printed beside, with the big campaign's as a ratio of it.
-(d) peak RSS per process: VmHWM of each sender and of this process (API + projector in
-    one event loop, as in `bench/send.py`), sampled during the whole run; the figure is
-    the largest; each process's value and its RSS at each stage go to stderr, so one can
-    see whether it stays flat.
-(e) rebuild: `pigeon_projector.rebuild.rebuild` of the whole stream (import, sending and
-    outcome events) beside the live read models, while the live projector runs:
-    events/s = the stream's events / seconds.
+(d) peak RSS per process: VmHWM of each service process, sampled during the whole run.
+    The API, the projector and each sender run as `pigeon serve <name>`, as production
+    runs them; the rebuild runs as `pigeon projector rebuild`. The figure is the largest
+    of them; each process's value and its RSS at each stage go to stderr, so one can see
+    whether it stays flat. This process (the HTTP client, holding the CSV) is logged
+    beside them but is not a service and is not in the figure.
+(e) rebuild: `pigeon projector rebuild` of the whole stream (import, sending and outcome
+    events) beside the live read models, while the live projector runs: events/s = the
+    stream's events / seconds from its start to its exit.
 
 How: a throwaway nats-server and PostgreSQL in a temporary folder, everything on
 127.0.0.1; every process started here is stopped by its PID at the end, also on error,
@@ -54,10 +56,8 @@ import benchkit
 import httpx
 import send as send_bench
 
-from pigeon_common import db
 from pigeon_common.jetstream import EVENTS_STREAM, connect_nats
-from pigeon_projector.rebuild import rebuild
-from pigeon_testing.stack import Stack, stack_settings
+from pigeon_testing.stack import Stack, create_admin, migrate, stack_settings
 
 log = logging.getLogger("bench.scale")
 
@@ -67,7 +67,8 @@ IMPORT_ROWS = 200_000
 REFERENCE_RECIPIENTS = 20_000
 POLL_INTERVAL_SEC = 0.5
 RSS_EVERY_SEC = 1.0
-SELF = "api+projector"
+CLIENT = "bench client"  # this process: logged, not in the per-process figure
+SERVE = [sys.executable, "-m", "pigeon_cli"]
 
 
 @dataclass
@@ -100,7 +101,7 @@ class RssWatch:
 
     def __init__(self, figures: Figures) -> None:
         self._figures = figures
-        self.pids: dict[str, int] = {SELF: os.getpid()}
+        self.pids: dict[str, int] = {CLIENT: os.getpid()}
 
     def sample(self) -> dict[str, float]:
         now: dict[str, float] = {}
@@ -255,28 +256,62 @@ async def create_campaign(client: httpx.AsyncClient, smtp_port: int) -> str:
     return str(campaign.json()["id"])
 
 
-async def measure_rebuild(stack: Stack, figures: Figures) -> None:
+def service_env(stack: Stack, args: argparse.Namespace, root: Path) -> dict[str, str]:
+    """The environment of every service process: the servers, the secret, the ports."""
+    env = send_bench.sender_env(stack, _send_options(args, args.recipients), root)
+    env.update(
+        {
+            "PIGEON_API_HOST": "127.0.0.1",
+            "PIGEON_API_PORT": str(stack.settings.api_port),
+            "PIGEON_PROJECTOR_PORT": str(stack.settings.projector_port),
+            "PIGEON_READ_YOUR_WRITES_TIMEOUT_SEC": str(stack.settings.read_your_writes_timeout_sec),
+        }
+    )
+    return env
+
+
+async def start_services(
+    stack: Stack, env: dict[str, str], procs: benchkit.Processes, root: Path, watch: RssWatch
+) -> None:
+    """The API and the projector as `pigeon serve` processes, and a client of the API."""
+    assert stack.settings.database_url is not None
+    await migrate(stack.settings.database_url)
+    stack.token = await create_admin(stack.settings)
+    for name in ("projector", "api"):
+        proc = procs.start(name, [*SERVE, "serve", name], root / f"{name}.log", env=env)
+        watch.pids[name] = proc.pid
+    stack.client = httpx.AsyncClient(
+        base_url=stack.base_url, headers={"Authorization": f"Bearer {stack.token}"}, timeout=60
+    )
+    await stack.wait_ready("/readyz", timeout=60)
+
+
+async def measure_rebuild(
+    stack: Stack,
+    env: dict[str, str],
+    procs: benchkit.Processes,
+    root: Path,
+    watch: RssWatch,
+    figures: Figures,
+    timeout: float,
+) -> None:
     settings = stack.settings
-    assert settings.database_url is not None and settings.nats_url is not None
+    assert settings.nats_url is not None
     nc = await connect_nats(settings.nats_url, name="bench-scale-rebuild", attempts=3)
-    conn = await db.connect(settings.database_url)
-    shown = [0.0]
-
-    async def progress(reached: int, target: int) -> None:
-        if time.monotonic() - shown[0] >= 5:
-            shown[0] = time.monotonic()
-            log.info("rebuild: %d of %d events", reached, target)
-
     try:
-        js = nc.jetstream()
-        events = (await js.stream_info(EVENTS_STREAM)).state.last_seq
-        started = time.perf_counter()
-        await rebuild(conn, nc, js, settings.projector_batch_size, progress=progress)
-        figures.rebuild_seconds = time.perf_counter() - started
-        figures.rebuild_events = int(events)
+        events = (await nc.jetstream().stream_info(EVENTS_STREAM)).state.last_seq
     finally:
-        await conn.close()
         await nc.close()
+    log_path = root / "rebuild.log"
+    started = time.perf_counter()
+    proc = procs.start("rebuild", [*SERVE, "projector", "rebuild"], log_path, env=env)
+    watch.pids["rebuild"] = proc.pid
+    code = await send_bench.wait_process(proc, timeout)
+    figures.rebuild_seconds = time.perf_counter() - started
+    del watch.pids["rebuild"]  # its peak: the watcher's last sample, a second before the end
+    if code != 0:
+        raise RuntimeError(f"rebuild exited with {code}:\n" + benchkit.tail(log_path))
+    figures.rebuild_events = int(events)
     log.info("rebuild: %d events in %.1f s", figures.rebuild_events, figures.rebuild_seconds)
 
 
@@ -320,16 +355,16 @@ async def run(
             database_url, nats_url, root / "data", public_base_url=send_bench.PUBLIC_BASE_URL
         )
     )
-    await stack.start()
+    env = service_env(stack, args, root)
     watcher = asyncio.create_task(watch.run())
     try:
+        await start_services(stack, env, procs, root, watch)
         client = stack.client
         assert client is not None
         sink, sink_port = send_bench.start_sink(procs, root, "smtp-sink")
-        env = send_bench.sender_env(stack, _send_options(args, args.recipients), root)
-        command = [sys.executable, "-m", "pigeon_cli", "serve", "sender"]
+        sender = [*SERVE, "serve", "sender"]
         senders = [
-            procs.start(f"sender-{i}", command, root / f"sender-{i}.log", env=env)
+            procs.start(f"sender-{i}", sender, root / f"sender-{i}.log", env=env)
             for i in range(args.senders)
         ]
         for i, proc in enumerate(senders):
@@ -363,7 +398,7 @@ async def run(
         for proc in senders:
             procs.stop(proc)
         procs.stop(sink)
-        await measure_rebuild(stack, figures)
+        await measure_rebuild(stack, env, procs, root, watch, figures, args.timeout)
         watch.stage("rebuild")
         return figures
     finally:
@@ -414,6 +449,7 @@ def main(argv: list[str] | None = None) -> int:
             procs.stop_all()
     for name, peak in figures.peak_rss.items():
         log.info("peak RSS %s: %.0f MB", name, peak)
+    services = [peak for name, peak in figures.peak_rss.items() if name != CLIENT]
     rate = args.recipients / figures.send_seconds
     if figures.reference_rate:
         print(
@@ -424,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"scale: import {figures.import_seconds:.1f} s, "
         f"send {rate:.0f} msg/s, "
-        f"peak rss {max(figures.peak_rss.values()):.0f} MB (per process), "
+        f"peak rss {max(services):.0f} MB (per process), "
         f"stats {figures.stats_ms:.1f} ms, "
         f"rebuild {figures.rebuild_events / figures.rebuild_seconds:.0f} events/s",
         flush=True,

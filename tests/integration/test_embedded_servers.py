@@ -12,6 +12,7 @@ import pytest
 
 from pigeon_embedded.errors import EmbeddedServerError
 from pigeon_embedded.nats import NatsServer
+from pigeon_embedded.pg_sizing import machine_memory, sized_settings
 from pigeon_embedded.postgres import PostgresServer
 
 
@@ -61,6 +62,10 @@ async def test_postgres_fixture_accepts_connections(postgres_url: str) -> None:
         assert await connection.fetchval("SHOW max_connections") == "200"
         assert await connection.fetchval("SHOW fsync") == "off"
         assert await connection.fetchval("SHOW server_encoding") == "UTF8"
+        sized = dict(setting.split("=", 1) for setting in sized_settings(machine_memory()))
+        same_size = "SELECT pg_size_bytes(current_setting($1)) = pg_size_bytes($2)"
+        for name in ("shared_buffers", "max_wal_size", "maintenance_work_mem"):
+            assert await connection.fetchval(same_size, name, sized[name]), name
     finally:
         await connection.close()
 

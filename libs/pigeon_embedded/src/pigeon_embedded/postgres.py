@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from pigeon_embedded.errors import EmbeddedServerError
+from pigeon_embedded.pg_sizing import machine_memory, sized_settings
 from pigeon_embedded.ports import LOOPBACK, free_port
 from pigeon_embedded.process import ServerProcess
 
@@ -305,6 +306,8 @@ class PostgresServer(ServerProcess):
             "-k", str(socket_dir),
             "-c", f"max_connections={self.max_connections}",
         ]  # fmt: skip
+        for setting in sized_settings(machine_memory()):
+            command += ["-c", setting]
         if not self.fsync:
             for setting in NO_FSYNC_SETTINGS:
                 command += ["-c", setting]
