@@ -9,7 +9,7 @@ jobs, which JetStream drops as duplicates; the sender's claims cover anything la
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,12 +19,13 @@ from nats.js import JetStreamContext
 from pigeon_common import events as ev
 from pigeon_common.domain.campaign import CampaignState, StartSending, decide
 from pigeon_common.jetstream import publish_event
-from pigeon_common.jobs import SendChunk, chunk_ids, publish_chunks
+from pigeon_common.jobs import PackedIds, SendChunk, publish_chunks
 from pigeon_common.render import CampaignSpec
 from pigeon_common.shared_sql import SQL
 
 WaitProjected = Callable[[int], Awaitable[bool]]
 RUN_NAMESPACE = uuid.UUID("0b7f5a52-6a0e-4f0e-a7c1-3b1d1c9e2f44")
+ID_PAGE = 10_000  # recipient ids read per round trip when a run is enqueued
 
 
 @dataclass(frozen=True)
@@ -42,12 +43,20 @@ def first_run_id(campaign_id: uuid.UUID) -> uuid.UUID:
 
 
 def _jobs(
-    campaign_id: uuid.UUID, run_id: uuid.UUID, ids: list[uuid.UUID], size: int
-) -> list[SendChunk]:
-    return [
-        SendChunk(campaign_id=campaign_id, run_id=run_id, chunk_index=i, recipient_ids=group)
-        for i, group in enumerate(chunk_ids(ids, size))
-    ]
+    campaign_id: uuid.UUID, run_id: uuid.UUID, ids: PackedIds, size: int
+) -> Iterator[SendChunk]:
+    for i, group in enumerate(ids.chunks(size)):
+        yield SendChunk(campaign_id=campaign_id, run_id=run_id, chunk_index=i, recipient_ids=group)
+
+
+async def packed_ids(conn: asyncpg.Connection, sql: str, campaign_id: uuid.UUID) -> PackedIds:
+    """The ids a query gives, read through a cursor ID_PAGE rows at a time."""
+    out = bytearray()
+    async with conn.transaction():  # a cursor lives in a transaction
+        cursor = await conn.cursor(sql, campaign_id)
+        while rows := await cursor.fetch(ID_PAGE):
+            out += b"".join([row[0].bytes for row in rows])
+    return PackedIds(bytes(out))
 
 
 async def start_sending(
@@ -61,20 +70,20 @@ async def start_sending(
 ) -> Enqueued:
     """Start the campaign in `state` (the domain refuses one that cannot start)."""
     campaign_id = state.campaign_id
-    ids = [row["id"] for row in await conn.fetch(SQL.campaign_recipient_ids, campaign_id)]
+    ids = await packed_ids(conn, SQL.campaign_recipient_ids, campaign_id)
     run_id = first_run_id(campaign_id)
-    jobs = _jobs(campaign_id, run_id, ids, options.batch_size)
-    [event] = decide(state, StartSending(run_id, len(ids), len(jobs), options, links))
+    chunks = ids.chunk_count(options.batch_size)
+    [event] = decide(state, StartSending(run_id, len(ids), chunks, options, links))
     envelope = ev.envelope_for(
         event, str(campaign_id), event_id=uuid.uuid5(RUN_NAMESPACE, f"{run_id}:event"), actor=actor
     )
     seq = await publish_event(js, envelope, msg_id=f"start:{campaign_id}")
     if wait_projected is not None:
         await wait_projected(seq)  # senders then find the campaign sending
-    await publish_chunks(js, jobs)
+    await publish_chunks(js, _jobs(campaign_id, run_id, ids, options.batch_size))
     if not ids:
         seq = await complete_campaign(js, campaign_id)
-    return Enqueued(run_id, len(ids), len(jobs), seq)
+    return Enqueued(run_id, len(ids), chunks, seq)
 
 
 async def resume_sending(
@@ -86,15 +95,15 @@ async def resume_sending(
     wait_projected: WaitProjected | None = None,
 ) -> Enqueued:
     """Enqueue, under a new run, every recipient that has no outcome yet."""
-    ids = [row["id"] for row in await conn.fetch(SQL.recipient_ids_without_outcome, campaign_id)]
+    ids = await packed_ids(conn, SQL.recipient_ids_without_outcome, campaign_id)
     run_id = uuid.uuid4()
-    jobs = _jobs(campaign_id, run_id, ids, batch_size)
-    event = ev.CampaignResumed(campaign_id=campaign_id, run_id=run_id, chunks=len(jobs))
+    chunks = ids.chunk_count(batch_size)
+    event = ev.CampaignResumed(campaign_id=campaign_id, run_id=run_id, chunks=chunks)
     seq = await publish_event(js, ev.envelope_for(event, str(campaign_id), actor=actor))
     if wait_projected is not None:
         await wait_projected(seq)
-    await publish_chunks(js, jobs)
-    return Enqueued(run_id, len(ids), len(jobs), seq)
+    await publish_chunks(js, _jobs(campaign_id, run_id, ids, batch_size))
+    return Enqueued(run_id, len(ids), chunks, seq)
 
 
 async def complete_campaign(

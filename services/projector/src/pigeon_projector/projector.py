@@ -1,11 +1,13 @@
 """The projector: applies the EVENTS stream to the read models, exactly once.
 
-Each batch runs in one transaction that (1) takes the projector lock, (2) reads the
-checkpoint, (3) applies only events past it, (4) stores the new checkpoint and
-(5) notifies `pigeon_projected`. The consumer is acknowledged after the commit; if the
-process dies between commit and ack, the redelivered events are at or below the
-checkpoint and are skipped. The checkpoint, not the consumer, is the position: a
-restart starts a new consumer right after it.
+Each batch runs in one transaction that (1) takes the projector lock and reads the
+checkpoint, (2) applies only events past it, (3) stores the new checkpoint and notifies
+`pigeon_projected`: a round trip each, besides the writes. The consumer is acknowledged
+after the commit; if the process dies between commit and ack, the redelivered events are
+at or below the checkpoint and are skipped. The checkpoint, not the consumer, is the
+position: a restart starts a new consumer right after it. For the same reason the commit
+does not wait for PostgreSQL's WAL flush (asynchronous commit): a database crash can lose
+only whole last batches, their checkpoint with them, and they are applied again.
 """
 
 from __future__ import annotations
@@ -100,11 +102,13 @@ async def apply_decoded(
     """`apply_batch` of events decoded beforehand. A rebuild's shadow batches take their
     own lock and announce nothing (readers do not see the shadow tables)."""
     async with conn.transaction():
-        await conn.execute(CHECKPOINT_SQL.projector_lock, lock_key)
-        last = await conn.fetchval(CHECKPOINT_SQL.checkpoint_for_update, projection)
-        if last is None:
-            last = 0
-            await conn.execute(CHECKPOINT_SQL.insert_checkpoint, projection)
+        last = await conn.fetchval(CHECKPOINT_SQL.lock_and_checkpoint, lock_key, projection)
+        if last is None:  # a new projection: the statement above took no lock
+            await conn.execute(CHECKPOINT_SQL.projector_lock, lock_key)
+            last = await conn.fetchval(CHECKPOINT_SQL.checkpoint_for_update, projection)
+            if last is None:
+                last = 0
+                await conn.execute(CHECKPOINT_SQL.insert_checkpoint, projection)
         fresh = [event for event in batch if event.seq > last]
         if not fresh:
             return int(last)
@@ -126,9 +130,12 @@ async def apply_decoded(
         if skipped:
             await conn.executemany(CHECKPOINT_SQL.insert_skipped, skipped)
         new_last = max(event.seq for event in fresh)
-        await conn.execute(CHECKPOINT_SQL.save_checkpoint, projection, new_last)
         if notify:
-            await conn.execute(CHECKPOINT_SQL.notify_projected, PROJECTED_CHANNEL, str(new_last))
+            await conn.execute(
+                CHECKPOINT_SQL.save_checkpoint_and_notify, projection, new_last, PROJECTED_CHANNEL
+            )
+        else:
+            await conn.execute(CHECKPOINT_SQL.save_checkpoint, projection, new_last)
         return new_last
 
 
