@@ -13,7 +13,7 @@ from pigeon_api.admin.forms import FormErrors, attributes, parse_model, rule_err
 from pigeon_api.admin.templating import render
 from pigeon_api.commands import recipients as commands
 from pigeon_api.deps import Conn, Ctx
-from pigeon_api.recipient_input import CsvFormatError, merge_list, parse_csv
+from pigeon_api.recipient_input import CsvFormatError, merge_list, read_csv
 from pigeon_api.schemas.recipients import RecipientCreate
 from pigeon_common.domain.access import Action
 from pigeon_common.domain.errors import RuleError
@@ -68,7 +68,7 @@ async def import_recipients(
         return render(request, "import.html", 422, **context)
     try:
         await upload.seek(0)
-        merged = parse_csv(upload.file, loaded.c["id"])
+        merged = await read_csv(upload.file, loaded.c["id"])
     except CsvFormatError as exc:
         context["error"] = str(exc)
         return render(request, "import.html", 422, **context)

@@ -20,7 +20,7 @@ from pigeon_api.recipient_input import (
     CsvFormatError,
     MergedRecipients,
     merge_list,
-    parse_csv,
+    read_csv,
 )
 from pigeon_api.responses import NO_CONTENT, WRITE_ERRORS
 from pigeon_api.schemas.common import Accepted, Page, QueryText
@@ -168,7 +168,7 @@ async def import_recipients(
     await commands.editable_campaign(conn, user, campaign_id)
     upload = await _upload(request)
     try:
-        merged = parse_csv(upload, campaign_id)
+        merged = await read_csv(upload, campaign_id)
     except CsvFormatError as exc:
         raise ApiError(
             422, "invalid_csv", str(exc), details=[{"line": exc.line, "reason": str(exc)}]
