@@ -156,9 +156,12 @@ async def test_loopback_only_allows_loopback_and_refuses_the_rest() -> None:
     loopback_only = HostPolicy(loopback_only=True)
     async with Peer(b"554 5.7.1 reached\r\n") as peer:
         assert (await _smtp(peer.port, policy=loopback_only)).kind is FailureKind.REJECTED
-    # A documentation address (TEST-NET-1): refused before any packet leaves.
-    denied = await _smtp(25, host="192.0.2.1", policy=loopback_only)
-    assert denied.kind is FailureKind.DENIED and "LOOPBACK_ONLY" in denied.message
+        # 0.0.0.0 is not a loopback address, yet a connect to it stays on this machine
+        # (Linux delivers it locally): a policy that let it through would reach the peer
+        # here, never another host.
+        denied = await _smtp(peer.port, host="0.0.0.0", policy=loopback_only)
+        assert denied.kind is FailureKind.DENIED and "LOOPBACK_ONLY" in denied.message
+        assert peer.connections == 1  # the first attempt only
 
 
 # --- through the API ----------------------------------------------------------------------
