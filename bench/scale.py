@@ -180,7 +180,7 @@ async def import_csv(
     n: int,
     part_rows: int,
     timeout: float,
-    uploads: int = UPLOADS_IN_FLIGHT,
+    uploads: int,
 ) -> float:
     """Seconds from the first upload until every recipient is readable."""
     parts = [make_csv(start, min(n, start + part_rows)) for start in range(0, n, part_rows)]
