@@ -159,7 +159,7 @@ async def test_loopback_only_allows_loopback_and_refuses_the_rest() -> None:
         # 0.0.0.0 is not a loopback address, yet a connect to it stays on this machine
         # (Linux delivers it locally): a policy that let it through would reach the peer
         # here, never another host.
-        denied = await _smtp(peer.port, host="0.0.0.0", policy=loopback_only)
+        denied = await _smtp(peer.port, host="0.0.0.0", policy=loopback_only)  # noqa: S104 (a connect target)
         assert denied.kind is FailureKind.DENIED and "LOOPBACK_ONLY" in denied.message
         assert peer.connections == 1  # the first attempt only
 
