@@ -114,6 +114,52 @@ def _history(campaign: uuid.UUID) -> list[tuple[ev.Event, datetime]]:
         (ev.MessageSent(**base(7), message_id="m7@x", smtp_reply="250 ok", appended=True), at(100)),
         (ev.MessageOpened(campaign_id=campaign, recipient_id=p[7], machine=False), at(600)),
         (ev.RecipientDeleted(campaign_id=campaign, recipient_id=p[7]), at(700)),
+        # Recipients added once the campaign has activity (their states are recomputed):
+        # p0 again, now with a name, and a new p8.
+        (
+            ev.RecipientsAdded(
+                campaign_id=campaign,
+                recipients=[
+                    people[0].model_copy(update={"name": "Pat"}),
+                    ev.RecipientData(recipient_id=uuid.uuid5(campaign, "p8"), email="p8@x.org"),
+                ],
+            ),
+            at(800),
+        ),
+    ]
+
+
+def _quiet_history(campaign: uuid.UUID) -> list[tuple[ev.Event, datetime]]:
+    """A campaign with no activity: its import's states are written with the recipients
+    (projection.sql's upsert-recipients), also when an address comes again or is deleted
+    and added back."""
+    q = [
+        ev.RecipientData(recipient_id=uuid.uuid5(campaign, f"q{i}"), email=f"q{i}@example.org")
+        for i in range(6)
+    ]
+    at = START + timedelta(seconds=5)
+    return [
+        (
+            ev.CampaignCreated(
+                campaign_id=campaign, name="q", subject="s", template_markdown="t", mailbox_id=None
+            ),
+            at,
+        ),
+        (ev.RecipientsAdded(campaign_id=campaign, recipients=q[:5]), at),
+        (
+            ev.RecipientsAdded(
+                campaign_id=campaign, recipients=[q[1].model_copy(update={"name": "Q"}), q[5]]
+            ),
+            at,
+        ),
+        (ev.RecipientDeleted(campaign_id=campaign, recipient_id=q[2].recipient_id), at),
+        (
+            ev.RecipientsAdded(
+                campaign_id=campaign, recipients=[q[2].model_copy(update={"name": "Back"})]
+            ),
+            at,
+        ),
+        (ev.RecipientDeleted(campaign_id=campaign, recipient_id=q[3].recipient_id), at),
     ]
 
 
@@ -147,12 +193,12 @@ async def test_states_and_counters_match_the_read_models_for_any_batching(
     fresh_database: str,
 ) -> None:
     await migrate(fresh_database)
-    campaign = uuid.uuid4()
+    campaign, quiet = uuid.uuid4(), uuid.uuid4()
+    history = [(campaign, e, t) for e, t in _history(campaign)]
+    history += [(quiet, e, t) for e, t in _quiet_history(quiet)]
     stored = [
-        StoredEvent(
-            seq, ev.envelope_for(e, str(campaign), occurred_at=t).model_dump_json().encode()
-        )
-        for seq, (e, t) in enumerate(_history(campaign), start=1)
+        StoredEvent(seq, ev.envelope_for(e, str(c), occurred_at=t).model_dump_json().encode())
+        for seq, (c, e, t) in enumerate(history, start=1)
     ]
     conn = await db.connect(fresh_database)
     try:
@@ -162,33 +208,58 @@ async def test_states_and_counters_match_the_read_models_for_any_batching(
             await conn.execute("DELETE FROM projection_checkpoints")
             for start in range(0, len(stored), size):
                 await apply_batch(conn, stored[start : start + size])
-            counters = {
-                r["counter"]: r["n"]
-                for r in await conn.fetch(
-                    "SELECT counter, n FROM campaign_counters WHERE campaign_id = $1", campaign
+            all_counters = {}
+            for c in (campaign, quiet):
+                counters = {
+                    r["counter"]: r["n"]
+                    for r in await conn.fetch(
+                        "SELECT counter, n FROM campaign_counters WHERE campaign_id = $1", c
+                    )
+                }
+                expected = dict(await conn.fetchrow(FROM_SCRATCH, c))
+                assert counters == {k: v for k, v in expected.items() if v}, size
+                all_counters[c] = counters
+                columns = (
+                    "recipient_id, email, name, status, appended, opens, human_opens, clicks,"
+                    " human_clicks, bounce, deferred, replied, auto_replied, unsubscribed, states"
                 )
-            }
-            expected = dict(await conn.fetchrow(FROM_SCRATCH, campaign))
-            assert counters == {k: v for k, v in expected.items() if v}, size
-            views = await conn.fetch(
-                "SELECT recipient_id, status, appended, opens, human_opens, clicks, human_clicks,"
-                " bounce, deferred, replied, auto_replied, unsubscribed, states"
-                " FROM message_results WHERE campaign_id = $1 ORDER BY recipient_id",
-                campaign,
-            )
-            states = await conn.fetch(
-                "SELECT recipient_id, status, appended, opens, human_opens, clicks, human_clicks,"
-                " bounce, deferred, replied, auto_replied, unsubscribed, states"
-                " FROM message_states WHERE campaign_id = $1 ORDER BY recipient_id",
-                campaign,
-            )
-            assert [tuple(r) for r in states] == [tuple(r) for r in views]
+                views = await conn.fetch(
+                    f"SELECT {columns} FROM message_results WHERE campaign_id = $1"
+                    " ORDER BY recipient_id",
+                    c,
+                )
+                states = await conn.fetch(
+                    f"SELECT {columns} FROM message_states WHERE campaign_id = $1"
+                    " ORDER BY recipient_id",
+                    c,
+                )
+                assert [tuple(r) for r in states] == [tuple(r) for r in views], size
             snapshots.append(
                 [tuple(r) for r in await conn.fetch("SELECT * FROM message_states ORDER BY 1, 2")]
             )
         assert snapshots[0] == snapshots[1] == snapshots[2]
-        assert counters == {
-            "recipients": 7,
+        assert all_counters[quiet] == {"recipients": 5, "queued": 5}
+        names = await conn.fetch(
+            "SELECT email, name FROM message_states WHERE campaign_id = $1 ORDER BY email", quiet
+        )
+        assert [tuple(r) for r in names] == [
+            ("q0@example.org", ""),
+            ("q1@example.org", "Q"),
+            ("q2@example.org", "Back"),
+            ("q4@example.org", ""),
+            ("q5@example.org", ""),
+        ]
+        assert (
+            await conn.fetchval(
+                "SELECT name FROM message_states WHERE campaign_id = $1 AND email = $2",
+                campaign,
+                "p0@example.org",
+            )
+            == "Pat"
+        )
+        assert all_counters[campaign] == {
+            "recipients": 8,
+            "queued": 1,
             "sent": 5,
             "failed": 1,
             "unknown": 1,
@@ -219,7 +290,8 @@ async def test_states_and_counters_match_the_read_models_for_any_batching(
                 )
             ],
         )
-        assert await conn.fetchval("SELECT count(*) FROM campaign_counters") == 0
-        assert await conn.fetchval("SELECT count(*) FROM message_states") == 0
+        left = "SELECT count(*) FROM {} WHERE campaign_id = $1"
+        assert await conn.fetchval(left.format("campaign_counters"), campaign) == 0
+        assert await conn.fetchval(left.format("message_states"), campaign) == 0
     finally:
         await conn.close()

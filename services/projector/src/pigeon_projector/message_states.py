@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from itertools import repeat
 
 import asyncpg
 
@@ -26,9 +25,12 @@ Pair = tuple[uuid.UUID, uuid.UUID]
 
 
 def touched_by(event: ev.Event) -> list[Pair]:
-    """The (campaign, recipient) pairs whose state an event may change."""
+    """The (campaign, recipient) pairs whose state an event may change and that the
+    refresh recomputes. An import's are not among them: its statement keeps the states
+    itself where it can and returns the pairs it leaves (see projection.sql's
+    upsert-recipients), which the projector adds to the batch's."""
     if isinstance(event, ev.RecipientsAdded):
-        return list(zip(repeat(event.campaign_id), [r.recipient_id for r in event.recipients]))
+        return []
     if isinstance(event, ev.SentCopiesFiled | ev.SentCopiesPending):
         # `appended` is part of the state.
         return [(event.campaign_id, r) for r in event.recipient_ids]

@@ -725,25 +725,37 @@ _TABLE = re.compile(r"^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+(\w+)", re.IG
 
 @functools.cache
 def table_of(sql: str) -> str:
-    """The table a write statement changes."""
+    """The table a write statement changes (the import's statement counts as a write to
+    `recipients`: what else it writes, it writes for those rows; see upsert-recipients)."""
+    if sql == SQL.upsert_recipients:
+        return "recipients"
     match = _TABLE.match(sql)
     if match is None:
         raise ValueError(f"not a single-table write: {sql[:60]!r}")
     return match.group(1).lower()
 
 
+# The import's statement (upsert-recipients) writes message_states and campaign_counters
+# too, so those tables' own writes (a campaign's deletion) keep their place among the
+# recipients' writes.
+_ORDERED_WITH = {"message_states": "recipients", "campaign_counters": "recipients"}
+
+
 def group_writes(writes: list[Write]) -> list[Group]:
     """The writes as few statements as order allows.
 
     Writes to one table keep their order; writes to different tables are independent
-    (the read models have no foreign keys and no statement reads another table), so
-    they are partitioned by table first, then consecutive writes of one statement merge
+    (the read models have no foreign keys, and the one statement that reads other tables,
+    the import's, gives the same rows whichever of their writes ran before: see
+    upsert-recipients), so they are partitioned by table first (message_states and
+    campaign_counters with recipients), then consecutive writes of one statement merge
     into one executemany, and the recipients' writes fold into set-based statements
     (`fold_recipient_writes`).
     """
     by_table: dict[str, list[Write]] = {}
     for write in writes:
-        by_table.setdefault(table_of(write.sql), []).append(write)
+        table = table_of(write.sql)
+        by_table.setdefault(_ORDERED_WITH.get(table, table), []).append(write)
     groups: list[Group] = []
     for table, table_writes in by_table.items():
         if table == "recipients":

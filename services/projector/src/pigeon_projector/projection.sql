@@ -78,15 +78,61 @@ ON CONFLICT (campaign_id, id) DO UPDATE SET
 -- name: upsert-recipients
 -- The set-based form of upsert-recipient: one row per (campaign, recipient), already folded
 -- by the same rule (projection.fold_recipient_writes); attributes as JSON text.
-INSERT INTO recipients (campaign_id, id, email, name, attributes, created_at, updated_at)
-SELECT t.campaign_id, t.id, t.email, t.name, t.attributes::jsonb, t.created_at, t.updated_at
-FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],
-    $7::timestamptz[]) AS t(campaign_id, id, email, name, attributes, created_at, updated_at)
-ON CONFLICT (campaign_id, id) DO UPDATE SET
-    email = excluded.email,
-    name = CASE WHEN excluded.name <> '' THEN excluded.name ELSE recipients.name END,
-    attributes = recipients.attributes || excluded.attributes,
-    updated_at = excluded.updated_at;
+--
+-- It also keeps message_states for a campaign that has no message, open, click, delivery
+-- event or unsubscribe yet (a "quiet" one, as every campaign is while its list is being
+-- imported): there compute_message_states gives each recipient the default state (queued,
+-- nothing counted), so the state row is written here from the upserted recipient, and the
+-- campaign's `recipients` and `queued` counters move by the state rows inserted. That
+-- spares the import's rows the recomputation (a probe of each activity table per row),
+-- the bulk of an import's cost in PostgreSQL. The pairs of the other campaigns come back
+-- and go to message_states.refresh with the batch's other touched pairs. Either way the
+-- rows are what a refresh would give at this point of the transaction, and a later write
+-- of the batch to an activity table touches its pair, which the refresh recomputes.
+WITH t AS (
+    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[],
+        $6::timestamptz[], $7::timestamptz[])
+        AS t(campaign_id, id, email, name, attributes, created_at, updated_at)
+), upserted AS (
+    INSERT INTO recipients (campaign_id, id, email, name, attributes, created_at, updated_at)
+    SELECT t.campaign_id, t.id, t.email, t.name, t.attributes::jsonb, t.created_at,
+        t.updated_at
+    FROM t
+    ON CONFLICT (campaign_id, id) DO UPDATE SET
+        email = excluded.email,
+        name = CASE WHEN excluded.name <> '' THEN excluded.name ELSE recipients.name END,
+        attributes = recipients.attributes || excluded.attributes,
+        updated_at = excluded.updated_at
+    RETURNING campaign_id, id, email, name
+), quiet AS (
+    SELECT c.campaign_id FROM (SELECT DISTINCT campaign_id FROM t) c
+    WHERE NOT EXISTS (SELECT 1 FROM messages x WHERE x.campaign_id = c.campaign_id)
+        AND NOT EXISTS (SELECT 1 FROM open_events x WHERE x.campaign_id = c.campaign_id)
+        AND NOT EXISTS (SELECT 1 FROM link_clicks x WHERE x.campaign_id = c.campaign_id)
+        AND NOT EXISTS (SELECT 1 FROM delivery_events x WHERE x.campaign_id = c.campaign_id)
+        AND NOT EXISTS (SELECT 1 FROM unsubscribes x WHERE x.campaign_id = c.campaign_id)
+), states AS (
+    INSERT INTO message_states (campaign_id, recipient_id, email, name, status, smtp_reply,
+        hard_bounce, appended, reason, opens, human_opens, clicks, human_clicks, deferred,
+        replied, auto_replied, unsubscribed, states)
+    SELECT u.campaign_id, u.id, u.email, u.name, 'queued', '', false, false, '', 0, 0, 0, 0,
+        false, false, false, false, '{}'
+    FROM upserted u JOIN quiet q ON q.campaign_id = u.campaign_id
+    ON CONFLICT (campaign_id, recipient_id) DO UPDATE SET
+        email = excluded.email, name = excluded.name
+    WHERE (message_states.email, message_states.name)
+        IS DISTINCT FROM (excluded.email, excluded.name)
+    -- xmax is 0 in a row this statement inserted, not in one it updated.
+    RETURNING campaign_id, xmax = 0 AS inserted
+), counted AS (
+    INSERT INTO campaign_counters (campaign_id, counter, n)
+    SELECT s.campaign_id, k.counter, count(*)
+    FROM states s, (VALUES ('recipients'), ('queued')) AS k(counter)
+    WHERE s.inserted GROUP BY s.campaign_id, k.counter
+    ON CONFLICT (campaign_id, counter) DO UPDATE SET n = campaign_counters.n + excluded.n
+)
+SELECT u.campaign_id, u.id FROM upserted u
+WHERE NOT EXISTS (SELECT 1 FROM quiet q WHERE q.campaign_id = u.campaign_id);
 
 -- name: delete-recipient
 DELETE FROM recipients WHERE campaign_id = $1 AND id = $2;

@@ -32,11 +32,13 @@ from pigeon_common.jetstream import EVENTS_STREAM
 from pigeon_common.queries import Queries
 from pigeon_common.read_models import PROJECTED_CHANNEL, PROJECTION, read_checkpoint
 from pigeon_projector import message_states, metrics
+from pigeon_projector.projection import SQL as PROJECTION_SQL
 from pigeon_projector.projection import Write, group_writes, rows_of, writes_for_event
 from pigeon_projector.pull import BatchPuller, consumer_pending, stream_sequence
 
 log = logging.getLogger(__name__)
 
+UPSERT_RECIPIENTS = PROJECTION_SQL.upsert_recipients
 CHECKPOINT_SQL = Queries.from_package("pigeon_projector", "checkpoint.sql")
 PROJECTOR_LOCK_KEY = 7_246_371_002
 # Rows of writes decoded between two turns of the event loop (see decode_messages): a
@@ -124,7 +126,11 @@ async def apply_decoded(
             if event.skip is not None:
                 skipped.append(event.skip)
         for sql, args in group_writes(writes):
-            if len(args) == 1:
+            if sql == UPSERT_RECIPIENTS:
+                # It returns the pairs whose states it left to the refresh.
+                (columns,) = args
+                touched += [(row[0], row[1]) for row in await conn.fetch(sql, *columns)]
+            elif len(args) == 1:
                 await conn.execute(sql, *args[0])
             else:
                 await conn.executemany(sql, args)
