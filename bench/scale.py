@@ -38,6 +38,9 @@ Progress goes to stderr; stdout gets `reference: send <n> recipients <r> msg/s; 
 rebuild <e> events/s`.
 
     uv run python bench/scale.py --recipients 1000000 [--senders 2] [--timeout 3600]
+
+`--import-only` runs stage (a) alone on the empty system (no reference, send or rebuild)
+and prints `import: <n> recipients in <s> s, peak rss <MB> MB (per process)`.
 """
 
 from __future__ import annotations
@@ -72,6 +75,7 @@ POLL_INTERVAL_SEC = 0.5
 RSS_EVERY_SEC = 1.0
 CLIENT = "bench client"  # this process: logged, not in the per-process figure
 SERVE = [sys.executable, "-m", "pigeon_cli"]
+UNUSED_PORT = 9  # the mailbox's SMTP port with --import-only
 
 
 @dataclass
@@ -384,6 +388,14 @@ async def run(
         await start_services(stack, env, procs, root, watch)
         client = stack.client
         assert client is not None
+        if args.import_only:
+            # Nothing is sent: the mailbox's SMTP port is never connected to.
+            campaign_id = await create_campaign(client, UNUSED_PORT)
+            figures.import_seconds = await import_csv(
+                client, campaign_id, args.recipients, args.import_rows, args.timeout, args.uploads
+            )
+            watch.stage("import")
+            return figures
         sink, sink_port = send_bench.start_sink(procs, root, "smtp-sink")
         sender = [*SERVE, "serve", "sender"]
         senders = [
@@ -448,6 +460,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "with (0: none)",
     )
     parser.add_argument(
+        "--import-only",
+        action="store_true",
+        help="stage (a) alone, on an empty system: prints `import: <n> recipients in <s> s`",
+    )
+    parser.add_argument(
         "--timeout", type=float, default=3600.0, help="bound of the whole run, in seconds"
     )
     parser.add_argument(
@@ -478,6 +495,13 @@ def main(argv: list[str] | None = None) -> int:
     for name, peak in figures.peak_rss.items():
         log.info("peak RSS %s: %.0f MB", name, peak)
     services = [peak for name, peak in figures.peak_rss.items() if name != CLIENT]
+    if args.import_only:
+        print(
+            f"import: {args.recipients} recipients in {figures.import_seconds:.1f} s, "
+            f"peak rss {max(services):.0f} MB (per process)",
+            flush=True,
+        )
+        return 0
     rate = args.recipients / figures.send_seconds
     if figures.reference_rate:
         print(
