@@ -12,6 +12,7 @@ import pytest
 
 from pigeon_common import events as ev
 from pigeon_common.validation import address_key
+from pigeon_projector import message_states
 from pigeon_projector.projection import (
     NIL_MAILBOX,
     OUTCOME_RANK,
@@ -635,8 +636,27 @@ def test_table_of_names_the_written_table() -> None:
     assert table_of(SQL.upsert_recipient) == "recipients"
     assert table_of(SQL.set_campaign_status) == "campaigns"
     assert table_of(SQL.delete_campaign_recipients) == "recipients"
+    assert table_of(SQL.upsert_recipients) == "recipients"  # it writes the states too
     with pytest.raises(ValueError, match="single-table"):
         table_of("SELECT 1")
+
+
+def test_a_deleted_campaign_readded_keeps_its_states_after_the_deletion() -> None:
+    """The import's statement writes message_states and campaign_counters, so a campaign's
+    deletion of its states (stream order: first) must run before it in one batch."""
+    campaign = uuid.uuid4()
+    writes = _writes(ev.CampaignDeleted(campaign_id=campaign))
+    writes += message_states.writes_for(ev.CampaignDeleted(campaign_id=campaign))
+    writes += _writes(
+        ev.RecipientsAdded(
+            campaign_id=campaign,
+            recipients=[ev.RecipientData(recipient_id=uuid.uuid4(), email="a@example.org")],
+        )
+    )
+    order = [sql for sql, _ in group_writes(writes)]
+    upsert = order.index(SQL.upsert_recipients)
+    assert order.index(message_states.STATES_SQL.delete_campaign_states) < upsert
+    assert order.index(message_states.STATES_SQL.delete_campaign_counters) < upsert
 
 
 def test_group_writes_of_nothing_is_nothing() -> None:
