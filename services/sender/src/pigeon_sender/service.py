@@ -111,10 +111,13 @@ class SenderService:
             tasks.append(asyncio.create_task(self._schedule(stop)))
             self.readiness.reason = None
             await asyncio.gather(*tasks)
+            log.info("workers stopped; closing connections")
         finally:
+            # Logged by phase: a sender slow to exit on SIGTERM shows where it waited.
             if self._watermark is not None:
                 await self._watermark.close()
             await conns.close()
+            log.info("connections closed")
 
     async def _work(self, worker: Worker, stop: asyncio.Event) -> None:
         assert self._conns is not None
