@@ -10,8 +10,9 @@ What is measured, in order, on one system:
     that the API reads one file while the projector writes those before. (A file is read
     whole before any of it is stored, and each upload's answer waits up to
     `PIGEON_READ_YOUR_WRITES_TIMEOUT_SEC` for its rows to be readable: with two files of
-    200,000 in flight the API sat idle through those waits, 43 s a million, against 29 s
-    this way and 36 s as one file, `--import-rows 1000000 --uploads 1`.)
+    200,000 in flight the API sat idle through those waits: with `--import-only`, 43 s a
+    million, against 29 s this way and 36 s as one file, `--import-rows 1000000
+    --uploads 1`; 35–38 s this way in the whole run, after the reference campaign.)
 (b) reads at that size: `GET …/stats`, `GET …/status`, the first page and a deep page
     (`offset` N/2) of `GET …/recipients`, and `GET …/messages?status=sent`, each
     `READ_SAMPLES` times; the median of each is logged, `stats` is the result figure

@@ -15,11 +15,17 @@ LOOPBACK_ONLY = HostPolicy(loopback_only=True)
 
 @pytest.fixture(autouse=True)
 def _no_resolver(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rule is checked on text alone: asking a resolver or opening a connection (to
+    any of the hosts below, none on this machine) fails the test instead."""
+
     def refuse(*_args: object, **_kwargs: object) -> None:
-        raise AssertionError("the loopback rule must not resolve names")
+        raise AssertionError("the loopback rule must not resolve names or connect")
 
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
     monkeypatch.setattr(socket, "gethostbyname", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
 
 
 @pytest.mark.parametrize(
